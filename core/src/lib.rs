@@ -1,0 +1,22 @@
+//! # gridbook-core
+//!
+//! The offline record store of a grid worker's phone, shared with the district sync server:
+//! the domain ([`domain`]), one Automerge document per record ([`doc`]), SQLite with query
+//! tables ([`store`], [`materialize`], [`queries`]), and the rules both sides run.
+//!
+//! Start at [`Store`].
+
+pub mod cases;
+pub mod db;
+pub mod doc;
+pub mod domain;
+pub mod error;
+pub mod ledger;
+pub mod materialize;
+pub mod queries;
+pub mod review;
+pub mod sensitive;
+pub mod store;
+
+pub use error::{Error, Result};
+pub use store::{ApplySummary, Clock, DeleteResolution, Identity, OutboxEntry, RecordConflicts, RemoteChange, Store};

@@ -1,0 +1,320 @@
+//! Query tables: the rows lists and reports read, rebuilt from a record's document inside the
+//! same transaction as every local change and every merge.
+//!
+//! Everything here is a function of the document alone (never of the local clock or arrival
+//! order), so two replicas holding the same documents hold the same rows.
+
+use automerge::{AutoCommit, ChangeHash};
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use rusqlite::{Transaction, params};
+use serde_json::Value as Json;
+
+use crate::doc::{self, MSG_CONFIRM_DELETE, MSG_DELETE};
+use crate::domain::{Case, ChecklistTemplate, HouseCall, Household, Ledger, OrgNode, Patrol, Person, Problem, RecordKind};
+use crate::error::Result;
+use crate::review::{self, ReviewEntry};
+use crate::sensitive;
+use crate::store::{MSG_RESOLVE, MSG_TRANSITION, read_body};
+
+/// The query tables, in a fixed order.
+pub const QUERY_TABLES: &[&str] = &[
+    "records",
+    "field_conflicts",
+    "org_nodes",
+    "households",
+    "household_grids",
+    "persons",
+    "person_labels",
+    "house_calls",
+    "patrols",
+    "problems",
+    "ledgers",
+    "cases",
+    "templates",
+];
+
+/// Per-record tables and the column naming the record.
+const PER_RECORD: &[(&str, &str)] = &[
+    ("records", "id"),
+    ("field_conflicts", "doc_id"),
+    ("org_nodes", "id"),
+    ("households", "id"),
+    ("household_grids", "household_id"),
+    ("persons", "id"),
+    ("person_labels", "person_id"),
+    ("house_calls", "id"),
+    ("patrols", "id"),
+    ("problems", "doc_id"),
+    ("ledgers", "id"),
+    ("cases", "id"),
+    ("templates", "doc_id"),
+];
+
+/// China Standard Time: the day a ledger counts in.
+pub fn china_day(t: DateTime<Utc>) -> NaiveDate {
+    let cst = FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero offset"));
+    t.with_timezone(&cst).date_naive()
+}
+
+/// Rebuild the query rows of one record.
+pub fn record(tx: &Transaction<'_>, id: &str, doc: &mut AutoCommit) -> Result<()> {
+    for (table, col) in PER_RECORD {
+        tx.prepare_cached(&format!("DELETE FROM {table} WHERE {col} = ?1"))?.execute([id])?;
+    }
+    let (Some(kind), Some(scope)) = (doc::root_str(doc, "kind"), doc::root_str(doc, "scope")) else {
+        return Ok(()); // its creating change has not arrived yet
+    };
+    let Ok(kind) = kind.parse::<RecordKind>() else { return Ok(()) };
+    let deleted = doc::root_obj(doc, "deleted");
+    let delete_conflict = match &deleted {
+        Some(d) => edited_since(doc, &doc::read_json(doc, d)["base"], &[MSG_DELETE, MSG_CONFIRM_DELETE]),
+        None => false,
+    };
+    let invalid = match typed_rows(tx, id, kind, doc, deleted.is_none()) {
+        Ok(()) => None,
+        Err(e) => Some(e.to_string()),
+    };
+    tx.prepare_cached(
+        "INSERT INTO records (id, kind, scope, schema, created_at, created_by, deleted, delete_conflict, invalid)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        id,
+        kind.as_str(),
+        scope,
+        doc::root_int(doc, "schema").unwrap_or(0),
+        doc::root_str(doc, "created_at").unwrap_or_default(),
+        doc::root_str(doc, "created_by").unwrap_or_default(),
+        deleted.is_some(),
+        delete_conflict,
+        invalid,
+    ])?;
+    if let Some(b) = doc::root_obj(doc, "body") {
+        let mut found = Vec::new();
+        doc::conflicts(doc, &b, "body", &mut found);
+        let mut stmt = tx.prepare_cached("INSERT INTO field_conflicts (doc_id, path, values_json) VALUES (?1, ?2, ?3)")?;
+        for c in found {
+            stmt.execute(params![id, c.path, Json::Array(c.values).to_string()])?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether the document holds changes not below `base` other than those with `ignore`d
+/// messages: edits made concurrently with (or after) the step that recorded `base`.
+fn edited_since(doc: &mut AutoCommit, base: &Json, ignore: &[&str]) -> bool {
+    let base: Vec<ChangeHash> = base
+        .as_array()
+        .map(|a| a.iter().filter_map(|h| h.as_str()?.parse().ok()).collect())
+        .unwrap_or_default();
+    doc.get_changes_meta(&base)
+        .iter()
+        .any(|c| !c.message.as_deref().is_some_and(|m| ignore.contains(&m)))
+}
+
+fn list_at(doc: &AutoCommit, key: &str) -> Vec<Json> {
+    doc::root_obj(doc, key)
+        .map(|o| doc::read_json(doc, &o))
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default()
+}
+
+fn typed_rows(tx: &Transaction<'_>, id: &str, kind: RecordKind, doc: &mut AutoCommit, live: bool) -> Result<()> {
+    match kind {
+        RecordKind::OrgNode => {
+            let n: OrgNode = read_body(doc, id)?;
+            if live {
+                tx.prepare_cached(
+                    "INSERT INTO org_nodes (id, name, level, code, parent, effective_from, effective_to) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?
+                .execute(params![
+                    id,
+                    n.name,
+                    enum_text(&n.level),
+                    n.code,
+                    n.parent,
+                    n.effective_from.to_string(),
+                    n.effective_to.map(|d| d.to_string())
+                ])?;
+            }
+        }
+        RecordKind::Household => {
+            let h: Household = read_body(doc, id)?;
+            if live {
+                tx.prepare_cached(
+                    "INSERT INTO households (id, grid_id, building, unit, room, address, housing_use, registered_on)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?
+                .execute(params![
+                    id,
+                    h.current_grid(),
+                    h.building,
+                    h.unit,
+                    h.room,
+                    h.address,
+                    enum_text(&h.housing_use),
+                    h.registered_on.to_string()
+                ])?;
+                let mut stmt = tx.prepare_cached("INSERT OR IGNORE INTO household_grids (household_id, grid_id, from_date) VALUES (?1, ?2, ?3)")?;
+                for a in &h.grid_assignments {
+                    stmt.execute(params![id, a.grid_id, a.from.to_string()])?;
+                }
+            }
+        }
+        RecordKind::Person => {
+            let p: Person = read_body(doc, id)?;
+            if live {
+                tx.prepare_cached(
+                    "INSERT INTO persons (id, household_id, grid_id, name_masked, id_number_masked, phone_masked, relation, birth_date)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?
+                .execute(params![
+                    id,
+                    p.household_id,
+                    p.grid_id,
+                    sensitive::mask_name(&p.name),
+                    p.id_number.as_deref().map(sensitive::mask_id_number),
+                    p.phone.as_deref().map(sensitive::mask_phone),
+                    p.relation,
+                    p.birth_date.map(|d| d.to_string())
+                ])?;
+                let mut stmt = tx.prepare_cached(
+                    "INSERT INTO person_labels (person_id, idx, label, category, start_date, end_date, attention, responsible)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?;
+                for (i, l) in p.labels.iter().enumerate() {
+                    stmt.execute(params![
+                        id,
+                        i as i64,
+                        l.label,
+                        enum_text(&l.category),
+                        l.start.to_string(),
+                        l.end.map(|d| d.to_string()),
+                        enum_text(&l.attention),
+                        l.responsible
+                    ])?;
+                }
+            }
+        }
+        RecordKind::HouseCall => {
+            let h: HouseCall = read_body(doc, id)?;
+            if live {
+                let day = china_day(h.started_at);
+                tx.prepare_cached(
+                    "INSERT INTO house_calls (id, grid_id, household_id, visitor, started_at, ended_at, day, template_id, template_version, answer_count, follow_up_due)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                )?
+                .execute(params![
+                    id,
+                    h.grid_id,
+                    h.household_id,
+                    h.visitor,
+                    h.started_at.to_rfc3339(),
+                    h.ended_at.to_rfc3339(),
+                    day.to_string(),
+                    h.template_id,
+                    h.template_version,
+                    h.answers.len() as i64,
+                    h.follow_up_due.map(|d| d.to_string())
+                ])?;
+                problem_rows(tx, id, &h.grid_id, &h.visitor, day, &h.problems)?;
+            }
+        }
+        RecordKind::Patrol => {
+            let p: Patrol = read_body(doc, id)?;
+            if live {
+                let day = china_day(p.started_at);
+                tx.prepare_cached(
+                    "INSERT INTO patrols (id, grid_id, worker, started_at, ended_at, day, track_points, checkins) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?
+                .execute(params![
+                    id,
+                    p.grid_id,
+                    p.worker,
+                    p.started_at.to_rfc3339(),
+                    p.ended_at.map(|t| t.to_rfc3339()),
+                    day.to_string(),
+                    p.track.len() as i64,
+                    p.checkins.len() as i64
+                ])?;
+                problem_rows(tx, id, &p.grid_id, &p.worker, day, &p.findings)?;
+            }
+        }
+        RecordKind::Ledger => {
+            let l: Ledger = read_body(doc, id)?;
+            let entries: Vec<ReviewEntry> = list_at(doc, "transitions")
+                .into_iter()
+                .filter_map(|v| serde_json::from_value(v).ok())
+                .collect();
+            let r = review::fold(&entries);
+            // 审核后修改: an edit not known to the approval is flagged for the supervisor.
+            let flagged = match (&r.state, &r.last) {
+                (review::ReviewState::Approved, Some(last)) => {
+                    let base = Json::Array(last.base.iter().cloned().map(Json::String).collect());
+                    edited_since(doc, &base, &[MSG_TRANSITION, MSG_RESOLVE])
+                }
+                _ => false,
+            };
+            if live {
+                tx.prepare_cached(
+                    "INSERT INTO ledgers (id, grid_id, worker, day, review_state, review_comment, flagged) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?
+                .execute(params![id, l.grid_id, l.worker, l.day.to_string(), r.state.as_str(), r.comment, flagged])?;
+            }
+        }
+        RecordKind::Incident | RecordKind::Request => {
+            let c: Case = read_body(doc, id)?;
+            let history = list_at(doc, "transitions");
+            let summary = crate::cases::summarize(kind, &c, &history);
+            if live {
+                tx.prepare_cached(
+                    "INSERT INTO cases (id, kind, grid_id, category, subcategory, scale, title, reporter, channel, occurred_at, state, transitions, conflicts, summary_json)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                )?
+                .execute(params![
+                    id,
+                    kind.as_str(),
+                    c.grid_id,
+                    c.category,
+                    c.subcategory,
+                    c.scale,
+                    c.title,
+                    c.reporter,
+                    c.channel,
+                    c.occurred_at.to_rfc3339(),
+                    summary.state,
+                    history.len() as i64,
+                    summary.conflicts as i64,
+                    summary.json.to_string()
+                ])?;
+            }
+        }
+        RecordKind::Template => {
+            let t: ChecklistTemplate = read_body(doc, id)?;
+            if live {
+                let json = serde_json::to_string(&t).unwrap_or_default();
+                tx.prepare_cached("INSERT OR REPLACE INTO templates (template_id, version, json, doc_id) VALUES (?1, ?2, ?3, ?4)")?
+                    .execute(params![t.template_id, t.version, json, id])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn problem_rows(tx: &Transaction<'_>, id: &str, grid: &str, worker: &str, day: NaiveDate, problems: &[Problem]) -> Result<()> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO problems (doc_id, idx, grid_id, worker, day, kind, solved_on_spot, reported) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    for (i, p) in problems.iter().enumerate() {
+        stmt.execute(params![id, i as i64, grid, worker, day.to_string(), p.kind, p.solved_on_spot, p.reported])?;
+    }
+    Ok(())
+}
+
+/// The snake_case text of a serde enum.
+pub(crate) fn enum_text<T: serde::Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(Json::String(s)) => s,
+        _ => String::new(),
+    }
+}
