@@ -8,6 +8,7 @@
 
 pub mod cases;
 pub mod db;
+pub mod demo;
 pub mod doc;
 pub mod domain;
 pub mod error;

@@ -1,0 +1,6 @@
+//! Integration tests of the store: one binary, one module per subject.
+
+mod common;
+mod convergence;
+mod store;
+mod visits;
