@@ -138,7 +138,7 @@ impl Clock {
 /// The phone's record store.
 pub struct Store {
     pub(crate) conn: Connection,
-    actor: ActorId,
+    pub(crate) actor: ActorId,
     device_id: Uuid,
     identity: Identity,
     scheme: GridCodeScheme,
@@ -574,6 +574,35 @@ impl Store {
         Ok(summary)
     }
 
+    /// Merge compacted documents (a new device bootstrapping a scope from snapshots rather
+    /// than the whole change log). Each item's bytes are a saved document; merging is
+    /// idempotent like changes. One transaction for the batch; garbage is refused whole.
+    #[tracing::instrument(skip_all, fields(n = docs.len()))]
+    pub fn apply_snapshots(&mut self, docs: &[RemoteChange]) -> Result<ApplySummary> {
+        let mut parsed = Vec::with_capacity(docs.len());
+        for d in docs {
+            let loaded = AutoCommit::load(&d.bytes).map_err(|e| Error::InvalidChange(e.to_string()))?;
+            parsed.push((d.doc_id.as_str(), loaded));
+        }
+        let mut summary = ApplySummary::default();
+        let tx = self.conn.transaction()?;
+        for (id, mut incoming) in parsed {
+            let mut doc = load_in(&tx, id, &self.actor)?.unwrap_or_else(|| doc::new_doc(&self.actor));
+            let before = doc.get_heads();
+            doc.merge(&mut incoming)?;
+            if doc.get_heads() != before {
+                save_doc(&tx, id, &mut doc)?;
+                materialize::record(&tx, id, &mut doc)?;
+                summary.records_changed += 1;
+                summary.applied += 1;
+            } else {
+                summary.duplicates += 1;
+            }
+        }
+        tx.commit()?;
+        Ok(summary)
+    }
+
     // ---------------------------------------------------------------- conflicts
 
     /// Every record with unresolved conflicts.
@@ -704,12 +733,12 @@ pub(crate) fn read_body<R: Record>(doc: &AutoCommit, id: &str) -> Result<R> {
     serde_json::from_value(doc::read_json(doc, &b)).map_err(|e| Error::Corrupt { id: id.to_string(), reason: e.to_string() })
 }
 
-fn load_in(tx: &Transaction<'_>, id: &str, actor: &ActorId) -> Result<Option<AutoCommit>> {
+pub(crate) fn load_in(tx: &Transaction<'_>, id: &str, actor: &ActorId) -> Result<Option<AutoCommit>> {
     let bytes: Option<Vec<u8>> = tx.query_row("SELECT bytes FROM docs WHERE id = ?1", [id], |r| r.get(0)).optional()?;
     bytes.map(|b| doc::load_doc(&b, actor)).transpose()
 }
 
-fn load_pending(tx: &Transaction<'_>, id: &str) -> Result<Vec<Change>> {
+pub(crate) fn load_pending(tx: &Transaction<'_>, id: &str) -> Result<Vec<Change>> {
     let mut stmt = tx.prepare_cached("SELECT bytes FROM pending_changes WHERE doc_id = ?1")?;
     let rows = stmt.query_map([id], |r| r.get::<_, Vec<u8>>(0))?;
     let mut out = Vec::new();
@@ -719,7 +748,7 @@ fn load_pending(tx: &Transaction<'_>, id: &str) -> Result<Vec<Change>> {
     Ok(out)
 }
 
-fn save_doc(tx: &Transaction<'_>, id: &str, doc: &mut AutoCommit) -> Result<()> {
+pub(crate) fn save_doc(tx: &Transaction<'_>, id: &str, doc: &mut AutoCommit) -> Result<()> {
     let heads = doc::heads_hex(&doc.get_heads()).join(",");
     let kind = doc::root_str(doc, "kind");
     let scope = doc::root_str(doc, "scope");
