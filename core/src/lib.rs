@@ -18,6 +18,7 @@ pub mod queries;
 pub mod review;
 pub mod sensitive;
 pub mod store;
+pub mod workflow;
 
 pub use error::{Error, Result};
 pub use store::{ApplySummary, Clock, DeleteResolution, Identity, OutboxEntry, RecordConflicts, RemoteChange, Store};
