@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, FixedOffset, NaiveDate, TimeZone, Utc};
 use gridbook_core::domain::{CaseKind, OrgLevel, Role};
 use gridbook_core::workflow::{
-    self, CaseClass, CaseFacts, CaseRow, CaseState, ClaimOutcome, DeadlineLevel, MetricsQuery, Satisfaction, Target,
-    Transition, WorkflowDefinition, WorkflowError, check, check_transition, claim_outcome, compute_metrics,
-    deadline_status, fold, stage_deadline,
+    self, CaseClass, CaseFacts, CaseRow, CaseState, ClaimOutcome, DeadlineLevel, MetricsQuery,
+    Satisfaction, Target, Transition, WorkflowDefinition, WorkflowError, check, check_transition,
+    claim_outcome, compute_metrics, deadline_status, fold, stage_deadline,
 };
 use proptest::prelude::*;
 
@@ -30,7 +30,10 @@ fn cst(y: i32, m: u32, d: u32, h: u32, mi: u32, s: u32) -> DateTime<Utc> {
 }
 
 fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 fn actor(role: Role) -> String {
@@ -46,7 +49,11 @@ struct Case {
 
 impl Case {
     fn new() -> Self {
-        Case { def: def(), history: Vec::new(), at: cst(2026, 3, 2, 9, 0, 0) }
+        Case {
+            def: def(),
+            history: Vec::new(),
+            at: cst(2026, 3, 2, 9, 0, 0),
+        }
     }
 
     fn state(&self) -> CaseState {
@@ -56,7 +63,11 @@ impl Case {
     /// The transition `role` would record now (reason filled in when the action needs one).
     fn make(&self, action: &str, role: Role, p: &[(&str, &str)], at: DateTime<Utc>) -> Transition {
         let state = self.state();
-        let reason = self.def.action(action).filter(|a| a.reason_required).map(|_| "理由".to_string());
+        let reason = self
+            .def
+            .action(action)
+            .filter(|a| a.reason_required)
+            .map(|_| "理由".to_string());
         let to = match self.def.action(action).map(|a| &a.to) {
             Some(Target::State(s)) => s.clone(),
             _ => state.state.clone(),
@@ -78,7 +89,13 @@ impl Case {
     }
 
     /// Take an action at `at`; refused actions write nothing.
-    fn act_at(&mut self, action: &str, role: Role, p: &[(&str, &str)], at: DateTime<Utc>) -> Result<String, WorkflowError> {
+    fn act_at(
+        &mut self,
+        action: &str,
+        role: Role,
+        p: &[(&str, &str)],
+        at: DateTime<Utc>,
+    ) -> Result<String, WorkflowError> {
         let t = self.make(action, role, p, at);
         let to = check_transition(&self.def, &self.state(), &t)?;
         self.history.push(t);
@@ -87,7 +104,12 @@ impl Case {
     }
 
     /// Take an action ten minutes after the previous one.
-    fn act(&mut self, action: &str, role: Role, p: &[(&str, &str)]) -> Result<String, WorkflowError> {
+    fn act(
+        &mut self,
+        action: &str,
+        role: Role,
+        p: &[(&str, &str)],
+    ) -> Result<String, WorkflowError> {
         let at = self.at + Duration::minutes(10);
         self.act_at(action, role, p, at)
     }
@@ -105,8 +127,8 @@ impl Case {
 type Step = (&'static str, Role, &'static [(&'static str, &'static str)]);
 
 use Role::{
-    CommunitySupervisor as CS, Department as DEPT, DistrictAdmin as DA, GridLeader as GL, GridWorker as GW,
-    SubDistrictSupervisor as SDS,
+    CommunitySupervisor as CS, Department as DEPT, DistrictAdmin as DA, GridLeader as GL,
+    GridWorker as GW, SubDistrictSupervisor as SDS,
 };
 
 const REPORT: Step = ("report", GW, &[]);
@@ -132,13 +154,55 @@ struct Row {
 }
 
 const TABLE: &[Row] = &[
-    Row { action: "intake", setup: &[], params: &[("channel", "wechat_group")], roles: &[GW, GL, CS, SDS, DA], to: "received" },
-    Row { action: "report", setup: &[], params: &[], roles: &[GW, GL, CS], to: "reported" },
-    Row { action: "escalate", setup: &[], params: &[("level", "sub_district")], roles: &[GW, GL, CS], to: "reported" },
-    Row { action: "accept", setup: &[REPORT], params: &[], roles: &[CS, SDS, DA], to: "accepted" },
-    Row { action: "reject", setup: &[REPORT], params: &[], roles: &[CS, SDS, DA], to: "rejected" },
-    Row { action: "publish_for_claim", setup: &[INTAKE], params: &[], roles: &[CS, SDS], to: "open_for_claim" },
-    Row { action: "claim", setup: &[INTAKE, PUBLISH], params: &[], roles: &[GW, GL], to: "handling" },
+    Row {
+        action: "intake",
+        setup: &[],
+        params: &[("channel", "wechat_group")],
+        roles: &[GW, GL, CS, SDS, DA],
+        to: "received",
+    },
+    Row {
+        action: "report",
+        setup: &[],
+        params: &[],
+        roles: &[GW, GL, CS],
+        to: "reported",
+    },
+    Row {
+        action: "escalate",
+        setup: &[],
+        params: &[("level", "sub_district")],
+        roles: &[GW, GL, CS],
+        to: "reported",
+    },
+    Row {
+        action: "accept",
+        setup: &[REPORT],
+        params: &[],
+        roles: &[CS, SDS, DA],
+        to: "accepted",
+    },
+    Row {
+        action: "reject",
+        setup: &[REPORT],
+        params: &[],
+        roles: &[CS, SDS, DA],
+        to: "rejected",
+    },
+    Row {
+        action: "publish_for_claim",
+        setup: &[INTAKE],
+        params: &[],
+        roles: &[CS, SDS],
+        to: "open_for_claim",
+    },
+    Row {
+        action: "claim",
+        setup: &[INTAKE, PUBLISH],
+        params: &[],
+        roles: &[GW, GL],
+        to: "handling",
+    },
     Row {
         action: "dispatch",
         setup: &[REPORT, ACCEPT],
@@ -146,9 +210,27 @@ const TABLE: &[Row] = &[
         roles: &[CS, SDS, DA],
         to: "dispatched",
     },
-    Row { action: "self_handle", setup: &[REPORT], params: &[], roles: &[GW, GL, CS], to: "handling" },
-    Row { action: "department_accept", setup: &[REPORT, ACCEPT, DISPATCH], params: &[], roles: &[DEPT], to: "handling" },
-    Row { action: "return_dispatch", setup: &[REPORT, ACCEPT, DISPATCH], params: &[], roles: &[DEPT], to: "accepted" },
+    Row {
+        action: "self_handle",
+        setup: &[REPORT],
+        params: &[],
+        roles: &[GW, GL, CS],
+        to: "handling",
+    },
+    Row {
+        action: "department_accept",
+        setup: &[REPORT, ACCEPT, DISPATCH],
+        params: &[],
+        roles: &[DEPT],
+        to: "handling",
+    },
+    Row {
+        action: "return_dispatch",
+        setup: &[REPORT, ACCEPT, DISPATCH],
+        params: &[],
+        roles: &[DEPT],
+        to: "accepted",
+    },
     Row {
         action: "request_extension",
         setup: &[REPORT, ACCEPT, DISPATCH, DEPT_ACCEPT],
@@ -170,7 +252,13 @@ const TABLE: &[Row] = &[
         roles: &[CS, SDS, DA],
         to: "handling",
     },
-    Row { action: "complete", setup: &[REPORT, ACCEPT, DISPATCH, DEPT_ACCEPT], params: &[], roles: &[DEPT, GW, GL, CS], to: "handled" },
+    Row {
+        action: "complete",
+        setup: &[REPORT, ACCEPT, DISPATCH, DEPT_ACCEPT],
+        params: &[],
+        roles: &[DEPT, GW, GL, CS],
+        to: "handled",
+    },
     Row {
         action: "verify_pass",
         setup: &[REPORT, ACCEPT, DISPATCH, DEPT_ACCEPT, COMPLETE],
@@ -201,13 +289,33 @@ const TABLE: &[Row] = &[
     },
     Row {
         action: "archive",
-        setup: &[REPORT, ACCEPT, DISPATCH, DEPT_ACCEPT, COMPLETE, VERIFY, FEEDBACK],
+        setup: &[
+            REPORT,
+            ACCEPT,
+            DISPATCH,
+            DEPT_ACCEPT,
+            COMPLETE,
+            VERIFY,
+            FEEDBACK,
+        ],
         params: &[],
         roles: &[CS, SDS, DA],
         to: "archived",
     },
-    Row { action: "supervise", setup: &[REPORT, ACCEPT], params: &[("card", "red")], roles: &[CS, SDS, DA], to: "accepted" },
-    Row { action: "urge", setup: &[REPORT, ACCEPT], params: &[], roles: &[GW, GL, CS, SDS, DA], to: "accepted" },
+    Row {
+        action: "supervise",
+        setup: &[REPORT, ACCEPT],
+        params: &[("card", "red")],
+        roles: &[CS, SDS, DA],
+        to: "accepted",
+    },
+    Row {
+        action: "urge",
+        setup: &[REPORT, ACCEPT],
+        params: &[],
+        roles: &[GW, GL, CS, SDS, DA],
+        to: "accepted",
+    },
 ];
 
 #[test]
@@ -215,7 +323,11 @@ fn table_covers_every_action_of_the_default_definition() {
     let def = def();
     let in_table: Vec<&str> = TABLE.iter().map(|r| r.action).collect();
     for a in def.actions() {
-        assert!(in_table.contains(&a.name.as_str()), "action {} has no row", a.name);
+        assert!(
+            in_table.contains(&a.name.as_str()),
+            "action {} has no row",
+            a.name
+        );
         assert!(!a.label_zh.is_empty());
     }
     assert_eq!(in_table.len(), def.actions().len());
@@ -232,8 +344,20 @@ fn every_action_allowed_and_refused_per_role() {
             let t = case.make(row.action, role, row.params, case.at + Duration::minutes(5));
             let full = check_transition(&case.def, &state, &t);
             if row.roles.contains(&role) {
-                assert_eq!(checked.as_deref(), Ok(row.to), "{} by {}", row.action, role.as_str());
-                assert_eq!(full.as_deref(), Ok(row.to), "{} by {} (transition)", row.action, role.as_str());
+                assert_eq!(
+                    checked.as_deref(),
+                    Ok(row.to),
+                    "{} by {}",
+                    row.action,
+                    role.as_str()
+                );
+                assert_eq!(
+                    full.as_deref(),
+                    Ok(row.to),
+                    "{} by {} (transition)",
+                    row.action,
+                    role.as_str()
+                );
                 // The fold applies it.
                 let mut h = case.history.clone();
                 h.push(t.clone());
@@ -243,8 +367,20 @@ fn every_action_allowed_and_refused_per_role() {
                 assert!(folded.conflicts.is_empty());
             } else {
                 let e = checked.expect_err("refused");
-                assert_eq!(e.code(), "role_not_allowed", "{} by {}", row.action, role.as_str());
-                assert_eq!(e, WorkflowError::RoleNotAllowed { action: row.action.to_string(), role });
+                assert_eq!(
+                    e.code(),
+                    "role_not_allowed",
+                    "{} by {}",
+                    row.action,
+                    role.as_str()
+                );
+                assert_eq!(
+                    e,
+                    WorkflowError::RoleNotAllowed {
+                        action: row.action.to_string(),
+                        role
+                    }
+                );
                 assert_eq!(full.map_err(|e| e.code()), Err("role_not_allowed"));
                 // The fold keeps it as a conflict and changes nothing.
                 let mut h = case.history.clone();
@@ -264,7 +400,16 @@ fn every_action_refused_in_a_wrong_state_and_on_closed_cases() {
     let def = def();
     let handled = Case::new().run(&[REPORT, ACCEPT, DISPATCH, DEPT_ACCEPT, COMPLETE]);
     let draft = Case::new();
-    let archived = Case::new().run(&[REPORT, ACCEPT, DISPATCH, DEPT_ACCEPT, COMPLETE, VERIFY, FEEDBACK, ("archive", CS, &[])]);
+    let archived = Case::new().run(&[
+        REPORT,
+        ACCEPT,
+        DISPATCH,
+        DEPT_ACCEPT,
+        COMPLETE,
+        VERIFY,
+        FEEDBACK,
+        ("archive", CS, &[]),
+    ]);
     let rejected = Case::new().run(&[REPORT, ("reject", CS, &[])]);
     assert_eq!(archived.state().state, "archived");
     assert_eq!(rejected.state().state, "rejected");
@@ -272,15 +417,29 @@ fn every_action_refused_in_a_wrong_state_and_on_closed_cases() {
         let role = row.roles[0];
         let p = params(row.params);
         let action = def.action(row.action).expect("action");
-        let wrong = if action.from.iter().any(|s| s == "draft") { &handled } else { &draft };
-        let e = check(&def, &wrong.state(), row.action, role, role.level(), &p).expect_err("wrong state");
+        let wrong = if action.from.iter().any(|s| s == "draft") {
+            &handled
+        } else {
+            &draft
+        };
+        let e = check(&def, &wrong.state(), row.action, role, role.level(), &p)
+            .expect_err("wrong state");
         assert_eq!(e.code(), "action_not_allowed_in_state", "{}", row.action);
         for closed in [&archived, &rejected] {
-            let e = check(&def, &closed.state(), row.action, role, role.level(), &p).expect_err("closed");
+            let e = check(&def, &closed.state(), row.action, role, role.level(), &p)
+                .expect_err("closed");
             assert_eq!(e.code(), "case_closed", "{}", row.action);
         }
     }
-    let e = check(&def, &draft.state(), "teleport", GW, OrgLevel::Grid, &BTreeMap::new()).expect_err("unknown");
+    let e = check(
+        &def,
+        &draft.state(),
+        "teleport",
+        GW,
+        OrgLevel::Grid,
+        &BTreeMap::new(),
+    )
+    .expect_err("unknown");
     assert_eq!(e, WorkflowError::UnknownAction("teleport".into()));
     assert_eq!(e.code(), "unknown_action");
 }
@@ -296,40 +455,109 @@ fn parameters_and_reasons_are_checked() {
         let case = Case::new().run(row.setup);
         let action = def.action(row.action).expect("action");
         for spec in action.params.iter().filter(|s| s.required) {
-            let without: Vec<(&str, &str)> = row.params.iter().filter(|(k, _)| *k != spec.name).copied().collect();
-            let e = check(&def, &case.state(), row.action, row.roles[0], row.roles[0].level(), &params(&without))
-                .expect_err("missing");
-            assert_eq!(e, WorkflowError::MissingParam { action: row.action.into(), param: spec.name.clone() });
+            let without: Vec<(&str, &str)> = row
+                .params
+                .iter()
+                .filter(|(k, _)| *k != spec.name)
+                .copied()
+                .collect();
+            let e = check(
+                &def,
+                &case.state(),
+                row.action,
+                row.roles[0],
+                row.roles[0].level(),
+                &params(&without),
+            )
+            .expect_err("missing");
+            assert_eq!(
+                e,
+                WorkflowError::MissingParam {
+                    action: row.action.into(),
+                    param: spec.name.clone()
+                }
+            );
         }
         // A missing reason is seen on the transition.
         if action.reason_required {
             let mut t = case.make(row.action, row.roles[0], row.params, case.at);
             t.reason = Some("   ".into());
             let e = check_transition(&def, &case.state(), &t).expect_err("no reason");
-            assert_eq!(e, WorkflowError::MissingParam { action: row.action.into(), param: "reason".into() });
+            assert_eq!(
+                e,
+                WorkflowError::MissingParam {
+                    action: row.action.into(),
+                    param: "reason".into()
+                }
+            );
         }
     }
     let accepted = Case::new().run(&[REPORT, ACCEPT]);
-    assert_eq!(codes(&accepted, "dispatch", CS, &[("department", "d"), ("colour", "red")]), Err("invalid_param"));
+    assert_eq!(
+        codes(
+            &accepted,
+            "dispatch",
+            CS,
+            &[("department", "d"), ("colour", "red")]
+        ),
+        Err("invalid_param")
+    );
     let long = "长".repeat(65);
-    assert_eq!(codes(&accepted, "dispatch", CS, &[("department", long.as_str())]), Err("invalid_param"));
-    assert_eq!(codes(&accepted, "supervise", SDS, &[("card", "purple")]), Err("invalid_param"));
-    assert_eq!(codes(&accepted, "supervise", SDS, &[("card", "yellow")]), Ok("accepted".into()));
+    assert_eq!(
+        codes(&accepted, "dispatch", CS, &[("department", long.as_str())]),
+        Err("invalid_param")
+    );
+    assert_eq!(
+        codes(&accepted, "supervise", SDS, &[("card", "purple")]),
+        Err("invalid_param")
+    );
+    assert_eq!(
+        codes(&accepted, "supervise", SDS, &[("card", "yellow")]),
+        Ok("accepted".into())
+    );
     let handling = Case::new().run(&[REPORT, ACCEPT, DISPATCH, DEPT_ACCEPT]);
     for bad in ["0", "31", "three", "-1", "2.5"] {
-        assert_eq!(codes(&handling, "request_extension", DEPT, &[("days", bad)]), Err("invalid_param"), "{bad}");
+        assert_eq!(
+            codes(&handling, "request_extension", DEPT, &[("days", bad)]),
+            Err("invalid_param"),
+            "{bad}"
+        );
     }
-    assert_eq!(codes(&handling, "approve_extension", CS, &[]), Err("no_pending_extension"));
-    assert_eq!(codes(&handling, "reject_extension", CS, &[]), Err("no_pending_extension"));
+    assert_eq!(
+        codes(&handling, "approve_extension", CS, &[]),
+        Err("no_pending_extension")
+    );
+    assert_eq!(
+        codes(&handling, "reject_extension", CS, &[]),
+        Err("no_pending_extension")
+    );
     let pending = Case::new().run(&[REPORT, ACCEPT, DISPATCH, DEPT_ACCEPT, ASK_EXT]);
-    assert_eq!(codes(&pending, "request_extension", DEPT, &[("days", "2")]), Err("extension_pending"));
-    assert_eq!(codes(&pending, "approve_extension", CS, &[("days", "4")]), Err("invalid_param"));
-    assert_eq!(codes(&pending, "approve_extension", CS, &[("days", "2")]), Ok("handling".into()));
+    assert_eq!(
+        codes(&pending, "request_extension", DEPT, &[("days", "2")]),
+        Err("extension_pending")
+    );
+    assert_eq!(
+        codes(&pending, "approve_extension", CS, &[("days", "4")]),
+        Err("invalid_param")
+    );
+    assert_eq!(
+        codes(&pending, "approve_extension", CS, &[("days", "2")]),
+        Ok("handling".into())
+    );
     let verified = Case::new().run(&[REPORT, ACCEPT, DISPATCH, DEPT_ACCEPT, COMPLETE, VERIFY]);
-    assert_eq!(codes(&verified, "follow_up", GW, &[("satisfaction", "happy")]), Err("invalid_param"));
+    assert_eq!(
+        codes(&verified, "follow_up", GW, &[("satisfaction", "happy")]),
+        Err("invalid_param")
+    );
     let draft = Case::new();
-    assert_eq!(codes(&draft, "intake", GW, &[("channel", "carrier_pigeon")]), Err("invalid_param"));
-    assert_eq!(codes(&draft, "escalate", GW, &[("level", "community")]), Err("invalid_param"));
+    assert_eq!(
+        codes(&draft, "intake", GW, &[("channel", "carrier_pigeon")]),
+        Err("invalid_param")
+    );
+    assert_eq!(
+        codes(&draft, "escalate", GW, &[("level", "community")]),
+        Err("invalid_param")
+    );
 }
 
 #[test]
@@ -338,7 +566,11 @@ fn org_levels_and_the_holder_are_checked() {
     let draft = Case::new();
     let p = params(&[("level", "sub_district")]);
     // 越级上报 from a grid, a sub-grid (village 二级网格) or a community; not from a building.
-    for (level, ok) in [(OrgLevel::Grid, true), (OrgLevel::SubGrid, true), (OrgLevel::Building, false)] {
+    for (level, ok) in [
+        (OrgLevel::Grid, true),
+        (OrgLevel::SubGrid, true),
+        (OrgLevel::Building, false),
+    ] {
         let r = check(&def, &draft.state(), "escalate", GW, level, &p);
         assert_eq!(r.is_ok(), ok, "{level:?}");
         if !ok {
@@ -347,25 +579,76 @@ fn org_levels_and_the_holder_are_checked() {
     }
     let dispatched = Case::new().run(&[REPORT, ACCEPT, DISPATCH]);
     assert_eq!(
-        check(&def, &dispatched.state(), "department_accept", DEPT, OrgLevel::Community, &BTreeMap::new())
-            .map_err(|e| e.code()),
+        check(
+            &def,
+            &dispatched.state(),
+            "department_accept",
+            DEPT,
+            OrgLevel::Community,
+            &BTreeMap::new()
+        )
+        .map_err(|e| e.code()),
         Err("level_not_allowed")
     );
 
     // After 越级上报 to the sub-district, the community can no longer accept or reject it.
     let mut case = Case::new();
-    case.act("escalate", GW, &[("level", "sub_district")]).expect("escalate");
+    case.act("escalate", GW, &[("level", "sub_district")])
+        .expect("escalate");
     let state = case.state();
     assert_eq!(state.holder, Some(OrgLevel::SubDistrict));
-    let e = check(&def, &state, "accept", CS, OrgLevel::Community, &BTreeMap::new()).expect_err("not holder");
+    let e = check(
+        &def,
+        &state,
+        "accept",
+        CS,
+        OrgLevel::Community,
+        &BTreeMap::new(),
+    )
+    .expect_err("not holder");
     assert_eq!(
         e,
-        WorkflowError::NotHolder { action: "accept".into(), level: OrgLevel::Community, holder: OrgLevel::SubDistrict }
+        WorkflowError::NotHolder {
+            action: "accept".into(),
+            level: OrgLevel::Community,
+            holder: OrgLevel::SubDistrict
+        }
     );
     assert_eq!(e.code(), "not_holder_level");
-    assert_eq!(check(&def, &state, "reject", CS, OrgLevel::Community, &BTreeMap::new()).map_err(|e| e.code()), Err("not_holder_level"));
-    assert!(check(&def, &state, "accept", SDS, OrgLevel::SubDistrict, &BTreeMap::new()).is_ok());
-    assert!(check(&def, &state, "accept", DA, OrgLevel::District, &BTreeMap::new()).is_ok());
+    assert_eq!(
+        check(
+            &def,
+            &state,
+            "reject",
+            CS,
+            OrgLevel::Community,
+            &BTreeMap::new()
+        )
+        .map_err(|e| e.code()),
+        Err("not_holder_level")
+    );
+    assert!(
+        check(
+            &def,
+            &state,
+            "accept",
+            SDS,
+            OrgLevel::SubDistrict,
+            &BTreeMap::new()
+        )
+        .is_ok()
+    );
+    assert!(
+        check(
+            &def,
+            &state,
+            "accept",
+            DA,
+            OrgLevel::District,
+            &BTreeMap::new()
+        )
+        .is_ok()
+    );
     // The fold refuses the community's acceptance the same way.
     let t = case.make("accept", CS, &[], case.at + Duration::minutes(1));
     case.history.push(t);
@@ -379,9 +662,22 @@ fn available_actions_match_check() {
     let def = def();
     let accepted = Case::new().run(&[REPORT, ACCEPT]).state();
     let names = |role: Role| -> Vec<String> {
-        workflow::available_actions(&def, &accepted, role, role.level()).iter().map(|a| a.name.clone()).collect()
+        workflow::available_actions(&def, &accepted, role, role.level())
+            .iter()
+            .map(|a| a.name.clone())
+            .collect()
     };
-    assert_eq!(names(CS), ["escalate", "publish_for_claim", "dispatch", "self_handle", "supervise", "urge"]);
+    assert_eq!(
+        names(CS),
+        [
+            "escalate",
+            "publish_for_claim",
+            "dispatch",
+            "self_handle",
+            "supervise",
+            "urge"
+        ]
+    );
     assert_eq!(names(GW), ["escalate", "self_handle", "urge"]);
     assert_eq!(names(DEPT), Vec::<String>::new());
 }
@@ -395,24 +691,46 @@ fn full_loop_sets_times_assignment_and_clocks() {
     let t = |d: u32, h: u32, m: u32| cst(2026, 3, d, h, m, 0);
     c.act_at("report", GW, &[], t(2, 9, 0)).expect("report");
     c.act_at("accept", CS, &[], t(2, 10, 0)).expect("accept");
-    c.act_at("dispatch", CS, &[("department", "dept-a")], t(2, 11, 0)).expect("dispatch");
-    c.act_at("return_dispatch", DEPT, &[], t(2, 14, 0)).expect("return");
+    c.act_at("dispatch", CS, &[("department", "dept-a")], t(2, 11, 0))
+        .expect("dispatch");
+    c.act_at("return_dispatch", DEPT, &[], t(2, 14, 0))
+        .expect("return");
     let s = c.state();
-    assert_eq!((s.state.as_str(), s.department.as_deref()), ("accepted", None));
-    c.act_at("dispatch", CS, &[("department", "dept-b")], t(3, 9, 0)).expect("re-dispatch");
-    c.act_at("department_accept", DEPT, &[], t(3, 10, 0)).expect("accept");
-    c.act_at("supervise", SDS, &[("card", "yellow")], t(4, 9, 0)).expect("督办");
+    assert_eq!(
+        (s.state.as_str(), s.department.as_deref()),
+        ("accepted", None)
+    );
+    c.act_at("dispatch", CS, &[("department", "dept-b")], t(3, 9, 0))
+        .expect("re-dispatch");
+    c.act_at("department_accept", DEPT, &[], t(3, 10, 0))
+        .expect("accept");
+    c.act_at("supervise", SDS, &[("card", "yellow")], t(4, 9, 0))
+        .expect("督办");
     c.act_at("urge", GW, &[], t(4, 10, 0)).expect("催办");
     c.act_at("urge", CS, &[], t(4, 11, 0)).expect("催办");
     c.act_at("complete", DEPT, &[], t(5, 15, 0)).expect("办结");
-    c.act_at("verify_fail", CS, &[], t(6, 9, 0)).expect("验证不通过");
+    c.act_at("verify_fail", CS, &[], t(6, 9, 0))
+        .expect("验证不通过");
     let s = c.state();
     assert_eq!((s.state.as_str(), s.times.handled_at), ("handling", None));
     c.act_at("complete", DEPT, &[], t(6, 16, 0)).expect("办结");
-    c.act_at("verify_pass", SDS, &[], t(9, 9, 0)).expect("verify");
-    c.act_at("follow_up", GW, &[("satisfaction", "dissatisfied")], t(9, 10, 0)).expect("二次走访");
+    c.act_at("verify_pass", SDS, &[], t(9, 9, 0))
+        .expect("verify");
+    c.act_at(
+        "follow_up",
+        GW,
+        &[("satisfaction", "dissatisfied")],
+        t(9, 10, 0),
+    )
+    .expect("二次走访");
     c.act_at("feedback", GW, &[], t(9, 11, 0)).expect("反馈");
-    c.act_at("follow_up", GW, &[("satisfaction", "satisfied")], t(10, 10, 0)).expect("二次走访");
+    c.act_at(
+        "follow_up",
+        GW,
+        &[("satisfaction", "satisfied")],
+        t(10, 10, 0),
+    )
+    .expect("二次走访");
     c.act_at("archive", CS, &[], t(10, 11, 0)).expect("归档");
 
     let s = c.state();
@@ -442,7 +760,10 @@ fn full_loop_sets_times_assignment_and_clocks() {
     assert_eq!(handle.left_at, Some(t(6, 16, 0)));
     assert_eq!(handle.pauses.len(), 1);
     assert_eq!(handle.pauses[0].kind, workflow::PauseKind::OutOfStage);
-    assert_eq!((handle.pauses[0].from, handle.pauses[0].to), (t(5, 15, 0), Some(t(6, 9, 0))));
+    assert_eq!(
+        (handle.pauses[0].from, handle.pauses[0].to),
+        (t(5, 15, 0), Some(t(6, 9, 0)))
+    );
     assert_eq!(s.clocks["accept"].left_at, Some(t(2, 10, 0)));
 }
 
@@ -450,7 +771,10 @@ fn full_loop_sets_times_assignment_and_clocks() {
 fn concurrent_transitions_fold_to_one_state_with_conflicts() {
     // A worker completes the case while the department returns it, both offline from
     // `handling`. Whatever comes first in the merged list wins; the other is a conflict.
-    let base = Case::new().run(&[("self_handle", GW, &[]), ("request_extension", GW, &[("days", "2")])]);
+    let base = Case::new().run(&[
+        ("self_handle", GW, &[]),
+        ("request_extension", GW, &[("days", "2")]),
+    ]);
     assert_eq!(base.state().state, "handling");
     let mut complete = base.make("complete", GW, &[], base.at + Duration::minutes(5));
     complete.id = "complete".into();
@@ -463,11 +787,20 @@ fn concurrent_transitions_fold_to_one_state_with_conflicts() {
     h1.extend([complete.clone(), dept_return.clone(), approve.clone()]);
     let s1 = fold(&base.def, &h1);
     assert_eq!(s1.state, "handled");
-    let codes: Vec<(&str, &str)> =
-        s1.conflicts.iter().map(|c| (c.transition_id.as_str(), c.reason_code.as_str())).collect();
+    let codes: Vec<(&str, &str)> = s1
+        .conflicts
+        .iter()
+        .map(|c| (c.transition_id.as_str(), c.reason_code.as_str()))
+        .collect();
     // Leaving the handle stage dropped the pending extension, so the approval finds none...
     // but it was made from `handling` and the case is `handled`: stale.
-    assert_eq!(codes, [("return", "stale_from_state"), ("approve", "stale_from_state")]);
+    assert_eq!(
+        codes,
+        [
+            ("return", "stale_from_state"),
+            ("approve", "stale_from_state")
+        ]
+    );
     assert_eq!(s1.pending_extension, None);
 
     let mut h2 = base.history.clone();
@@ -488,7 +821,12 @@ fn concurrent_transitions_fold_to_one_state_with_conflicts() {
 #[test]
 fn two_departments_accepting_and_odd_histories() {
     let base = Case::new().run(&[REPORT, ACCEPT, DISPATCH]);
-    let mut a = base.make("department_accept", DEPT, &[], base.at + Duration::minutes(1));
+    let mut a = base.make(
+        "department_accept",
+        DEPT,
+        &[],
+        base.at + Duration::minutes(1),
+    );
     a.id = "a".into();
     a.actor = "dept-a".into();
     let mut b = a.clone();
@@ -512,14 +850,20 @@ fn two_departments_accepting_and_odd_histories() {
     wrong.to = "archived".into();
     let mut h = base.history.clone();
     h.push(wrong);
-    assert_eq!(fold(&base.def, &h).conflicts[0].reason_code, "to_state_mismatch");
+    assert_eq!(
+        fold(&base.def, &h).conflicts[0].reason_code,
+        "to_state_mismatch"
+    );
 
     // An action this definition does not know (newer app) is a conflict, not a panic.
     let mut unknown = a;
     unknown.action = "teleport".into();
     let mut h = base.history.clone();
     h.push(unknown);
-    assert_eq!(fold(&base.def, &h).conflicts[0].reason_code, "unknown_action");
+    assert_eq!(
+        fold(&base.def, &h).conflicts[0].reason_code,
+        "unknown_action"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -559,11 +903,27 @@ fn concurrent_claims_merged_both_ways_give_one_owner() {
         assert_eq!(sa.conflicts[0].reason_code, "claim_lost");
     }
     // Before any claim, nobody has it; a claim attempt after the win is refused up front.
-    assert_eq!(claim_outcome(&base.state(), "worker-a"), ClaimOutcome::NotClaimed);
+    assert_eq!(
+        claim_outcome(&base.state(), "worker-a"),
+        ClaimOutcome::NotClaimed
+    );
     let mut won = base.history.clone();
     won.push(claim_a.clone());
-    let e = check(&base.def, &fold(&base.def, &won), "claim", GL, OrgLevel::Grid, &BTreeMap::new()).expect_err("taken");
-    assert_eq!(e, WorkflowError::AlreadyClaimed { owner: "worker-a".into() });
+    let e = check(
+        &base.def,
+        &fold(&base.def, &won),
+        "claim",
+        GL,
+        OrgLevel::Grid,
+        &BTreeMap::new(),
+    )
+    .expect_err("taken");
+    assert_eq!(
+        e,
+        WorkflowError::AlreadyClaimed {
+            owner: "worker-a".into()
+        }
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -608,10 +968,17 @@ impl Replica {
     }
     /// Take a random action that is valid against this replica's own fold; `None` if there is
     /// nothing to do (closed case).
-    fn act(&mut self, def: &WorkflowDefinition, rng: &mut Rng, made: &mut Vec<String>) -> Option<()> {
+    fn act(
+        &mut self,
+        def: &WorkflowDefinition,
+        rng: &mut Rng,
+        made: &mut Vec<String>,
+    ) -> Option<()> {
         let list = self.list();
         let state = fold(def, &list);
-        let at = cst(2026, 3, 2, 9, 0, 0) + Duration::minutes(self.clock as i64 * 7) + Duration::seconds(i64::from(self.id));
+        let at = cst(2026, 3, 2, 9, 0, 0)
+            + Duration::minutes(self.clock as i64 * 7)
+            + Duration::seconds(i64::from(self.id));
         let mut options = Vec::new();
         for a in def.actions() {
             for &role in &a.roles {
@@ -626,7 +993,9 @@ impl Replica {
                             let (lo, hi) = (spec.min.unwrap_or(1), spec.max.unwrap_or(5).min(5));
                             (lo + rng.below((hi - lo + 1) as usize) as i64).to_string()
                         }
-                        workflow::ParamType::Choice => spec.values[rng.below(spec.values.len())].key.clone(),
+                        workflow::ParamType::Choice => {
+                            spec.values[rng.below(spec.values.len())].key.clone()
+                        }
                     };
                     p.insert(spec.name.clone(), v);
                 }
@@ -661,7 +1030,11 @@ impl Replica {
         let mut local = list;
         local.push(t.clone());
         let folded = fold(def, &local);
-        assert_eq!(folded.applied.last(), Some(&t.id), "locally valid transition was not applied");
+        assert_eq!(
+            folded.applied.last(),
+            Some(&t.id),
+            "locally valid transition was not applied"
+        );
         self.clock += 1;
         made.push(t.id.clone());
         self.entries.insert((self.clock, self.id), t);
@@ -669,17 +1042,32 @@ impl Replica {
     }
 }
 
-fn converge(def: &WorkflowDefinition, replicas: usize, prefix: usize, rounds: usize, seed: u64) -> Result<(), TestCaseError> {
+fn converge(
+    def: &WorkflowDefinition,
+    replicas: usize,
+    prefix: usize,
+    rounds: usize,
+    seed: u64,
+) -> Result<(), TestCaseError> {
     let mut rng = Rng(seed);
     let mut made = Vec::new();
     // A common prefix made on replica 0 and known to all.
-    let mut origin = Replica { id: 0, clock: 0, entries: BTreeMap::new() };
+    let mut origin = Replica {
+        id: 0,
+        clock: 0,
+        entries: BTreeMap::new(),
+    };
     for _ in 0..prefix {
         if origin.act(def, &mut rng, &mut made).is_none() {
             break;
         }
     }
-    let mut reps: Vec<Replica> = (1..=replicas as u8).map(|id| Replica { id, ..origin.clone() }).collect();
+    let mut reps: Vec<Replica> = (1..=replicas as u8)
+        .map(|id| Replica {
+            id,
+            ..origin.clone()
+        })
+        .collect();
     for _ in 0..rounds {
         // Offline work.
         for r in reps.iter_mut() {
@@ -733,7 +1121,12 @@ fn converge(def: &WorkflowDefinition, replicas: usize, prefix: usize, rounds: us
     }
     // Applied and conflicts partition the history, in history order.
     let mut partition: Vec<&str> = reference_state.applied.iter().map(String::as_str).collect();
-    partition.extend(reference_state.conflicts.iter().map(|c| c.transition_id.as_str()));
+    partition.extend(
+        reference_state
+            .conflicts
+            .iter()
+            .map(|c| c.transition_id.as_str()),
+    );
     partition.sort_unstable();
     let mut sorted_ids = ids.clone();
     sorted_ids.sort_unstable();
@@ -747,7 +1140,10 @@ fn converge(def: &WorkflowDefinition, replicas: usize, prefix: usize, rounds: us
     }
     for c in &reference_state.conflicts {
         if c.reason_code == "claim_lost" {
-            prop_assert_eq!(claim_outcome(&reference_state, &c.actor), ClaimOutcome::Lost);
+            prop_assert_eq!(
+                claim_outcome(&reference_state, &c.actor),
+                ClaimOutcome::Lost
+            );
         }
     }
     Ok(())
@@ -777,7 +1173,11 @@ fn convergence_model_produces_conflicts_and_claims() {
     for seed in 0..200u64 {
         let mut rng = Rng(seed);
         let mut made = Vec::new();
-        let mut origin = Replica { id: 0, clock: 0, entries: BTreeMap::new() };
+        let mut origin = Replica {
+            id: 0,
+            clock: 0,
+            entries: BTreeMap::new(),
+        };
         // Steer the prefix to an open request.
         for step in [INTAKE, PUBLISH] {
             let state = fold(&def, &origin.list());
@@ -803,7 +1203,12 @@ fn convergence_model_produces_conflicts_and_claims() {
             origin.clock += 1;
             origin.entries.insert((origin.clock, 0), t);
         }
-        let mut reps: Vec<Replica> = (1..=3u8).map(|id| Replica { id, ..origin.clone() }).collect();
+        let mut reps: Vec<Replica> = (1..=3u8)
+            .map(|id| Replica {
+                id,
+                ..origin.clone()
+            })
+            .collect();
         for r in reps.iter_mut() {
             for _ in 0..3 {
                 r.act(&def, &mut rng, &mut made);
@@ -815,7 +1220,11 @@ fn convergence_model_produces_conflicts_and_claims() {
         }
         let s = fold(&def, &all.list());
         conflicts += s.conflicts.len();
-        claims_lost += s.conflicts.iter().filter(|c| c.reason_code == "claim_lost").count();
+        claims_lost += s
+            .conflicts
+            .iter()
+            .filter(|c| c.reason_code == "claim_lost")
+            .count();
     }
     assert!(conflicts > 50, "only {conflicts} conflicts");
     assert!(claims_lost > 5, "only {claims_lost} lost claims");
@@ -842,7 +1251,10 @@ fn calendar_knows_2025_2026_and_flags_2027() {
     assert!(!cal.is_working_day(d(2026, 3, 7)));
     assert!(cal.is_working_day(d(2026, 3, 9)));
     assert!(cal.is_official(2025) && cal.is_official(2026) && !cal.is_official(2027));
-    assert_eq!(cal.year(2027).map(|y| y.status.as_str()), Some("provisional"));
+    assert_eq!(
+        cal.year(2027).map(|y| y.status.as_str()),
+        Some("provisional")
+    );
     assert!(!cal.is_working_day(d(2027, 2, 8)));
     assert!(cal.source().contains("国办发明电〔2024〕12号"));
     // Working time: Friday 16:00 → Monday 10:00 is 1.5 h (Fri) + 1.5 h (Mon).
@@ -851,9 +1263,15 @@ fn calendar_knows_2025_2026_and_flags_2027() {
         Duration::hours(3)
     );
     // The lunch break does not count.
-    assert_eq!(cal.add_working_hours(cst(2026, 3, 9, 11, 0, 0), 2), cst(2026, 3, 9, 14, 30, 0));
+    assert_eq!(
+        cal.add_working_hours(cst(2026, 3, 9, 11, 0, 0), 2),
+        cst(2026, 3, 9, 14, 30, 0)
+    );
     // Running out exactly at 17:30 stays on that day.
-    assert_eq!(cal.add_working_hours(cst(2026, 3, 9, 13, 30, 0), 4), cst(2026, 3, 9, 17, 30, 0));
+    assert_eq!(
+        cal.add_working_hours(cst(2026, 3, 9, 13, 30, 0), 4),
+        cst(2026, 3, 9, 17, 30, 0)
+    );
 }
 
 #[test]
@@ -862,60 +1280,127 @@ fn calendar_and_limits_errors_are_typed() {
     let with = |f: &dyn Fn(&mut serde_json::Value)| {
         let mut v = cal.clone();
         f(&mut v);
-        workflow::WorkCalendar::from_json(&v.to_string()).map(|_| ()).map_err(|e| e.code())
+        workflow::WorkCalendar::from_json(&v.to_string())
+            .map(|_| ())
+            .map_err(|e| e.code())
     };
     assert_eq!(with(&|_| {}), Ok(()));
-    assert_eq!(with(&|v| v["years"][1]["workdays"][1]["date"] = "2026-02-16".into()), Err("invalid_calendar"));
-    assert_eq!(with(&|v| v["work_periods"][1]["start"] = "11:00".into()), Err("invalid_calendar"));
-    assert_eq!(with(&|v| v["utc_offset"] = "CST".into()), Err("invalid_calendar"));
-    assert_eq!(with(&|v| v["years"][0]["holidays"][0]["from"] = "2025-13-01".into()), Err("invalid_calendar"));
+    assert_eq!(
+        with(&|v| v["years"][1]["workdays"][1]["date"] = "2026-02-16".into()),
+        Err("invalid_calendar")
+    );
+    assert_eq!(
+        with(&|v| v["work_periods"][1]["start"] = "11:00".into()),
+        Err("invalid_calendar")
+    );
+    assert_eq!(
+        with(&|v| v["utc_offset"] = "CST".into()),
+        Err("invalid_calendar")
+    );
+    assert_eq!(
+        with(&|v| v["years"][0]["holidays"][0]["from"] = "2025-13-01".into()),
+        Err("invalid_calendar")
+    );
 
-    let lim: serde_json::Value = serde_json::from_str(workflow::DEFAULT_TIME_LIMITS_JSON).expect("json");
+    let lim: serde_json::Value =
+        serde_json::from_str(workflow::DEFAULT_TIME_LIMITS_JSON).expect("json");
     let with = |f: &dyn Fn(&mut serde_json::Value)| {
         let mut v = lim.clone();
         f(&mut v);
-        workflow::TimeLimits::from_json(&v.to_string()).map(|_| ()).map_err(|e| e.code())
+        workflow::TimeLimits::from_json(&v.to_string())
+            .map(|_| ())
+            .map_err(|e| e.code())
     };
     assert_eq!(with(&|_| {}), Ok(()));
-    assert_eq!(with(&|v| v["rules"][0]["stage"] = "lunch".into()), Err("invalid_time_limits"));
-    assert_eq!(with(&|v| v["rules"][1]["yellow_pct"] = 95.into()), Err("invalid_time_limits"));
-    assert_eq!(with(&|v| v["rules"][1]["amount"] = 0.into()), Err("invalid_time_limits"));
-    assert_eq!(with(&|v| v["rules"][1]["scale"] = "huge".into()), Err("invalid_time_limits"));
-    assert_eq!(with(&|v| v["rules"][1]["unit"] = "fortnights".into()), Err("invalid_data_file"));
+    assert_eq!(
+        with(&|v| v["rules"][0]["stage"] = "lunch".into()),
+        Err("invalid_time_limits")
+    );
+    assert_eq!(
+        with(&|v| v["rules"][1]["yellow_pct"] = 95.into()),
+        Err("invalid_time_limits")
+    );
+    assert_eq!(
+        with(&|v| v["rules"][1]["amount"] = 0.into()),
+        Err("invalid_time_limits")
+    );
+    assert_eq!(
+        with(&|v| v["rules"][1]["scale"] = "huge".into()),
+        Err("invalid_time_limits")
+    );
+    assert_eq!(
+        with(&|v| v["rules"][1]["unit"] = "fortnights".into()),
+        Err("invalid_data_file")
+    );
 }
 
 #[test]
 fn limits_resolve_most_specific_rule() {
     let limits = workflow::default_time_limits().expect("limits");
-    let class = |category, subcategory, scale| CaseClass { category, subcategory, scale };
+    let class = |category, subcategory, scale| CaseClass {
+        category,
+        subcategory,
+        scale,
+    };
     let handle = |c: CaseClass<'_>| limits.rule("handle", &c).map(|r| (r.amount, r.unit));
     use workflow::LimitUnit::*;
-    assert_eq!(handle(class("dispute", None, "individual")), Ok((5, WorkingDays)));
-    assert_eq!(handle(class("dispute", Some("neighbour"), "group")), Ok((3, WorkingDays)));
-    assert_eq!(handle(class("safety_hazard", Some("fire"), "individual")), Ok((2, WorkingDays)));
-    assert_eq!(handle(class("safety_hazard", Some("gas"), "major_group")), Ok((1, WorkingDays)));
-    assert_eq!(handle(class("emergency", None, "major_group")), Ok((4, NaturalHours)));
-    assert_eq!(handle(class("unknown_category", None, "unknown_scale")), Ok((5, WorkingDays)));
-    let e = limits.rule("lunch", &class("dispute", None, "individual")).expect_err("no stage");
+    assert_eq!(
+        handle(class("dispute", None, "individual")),
+        Ok((5, WorkingDays))
+    );
+    assert_eq!(
+        handle(class("dispute", Some("neighbour"), "group")),
+        Ok((3, WorkingDays))
+    );
+    assert_eq!(
+        handle(class("safety_hazard", Some("fire"), "individual")),
+        Ok((2, WorkingDays))
+    );
+    assert_eq!(
+        handle(class("safety_hazard", Some("gas"), "major_group")),
+        Ok((1, WorkingDays))
+    );
+    assert_eq!(
+        handle(class("emergency", None, "major_group")),
+        Ok((4, NaturalHours))
+    );
+    assert_eq!(
+        handle(class("unknown_category", None, "unknown_scale")),
+        Ok((5, WorkingDays))
+    );
+    let e = limits
+        .rule("lunch", &class("dispute", None, "individual"))
+        .expect_err("no stage");
     assert_eq!(e.code(), "no_time_limit");
     // Every category × scale × stage of the file resolves.
     for stage in &limits.stages {
         for c in &limits.categories {
             for s in &limits.scales {
-                assert!(limits.rule(&stage.key, &class(&c.key, None, &s.key)).is_ok());
+                assert!(
+                    limits
+                        .rule(&stage.key, &class(&c.key, None, &s.key))
+                        .is_ok()
+                );
             }
         }
     }
 }
 
-const DISPUTE: CaseClass<'static> = CaseClass { category: "dispute", subcategory: None, scale: "individual" };
+const DISPUTE: CaseClass<'static> = CaseClass {
+    category: "dispute",
+    subcategory: None,
+    scale: "individual",
+};
 
 /// A case dispatched at `dispatched` (local) after report and acceptance an hour earlier.
 fn dispatched_case(dispatched: DateTime<Utc>) -> Case {
     let mut c = Case::new();
-    c.act_at("report", GW, &[], dispatched - Duration::hours(2)).expect("report");
-    c.act_at("accept", CS, &[], dispatched - Duration::hours(1)).expect("accept");
-    c.act_at("dispatch", CS, &[("department", "dept-a")], dispatched).expect("dispatch");
+    c.act_at("report", GW, &[], dispatched - Duration::hours(2))
+        .expect("report");
+    c.act_at("accept", CS, &[], dispatched - Duration::hours(1))
+        .expect("accept");
+    c.act_at("dispatch", CS, &[("department", "dept-a")], dispatched)
+        .expect("dispatch");
     c
 }
 
@@ -929,7 +1414,11 @@ fn handling_deadline_crosses_the_2026_spring_festival() {
     //   Wed 02-25 (4), Thu 02-26 (5)  →  deadline Thu 02-26 17:30.
     let c = dispatched_case(cst(2026, 2, 12, 10, 0, 0));
     let s = c.state();
-    let at = |now| deadline_status(&limits, &cal, &s, &DISPUTE, now).expect("rule").expect("timed stage");
+    let at = |now| {
+        deadline_status(&limits, &cal, &s, &DISPUTE, now)
+            .expect("rule")
+            .expect("timed stage")
+    };
     let st = at(cst(2026, 2, 20, 12, 0, 0));
     assert_eq!(st.stage, "handle");
     assert_eq!(st.deadline, cst(2026, 2, 26, 17, 30, 0));
@@ -949,9 +1438,16 @@ fn handling_deadline_crosses_the_2026_spring_festival() {
 
     // The response stage (4 working hours from the report at 08:00 on 02-12) finished on time:
     // 08:30–12:00 3.5 h + 0.5 h → 13:30 + 30 min = 14:00; accepted at 09:00.
-    let resp = stage_deadline(&limits, &cal, &s, &DISPUTE, "accept", cst(2026, 3, 1, 0, 0, 0))
-        .expect("rule")
-        .expect("entered");
+    let resp = stage_deadline(
+        &limits,
+        &cal,
+        &s,
+        &DISPUTE,
+        "accept",
+        cst(2026, 3, 1, 0, 0, 0),
+    )
+    .expect("rule")
+    .expect("entered");
     assert_eq!(resp.deadline, cst(2026, 2, 12, 14, 0, 0));
     assert_eq!(resp.finished_at, Some(cst(2026, 2, 12, 9, 0, 0)));
     assert_eq!(resp.level, DeadlineLevel::OnTime);
@@ -969,7 +1465,9 @@ fn response_deadline_lands_on_a_tiaoxiu_saturday() {
     // Reported Fri 2026-02-27 16:00; 4 working hours to accept. Fri 16:00–17:30 is 1.5 h;
     // Sat 02-28 is a 调休 working day: 08:30 + 2.5 h = 11:00.
     let s = reported(cst(2026, 2, 27, 16, 0, 0));
-    let st = deadline_status(&limits, &cal, &s, &DISPUTE, cst(2026, 2, 27, 17, 0, 0)).expect("rule").expect("stage");
+    let st = deadline_status(&limits, &cal, &s, &DISPUTE, cst(2026, 2, 27, 17, 0, 0))
+        .expect("rule")
+        .expect("stage");
     assert_eq!(st.stage, "accept");
     assert_eq!(st.deadline, cst(2026, 2, 28, 11, 0, 0));
     // Yellow at 3 h: 1.5 h Fri + 1.5 h Sat → 10:00; red at 3.6 h = 3 h 36 min → 10:36.
@@ -977,7 +1475,9 @@ fn response_deadline_lands_on_a_tiaoxiu_saturday() {
     assert_eq!(st.red_at, cst(2026, 2, 28, 10, 36, 0));
     // The same a week later: Sat 03-07 and Sun 03-08 are off → Mon 03-09 11:00.
     let s = reported(cst(2026, 3, 6, 16, 0, 0));
-    let st = deadline_status(&limits, &cal, &s, &DISPUTE, cst(2026, 3, 6, 17, 0, 0)).expect("rule").expect("stage");
+    let st = deadline_status(&limits, &cal, &s, &DISPUTE, cst(2026, 3, 6, 17, 0, 0))
+        .expect("rule")
+        .expect("stage");
     assert_eq!(st.deadline, cst(2026, 3, 9, 11, 0, 0));
 }
 
@@ -988,25 +1488,43 @@ fn pending_extension_pauses_the_clock_and_approval_adds_days() {
     // Dispatched Mon 2026-03-02 09:00, 5 working days: 03-03, 04, 05, 06, 09 → Mon 03-09 17:30.
     // Budget: 02nd 09:00–12:00 + 13:30–17:30 = 7 h, plus 5 × 7.5 h = 44.5 h.
     let mut c = dispatched_case(cst(2026, 3, 2, 9, 0, 0));
-    c.act_at("department_accept", DEPT, &[], cst(2026, 3, 2, 11, 0, 0)).expect("接单");
-    let st = |c: &Case, now| deadline_status(&limits, &cal, &c.state(), &DISPUTE, now).expect("rule").expect("stage");
-    assert_eq!(st(&c, cst(2026, 3, 3, 9, 0, 0)).deadline, cst(2026, 3, 9, 17, 30, 0));
+    c.act_at("department_accept", DEPT, &[], cst(2026, 3, 2, 11, 0, 0))
+        .expect("接单");
+    let st = |c: &Case, now| {
+        deadline_status(&limits, &cal, &c.state(), &DISPUTE, now)
+            .expect("rule")
+            .expect("stage")
+    };
+    assert_eq!(
+        st(&c, cst(2026, 3, 3, 9, 0, 0)).deadline,
+        cst(2026, 3, 9, 17, 30, 0)
+    );
 
     // 申请延期 (3 days) Wed 03-04 10:00. By then 7 + 7.5 + 1.5 = 16 h were used; 28.5 h left.
-    c.act_at("request_extension", DEPT, &[("days", "3")], cst(2026, 3, 4, 10, 0, 0)).expect("申请延期");
+    c.act_at(
+        "request_extension",
+        DEPT,
+        &[("days", "3")],
+        cst(2026, 3, 4, 10, 0, 0),
+    )
+    .expect("申请延期");
     // Still pending on Thu 03-05 10:00: the clock restarts from "now": 03-05 10:00–17:30 6 h
     // (22.5 left), 03-06 (15), 03-09 (7.5), 03-10 (0) → Tue 03-10 17:30.
     let pending = st(&c, cst(2026, 3, 5, 10, 0, 0));
     assert!(pending.paused);
     assert_eq!(pending.deadline, cst(2026, 3, 10, 17, 30, 0));
     // Pending until Fri 03-06 10:00: two working days paused → Wed 03-11 17:30.
-    assert_eq!(st(&c, cst(2026, 3, 6, 10, 0, 0)).deadline, cst(2026, 3, 11, 17, 30, 0));
+    assert_eq!(
+        st(&c, cst(2026, 3, 6, 10, 0, 0)).deadline,
+        cst(2026, 3, 11, 17, 30, 0)
+    );
 
     // 批准延期 at Fri 03-06 10:00 (3 days as requested). Unpaused deadline: the 8th working day
     // after 03-02 = 03-12 17:30 (budget 7 + 8 × 7.5 = 67 h). The pause 03-04 10:00 → 03-06 10:00
     // used 15 working hours of the calendar, so the deadline moves two more working days:
     // 03-13, 03-16 → Mon 03-16 17:30.
-    c.act_at("approve_extension", CS, &[], cst(2026, 3, 6, 10, 0, 0)).expect("批准延期");
+    c.act_at("approve_extension", CS, &[], cst(2026, 3, 6, 10, 0, 0))
+        .expect("批准延期");
     let s = c.state();
     assert_eq!(s.approved_extension_days, 3);
     assert_eq!(s.pending_extension, None);
@@ -1018,11 +1536,30 @@ fn pending_extension_pauses_the_clock_and_approval_adds_days() {
 
     // A rule that does not pause (矛盾纠纷/重大群体: 1 working day): dispatched Mon 03-02 09:00
     // → Tue 03-03 17:30, pending request or not.
-    let major = CaseClass { category: "dispute", subcategory: None, scale: "major_group" };
+    let major = CaseClass {
+        category: "dispute",
+        subcategory: None,
+        scale: "major_group",
+    };
     let mut c = dispatched_case(cst(2026, 3, 2, 9, 0, 0));
-    c.act_at("department_accept", DEPT, &[], cst(2026, 3, 2, 10, 0, 0)).expect("接单");
-    c.act_at("request_extension", DEPT, &[("days", "2")], cst(2026, 3, 2, 14, 0, 0)).expect("申请延期");
-    let st = deadline_status(&limits, &cal, &c.state(), &major, cst(2026, 3, 3, 16, 30, 0)).expect("rule").expect("stage");
+    c.act_at("department_accept", DEPT, &[], cst(2026, 3, 2, 10, 0, 0))
+        .expect("接单");
+    c.act_at(
+        "request_extension",
+        DEPT,
+        &[("days", "2")],
+        cst(2026, 3, 2, 14, 0, 0),
+    )
+    .expect("申请延期");
+    let st = deadline_status(
+        &limits,
+        &cal,
+        &c.state(),
+        &major,
+        cst(2026, 3, 3, 16, 30, 0),
+    )
+    .expect("rule")
+    .expect("stage");
     assert!(!st.paused);
     assert_eq!(st.deadline, cst(2026, 3, 3, 17, 30, 0));
     // Budget 7 h + 7.5 h = 14.5 h; red at 90 % = 13 h 03 min → 03-03 16:03.
@@ -1037,20 +1574,44 @@ fn extension_across_the_spring_festival_and_both_tiaoxiu_saturdays() {
     // Dispatched Thu 2026-02-12 10:00 (5 working days). The department accepts at 11:00 and asks
     // for 2 more days on Fri 02-13 10:00; approved after the holiday, Tue 02-24 10:00.
     let mut c = dispatched_case(cst(2026, 2, 12, 10, 0, 0));
-    c.act_at("department_accept", DEPT, &[], cst(2026, 2, 12, 11, 0, 0)).expect("接单");
-    c.act_at("request_extension", DEPT, &[("days", "2")], cst(2026, 2, 13, 10, 0, 0)).expect("申请延期");
-    c.act_at("approve_extension", SDS, &[], cst(2026, 2, 24, 10, 0, 0)).expect("批准延期");
+    c.act_at("department_accept", DEPT, &[], cst(2026, 2, 12, 11, 0, 0))
+        .expect("接单");
+    c.act_at(
+        "request_extension",
+        DEPT,
+        &[("days", "2")],
+        cst(2026, 2, 13, 10, 0, 0),
+    )
+    .expect("申请延期");
+    c.act_at("approve_extension", SDS, &[], cst(2026, 2, 24, 10, 0, 0))
+        .expect("批准延期");
     // Unpaused: 7th working day after 02-12: 13 (1), Sat 14 (2), 24 (3), 25 (4), 26 (5), 27 (6),
     // Sat 28 调休 (7) → Sat 02-28 17:30.
     // Paused 02-13 10:00 → 02-24 10:00: 6 h (13th) + 7.5 h (Sat 14th) + 1.5 h (24th) = 15 h,
     // two working days: Mon 03-02, Tue 03-03 → Tue 03-03 17:30.
-    let st = deadline_status(&limits, &cal, &c.state(), &DISPUTE, cst(2026, 2, 25, 9, 0, 0)).expect("rule").expect("stage");
+    let st = deadline_status(
+        &limits,
+        &cal,
+        &c.state(),
+        &DISPUTE,
+        cst(2026, 2, 25, 9, 0, 0),
+    )
+    .expect("rule")
+    .expect("stage");
     assert_eq!(st.deadline, cst(2026, 3, 3, 17, 30, 0));
     // Completed Mon 03-02 16:00: on time, the deadline frozen.
-    c.act_at("complete", DEPT, &[], cst(2026, 3, 2, 16, 0, 0)).expect("办结");
-    let done = stage_deadline(&limits, &cal, &c.state(), &DISPUTE, "handle", cst(2026, 4, 1, 0, 0, 0))
-        .expect("rule")
-        .expect("entered");
+    c.act_at("complete", DEPT, &[], cst(2026, 3, 2, 16, 0, 0))
+        .expect("办结");
+    let done = stage_deadline(
+        &limits,
+        &cal,
+        &c.state(),
+        &DISPUTE,
+        "handle",
+        cst(2026, 4, 1, 0, 0, 0),
+    )
+    .expect("rule")
+    .expect("entered");
     assert_eq!(done.finished_at, Some(cst(2026, 3, 2, 16, 0, 0)));
     assert!(!done.overdue);
     assert_eq!(done.deadline, cst(2026, 3, 3, 17, 30, 0));
@@ -1209,7 +1770,10 @@ fn march(org_path: &str, kind: Option<CaseKind>) -> MetricsQuery {
 }
 
 fn ratio(numerator: u32, denominator: u32) -> workflow::Ratio {
-    workflow::Ratio { numerator, denominator }
+    workflow::Ratio {
+        numerator,
+        denominator,
+    }
 }
 
 #[test]
@@ -1237,7 +1801,11 @@ fn metrics_on_a_hand_computed_fixture() {
     // 不满意 r02 r13 r21 (3) → (9 + 3) / 15.
     assert_eq!(m.satisfaction, ratio(12, 15));
     assert_eq!(
-        (m.satisfaction_counts.satisfied, m.satisfaction_counts.basically_satisfied, m.satisfaction_counts.dissatisfied),
+        (
+            m.satisfaction_counts.satisfied,
+            m.satisfaction_counts.basically_satisfied,
+            m.satisfaction_counts.dissatisfied
+        ),
         (9, 3, 3)
     );
     assert_eq!(m.satisfaction.rate(), Some(0.8));
@@ -1250,7 +1818,13 @@ fn metrics_on_a_hand_computed_fixture() {
         ("safety_hazard", 4),   // r05 r12 r13 r23
         ("street_order", 2),    // r07 r16
     ];
-    assert_eq!(m.by_category, expected_categories.iter().map(|(k, v)| (k.to_string(), *v)).collect::<BTreeMap<_, _>>());
+    assert_eq!(
+        m.by_category,
+        expected_categories
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect::<BTreeMap<_, _>>()
+    );
     let expected_states = [
         ("archived", 14),
         ("dispatched", 1),
@@ -1261,16 +1835,37 @@ fn metrics_on_a_hand_computed_fixture() {
         ("reported", 3),
         ("verified", 2),
     ];
-    assert_eq!(m.by_state, expected_states.iter().map(|(k, v)| (k.to_string(), *v)).collect::<BTreeMap<_, _>>());
+    assert_eq!(
+        m.by_state,
+        expected_states
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect::<BTreeMap<_, _>>()
+    );
     // Stages: accept = reported (3); handle = handling + dispatched (5); verify = handled (1);
     // feedback = verified (2); none = archived + rejected + feedback (17).
-    let expected_stages = [("accept", 3), ("feedback", 2), ("handle", 5), ("none", 17), ("verify", 1)];
-    assert_eq!(m.by_stage, expected_stages.iter().map(|(k, v)| (k.to_string(), *v)).collect::<BTreeMap<_, _>>());
+    let expected_stages = [
+        ("accept", 3),
+        ("feedback", 2),
+        ("handle", 5),
+        ("none", 17),
+        ("verify", 1),
+    ];
+    assert_eq!(
+        m.by_stage,
+        expected_stages
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect::<BTreeMap<_, _>>()
+    );
 
     // Community c1 (grids g1, g2): r01–r18 = 18 cases. Late r03 r09 r12, none r06 r16 → 13/18.
     // 办结率: 18 − r07 = 17; handled r01 r02 r03 r05 r08 r09 r10 r11 r13 r14 r15 r17 = 12.
     let c1 = compute_metrics(&rows, &march("d/s1/c1", None));
-    assert_eq!((c1.total, c1.response, c1.completion), (18, ratio(13, 18), ratio(12, 17)));
+    assert_eq!(
+        (c1.total, c1.response, c1.completion),
+        (18, ratio(13, 18), ratio(12, 17))
+    );
 
     // Requests only in s1: r10 r14 r15 r21 r25. Responses: r21 late → 4/5. All handled → 5/5.
     // On time: r15 and r21 late → 3/5. Satisfaction: r10 满意, r14 基本满意, r21 不满意, r25 满意 → 3/4.

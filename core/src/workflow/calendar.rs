@@ -6,7 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Utc, Weekday};
+use chrono::{
+    DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Utc, Weekday,
+};
 use serde::Deserialize;
 
 use super::error::WorkflowError;
@@ -88,7 +90,8 @@ fn bad(s: String) -> WorkflowError {
 }
 
 fn parse_date(s: &str) -> Result<NaiveDate, WorkflowError> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| bad(format!("`{s}` is not a YYYY-MM-DD date")))
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| bad(format!("`{s}` is not a YYYY-MM-DD date")))
 }
 
 fn parse_time(s: &str) -> Result<NaiveTime, WorkflowError> {
@@ -127,8 +130,10 @@ fn parse_weekday(s: &str) -> Result<Weekday, WorkflowError> {
 impl WorkCalendar {
     /// Parse and validate a calendar.
     pub fn from_json(json: &str) -> Result<Self, WorkflowError> {
-        let f: CalendarFile =
-            serde_json::from_str(json).map_err(|e| WorkflowError::Parse { file: "calendar", reason: e.to_string() })?;
+        let f: CalendarFile = serde_json::from_str(json).map_err(|e| WorkflowError::Parse {
+            file: "calendar",
+            reason: e.to_string(),
+        })?;
         let offset = parse_offset(&f.utc_offset)?;
         let mut weekend = [false; 7];
         for d in &f.weekend {
@@ -141,10 +146,16 @@ impl WorkCalendar {
         for p in &f.work_periods {
             let (s, e) = (parse_time(&p.start)?, parse_time(&p.end)?);
             if s >= e {
-                return Err(bad(format!("work period {}-{} ends before it starts", p.start, p.end)));
+                return Err(bad(format!(
+                    "work period {}-{} ends before it starts",
+                    p.start, p.end
+                )));
             }
             if periods.last().is_some_and(|&(_, prev_end)| s < prev_end) {
-                return Err(bad(format!("work period {}-{} overlaps or is out of order", p.start, p.end)));
+                return Err(bad(format!(
+                    "work period {}-{} overlaps or is out of order",
+                    p.start, p.end
+                )));
             }
             periods.push((s, e));
         }
@@ -156,12 +167,18 @@ impl WorkCalendar {
         let mut years = BTreeMap::new();
         for y in f.years {
             if !matches!(y.status.as_str(), "official" | "provisional") {
-                return Err(bad(format!("year {} has status `{}` (official or provisional)", y.year, y.status)));
+                return Err(bad(format!(
+                    "year {} has status `{}` (official or provisional)",
+                    y.year, y.status
+                )));
             }
             for h in &y.holidays {
                 let (from, to) = (parse_date(&h.from)?, parse_date(&h.to)?);
                 if from > to || from.year() != y.year || (to - from).num_days() > 31 {
-                    return Err(bad(format!("holiday `{}` {}..{} does not fit year {}", h.name, h.from, h.to, y.year)));
+                    return Err(bad(format!(
+                        "holiday `{}` {}..{} does not fit year {}",
+                        h.name, h.from, h.to, y.year
+                    )));
                 }
                 for d in from.iter_days().take_while(|d| *d <= to) {
                     if holidays.insert(d, h.name.clone()).is_some() {
@@ -172,17 +189,38 @@ impl WorkCalendar {
             for w in &y.workdays {
                 let d = parse_date(&w.date)?;
                 if holidays.contains_key(&d) {
-                    return Err(bad(format!("{d} is both a holiday and a make-up working day")));
+                    return Err(bad(format!(
+                        "{d} is both a holiday and a make-up working day"
+                    )));
                 }
                 if workdays.insert(d, w.name.clone()).is_some() {
                     return Err(bad(format!("{d} is listed as a make-up working day twice")));
                 }
             }
-            if years.insert(y.year, YearInfo { status: y.status, source: y.source }).is_some() {
+            if years
+                .insert(
+                    y.year,
+                    YearInfo {
+                        status: y.status,
+                        source: y.source,
+                    },
+                )
+                .is_some()
+            {
                 return Err(bad(format!("year {} is listed twice", y.year)));
             }
         }
-        Ok(WorkCalendar { id: f.id, label_zh: f.label_zh, source: f.source, offset, weekend, periods, holidays, workdays, years })
+        Ok(WorkCalendar {
+            id: f.id,
+            label_zh: f.label_zh,
+            source: f.source,
+            offset,
+            weekend,
+            periods,
+            holidays,
+            workdays,
+            years,
+        })
     }
 
     /// Stable id.
@@ -207,7 +245,9 @@ impl WorkCalendar {
     }
     /// Whether `year`'s holidays come from a published State Council schedule.
     pub fn is_official(&self, year: i32) -> bool {
-        self.years.get(&year).is_some_and(|y| y.status == "official")
+        self.years
+            .get(&year)
+            .is_some_and(|y| y.status == "official")
     }
     /// The holiday's name if `date` is a public holiday (放假).
     pub fn holiday(&self, date: NaiveDate) -> Option<&str> {
@@ -219,7 +259,9 @@ impl WorkCalendar {
     }
     /// Whether `date` is a working day.
     pub fn is_working_day(&self, date: NaiveDate) -> bool {
-        self.workdays.contains_key(&date) || !(self.holidays.contains_key(&date) || self.weekend[date.weekday().num_days_from_monday() as usize])
+        self.workdays.contains_key(&date)
+            || !(self.holidays.contains_key(&date)
+                || self.weekend[date.weekday().num_days_from_monday() as usize])
     }
 
     /// Local wall-clock time of an instant.
@@ -256,7 +298,11 @@ impl WorkCalendar {
 
     /// Working days (count) strictly after `from`'s date up to and including `to`'s date.
     pub fn working_days_between(&self, from: NaiveDate, to: NaiveDate) -> u32 {
-        from.iter_days().skip(1).take_while(|d| *d <= to).filter(|d| self.is_working_day(*d)).count() as u32
+        from.iter_days()
+            .skip(1)
+            .take_while(|d| *d <= to)
+            .filter(|d| self.is_working_day(*d))
+            .count() as u32
     }
 
     /// End of the working day (end of its last work period) of `date`, as an instant.
@@ -278,7 +324,10 @@ impl WorkCalendar {
             return at;
         }
         let local = self.local(at);
-        self.to_utc(self.nth_working_day_after(local.date(), n).and_time(local.time()))
+        self.to_utc(
+            self.nth_working_day_after(local.date(), n)
+                .and_time(local.time()),
+        )
     }
 
     /// The instant when `hours` working hours have passed after `start`.

@@ -79,7 +79,11 @@ impl TryFrom<String> for Target {
         if s.is_empty() {
             return Err("empty target state".into());
         }
-        Ok(if s == STAY { Target::Stay } else { Target::State(s) })
+        Ok(if s == STAY {
+            Target::Stay
+        } else {
+            Target::State(s)
+        })
     }
 }
 
@@ -338,8 +342,11 @@ pub enum Satisfaction {
 
 impl Satisfaction {
     /// Every value.
-    pub const ALL: [Satisfaction; 3] =
-        [Satisfaction::Satisfied, Satisfaction::BasicallySatisfied, Satisfaction::Dissatisfied];
+    pub const ALL: [Satisfaction; 3] = [
+        Satisfaction::Satisfied,
+        Satisfaction::BasicallySatisfied,
+        Satisfaction::Dissatisfied,
+    ];
 
     /// Stable key.
     pub fn as_str(self) -> &'static str {
@@ -382,19 +389,26 @@ pub(crate) fn parse_level(s: &str) -> Option<OrgLevel> {
 
 /// Levels that may hold a case (accept it, publish it, reject it).
 fn is_holder_level(level: OrgLevel) -> bool {
-    matches!(level, OrgLevel::District | OrgLevel::SubDistrict | OrgLevel::Community)
+    matches!(
+        level,
+        OrgLevel::District | OrgLevel::SubDistrict | OrgLevel::Community
+    )
 }
 
 pub(crate) fn is_snake_key(s: &str) -> bool {
     let mut chars = s.chars();
-    matches!(chars.next(), Some('a'..='z')) && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_'))
+    matches!(chars.next(), Some('a'..='z'))
+        && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_'))
 }
 
 impl WorkflowDefinition {
     /// Parse and validate a definition.
     pub fn from_json(json: &str) -> Result<Self, WorkflowError> {
         let file: DefinitionFile =
-            serde_json::from_str(json).map_err(|e| WorkflowError::Parse { file: "workflow", reason: e.to_string() })?;
+            serde_json::from_str(json).map_err(|e| WorkflowError::Parse {
+                file: "workflow",
+                reason: e.to_string(),
+            })?;
         Self::build(file)
     }
 
@@ -409,7 +423,10 @@ impl WorkflowDefinition {
         let mut state_index = BTreeMap::new();
         for (i, s) in f.states.iter().enumerate() {
             if !is_snake_key(&s.name) || s.name == STAY {
-                return bad(format!("state name `{}` is not a usable snake_case key", s.name));
+                return bad(format!(
+                    "state name `{}` is not a usable snake_case key",
+                    s.name
+                ));
             }
             if s.label_zh.trim().is_empty() {
                 return bad(format!("state `{}` has no zh-CN label", s.name));
@@ -417,7 +434,10 @@ impl WorkflowDefinition {
             if let Some(stage) = &s.stage
                 && !is_snake_key(stage)
             {
-                return bad(format!("stage `{stage}` of state `{}` is not a snake_case key", s.name));
+                return bad(format!(
+                    "stage `{stage}` of state `{}` is not a snake_case key",
+                    s.name
+                ));
             }
             if state_index.insert(s.name.clone(), i).is_some() {
                 return Err(WorkflowError::DuplicateState(s.name.clone()));
@@ -425,7 +445,12 @@ impl WorkflowDefinition {
         }
         let initial = match state_index.get(&f.initial) {
             Some(&i) => &f.states[i],
-            None => return Err(WorkflowError::UnknownState { state: f.initial.clone(), context: "initial".into() }),
+            None => {
+                return Err(WorkflowError::UnknownState {
+                    state: f.initial.clone(),
+                    context: "initial".into(),
+                });
+            }
         };
         if initial.terminal {
             return bad(format!("initial state `{}` is terminal", f.initial));
@@ -518,11 +543,18 @@ impl WorkflowDefinition {
     }
     /// Every stage key the states use.
     pub fn stages(&self) -> BTreeSet<&str> {
-        self.states.iter().filter_map(|s| s.stage.as_deref()).collect()
+        self.states
+            .iter()
+            .filter_map(|s| s.stage.as_deref())
+            .collect()
     }
 }
 
-fn validate_action(a: &ActionDef, states: &[StateDef], index: &BTreeMap<String, usize>) -> Result<(), WorkflowError> {
+fn validate_action(
+    a: &ActionDef,
+    states: &[StateDef],
+    index: &BTreeMap<String, usize>,
+) -> Result<(), WorkflowError> {
     let bad = |s: String| Err(WorkflowError::InvalidDefinition(s));
     let ctx = || format!("action {}", a.name);
     if a.label_zh.trim().is_empty() {
@@ -533,9 +565,17 @@ fn validate_action(a: &ActionDef, states: &[StateDef], index: &BTreeMap<String, 
     }
     for s in &a.from {
         match index.get(s) {
-            None => return Err(WorkflowError::UnknownState { state: s.clone(), context: ctx() }),
+            None => {
+                return Err(WorkflowError::UnknownState {
+                    state: s.clone(),
+                    context: ctx(),
+                });
+            }
             Some(&i) if states[i].terminal => {
-                return Err(WorkflowError::TransitionFromTerminal { action: a.name.clone(), state: s.clone() });
+                return Err(WorkflowError::TransitionFromTerminal {
+                    action: a.name.clone(),
+                    state: s.clone(),
+                });
             }
             Some(_) => {}
         }
@@ -543,7 +583,10 @@ fn validate_action(a: &ActionDef, states: &[StateDef], index: &BTreeMap<String, 
     if let Target::State(to) = &a.to
         && !index.contains_key(to)
     {
-        return Err(WorkflowError::UnknownState { state: to.clone(), context: ctx() });
+        return Err(WorkflowError::UnknownState {
+            state: to.clone(),
+            context: ctx(),
+        });
     }
     if a.roles.is_empty() {
         return bad(format!("action `{}` allows no role", a.name));
@@ -552,47 +595,72 @@ fn validate_action(a: &ActionDef, states: &[StateDef], index: &BTreeMap<String, 
         // The fold sees the role, not the node: a role whose own level is excluded could never
         // take the action on another replica.
         if let Some(r) = a.roles.iter().find(|r| !levels.contains(&r.level())) {
-            return bad(format!("action `{}` allows role `{}` but not its level", a.name, r.as_str()));
+            return bad(format!(
+                "action `{}` allows role `{}` but not its level",
+                a.name,
+                r.as_str()
+            ));
         }
     }
     let mut names = BTreeSet::new();
     for p in &a.params {
         if !is_snake_key(&p.name) || p.name == "reason" {
-            return bad(format!("parameter `{}` of `{}` is not a usable snake_case key", p.name, a.name));
+            return bad(format!(
+                "parameter `{}` of `{}` is not a usable snake_case key",
+                p.name, a.name
+            ));
         }
         if !names.insert(p.name.as_str()) {
-            return bad(format!("parameter `{}` of `{}` is declared twice", p.name, a.name));
+            return bad(format!(
+                "parameter `{}` of `{}` is declared twice",
+                p.name, a.name
+            ));
         }
         match p.kind {
             ParamType::Int => match (p.min, p.max) {
                 (Some(lo), Some(hi)) if lo <= hi => {}
-                _ => return bad(format!("int parameter `{}` of `{}` needs min <= max", p.name, a.name)),
+                _ => {
+                    return bad(format!(
+                        "int parameter `{}` of `{}` needs min <= max",
+                        p.name, a.name
+                    ));
+                }
             },
             ParamType::Choice => {
                 let keys: BTreeSet<&str> = p.values.iter().map(|c| c.key.as_str()).collect();
-                if keys.is_empty() || keys.len() != p.values.len() || !keys.iter().all(|k| is_snake_key(k)) {
-                    return bad(format!("choice parameter `{}` of `{}` needs distinct snake_case values", p.name, a.name));
+                if keys.is_empty()
+                    || keys.len() != p.values.len()
+                    || !keys.iter().all(|k| is_snake_key(k))
+                {
+                    return bad(format!(
+                        "choice parameter `{}` of `{}` needs distinct snake_case values",
+                        p.name, a.name
+                    ));
                 }
             }
             ParamType::Text => {
                 if p.max_chars == Some(0) {
-                    return bad(format!("text parameter `{}` of `{}` allows no characters", p.name, a.name));
+                    return bad(format!(
+                        "text parameter `{}` of `{}` allows no characters",
+                        p.name, a.name
+                    ));
                 }
             }
         }
     }
     // Effects refer to declared parameters of the right type.
-    let need = |param: &str, kind: ParamType, required: bool| -> Result<&ParamSpec, WorkflowError> {
-        match a.param(param) {
-            Some(p) if p.kind == kind && (!required || p.required) => Ok(p),
-            _ => Err(WorkflowError::InvalidDefinition(format!(
-                "effect of `{}` needs a{} {:?} parameter `{param}`",
-                a.name,
-                if required { " required" } else { "n" },
-                kind
-            ))),
-        }
-    };
+    let need =
+        |param: &str, kind: ParamType, required: bool| -> Result<&ParamSpec, WorkflowError> {
+            match a.param(param) {
+                Some(p) if p.kind == kind && (!required || p.required) => Ok(p),
+                _ => Err(WorkflowError::InvalidDefinition(format!(
+                    "effect of `{}` needs a{} {:?} parameter `{param}`",
+                    a.name,
+                    if required { " required" } else { "n" },
+                    kind
+                ))),
+            }
+        };
     let choices_within = |p: &ParamSpec, ok: &dyn Fn(&str) -> bool| -> Result<(), WorkflowError> {
         match p.values.iter().find(|c| !ok(&c.key)) {
             Some(c) => Err(WorkflowError::InvalidDefinition(format!(
@@ -607,7 +675,10 @@ fn validate_action(a: &ActionDef, states: &[StateDef], index: &BTreeMap<String, 
         match e {
             Effect::SetHolder { level } => {
                 if !is_holder_level(*level) {
-                    return bad(format!("`{}` sets a holder level that cannot hold cases", a.name));
+                    return bad(format!(
+                        "`{}` sets a holder level that cannot hold cases",
+                        a.name
+                    ));
                 }
             }
             Effect::SetHolderFromParam { param } => {
@@ -657,7 +728,12 @@ fn validate_action(a: &ActionDef, states: &[StateDef], index: &BTreeMap<String, 
         .effects
         .iter()
         .filter(|e| {
-            matches!(e, Effect::RequestExtension { .. } | Effect::ApproveExtension { .. } | Effect::RejectExtension)
+            matches!(
+                e,
+                Effect::RequestExtension { .. }
+                    | Effect::ApproveExtension { .. }
+                    | Effect::RejectExtension
+            )
         })
         .count();
     if extension_effects > 1 {

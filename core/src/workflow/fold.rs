@@ -13,8 +13,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::definition::{
-    ActionDef, CardLevel, DEFAULT_MAX_CHARS, Effect, ParamType, Satisfaction, Stamp, Target, WorkflowDefinition,
-    parse_level, tree_rank,
+    ActionDef, CardLevel, DEFAULT_MAX_CHARS, Effect, ParamType, Satisfaction, Stamp, Target,
+    WorkflowDefinition, parse_level, tree_rank,
 };
 use super::error::WorkflowError;
 use crate::domain::{OrgLevel, Role};
@@ -287,7 +287,13 @@ impl CaseState {
         self.pending_extension.is_some()
     }
 
-    fn apply_valid(&mut self, def: &WorkflowDefinition, action: &ActionDef, t: &Transition, to: String) {
+    fn apply_valid(
+        &mut self,
+        def: &WorkflowDefinition,
+        action: &ActionDef,
+        t: &Transition,
+        to: String,
+    ) {
         let reopen = action.effects.contains(&Effect::Reopen);
         let new_stage = def.stage_of(&to).map(str::to_string);
         if new_stage != self.stage {
@@ -303,13 +309,22 @@ impl CaseState {
                 match self.clocks.get_mut(stage) {
                     Some(clock) if reopen => {
                         if let Some(left) = clock.left_at.take() {
-                            clock.pauses.push(Pause { kind: PauseKind::OutOfStage, from: left, to: Some(t.at) });
+                            clock.pauses.push(Pause {
+                                kind: PauseKind::OutOfStage,
+                                from: left,
+                                to: Some(t.at),
+                            });
                         }
                     }
                     _ => {
                         self.clocks.insert(
                             stage.clone(),
-                            StageClock { since: t.at, left_at: None, pauses: Vec::new(), extension_days: 0 },
+                            StageClock {
+                                since: t.at,
+                                left_at: None,
+                                pauses: Vec::new(),
+                                extension_days: 0,
+                            },
                         );
                     }
                 }
@@ -356,7 +371,11 @@ impl CaseState {
                         requested_at: t.at,
                     });
                     if let Some(clock) = self.current_clock_mut() {
-                        clock.pauses.push(Pause { kind: PauseKind::Extension, from: t.at, to: None });
+                        clock.pauses.push(Pause {
+                            kind: PauseKind::Extension,
+                            from: t.at,
+                            to: None,
+                        });
                     }
                 }
                 Effect::ApproveExtension { param: p } => {
@@ -367,7 +386,8 @@ impl CaseState {
                         .filter(|v| !v.is_empty())
                         .and_then(|v| v.parse::<u32>().ok())
                         .unwrap_or(requested);
-                    self.approved_extension_days = self.approved_extension_days.saturating_add(days);
+                    self.approved_extension_days =
+                        self.approved_extension_days.saturating_add(days);
                     if let Some(clock) = self.current_clock_mut() {
                         clock.extension_days = clock.extension_days.saturating_add(days);
                         close_extension_pause(clock, t.at);
@@ -418,7 +438,11 @@ impl CaseState {
 }
 
 fn close_extension_pause(clock: &mut StageClock, at: DateTime<Utc>) {
-    for p in clock.pauses.iter_mut().filter(|p| p.kind == PauseKind::Extension && p.to.is_none()) {
+    for p in clock
+        .pauses
+        .iter_mut()
+        .filter(|p| p.kind == PauseKind::Extension && p.to.is_none())
+    {
         p.to = Some(at);
     }
 }
@@ -444,7 +468,15 @@ pub fn check(
     org_level: OrgLevel,
     params: &BTreeMap<String, String>,
 ) -> Result<String, WorkflowError> {
-    let a = Attempt { action, role, level: org_level, params, reason: None, from: None, actor: None };
+    let a = Attempt {
+        action,
+        role,
+        level: org_level,
+        params,
+        reason: None,
+        from: None,
+        actor: None,
+    };
     evaluate(def, state, &a).map(|(_, to)| to)
 }
 
@@ -472,7 +504,8 @@ pub fn available_actions<'d>(
         .filter(|a| {
             matches!(
                 check(def, state, &a.name, role, org_level, &empty),
-                Ok(_) | Err(WorkflowError::MissingParam { .. } | WorkflowError::InvalidParam { .. })
+                Ok(_)
+                    | Err(WorkflowError::MissingParam { .. } | WorkflowError::InvalidParam { .. })
             )
         })
         .collect()
@@ -510,7 +543,10 @@ fn validate_transition<'d>(
     };
     let (action, to) = evaluate(def, state, &a)?;
     if t.to != to {
-        return Err(WorkflowError::ToStateMismatch { recorded: t.to.clone(), expected: to });
+        return Err(WorkflowError::ToStateMismatch {
+            recorded: t.to.clone(),
+            expected: to,
+        });
     }
     Ok((action, to))
 }
@@ -520,33 +556,53 @@ fn evaluate<'d>(
     state: &CaseState,
     a: &Attempt<'_>,
 ) -> Result<(&'d ActionDef, String), WorkflowError> {
-    let action = def.action(a.action).ok_or_else(|| WorkflowError::UnknownAction(a.action.to_string()))?;
+    let action = def
+        .action(a.action)
+        .ok_or_else(|| WorkflowError::UnknownAction(a.action.to_string()))?;
     if def.is_terminal(&state.state) {
-        return Err(WorkflowError::CaseClosed { state: state.state.clone() });
+        return Err(WorkflowError::CaseClosed {
+            state: state.state.clone(),
+        });
     }
     if action.effects.contains(&Effect::Claim)
         && let Some(owner) = &state.claim_owner
     {
         return Err(match a.actor {
-            Some(actor) if actor != owner => WorkflowError::ClaimLost { owner: owner.clone() },
-            _ => WorkflowError::AlreadyClaimed { owner: owner.clone() },
+            Some(actor) if actor != owner => WorkflowError::ClaimLost {
+                owner: owner.clone(),
+            },
+            _ => WorkflowError::AlreadyClaimed {
+                owner: owner.clone(),
+            },
         });
     }
     if let Some(from) = a.from
         && from != state.state
     {
-        return Err(WorkflowError::StaleFromState { from: from.to_string(), state: state.state.clone() });
+        return Err(WorkflowError::StaleFromState {
+            from: from.to_string(),
+            state: state.state.clone(),
+        });
     }
     if !action.from.contains(&state.state) {
-        return Err(WorkflowError::ActionNotAllowedInState { action: action.name.clone(), state: state.state.clone() });
+        return Err(WorkflowError::ActionNotAllowedInState {
+            action: action.name.clone(),
+            state: state.state.clone(),
+        });
     }
     if !action.roles.contains(&a.role) {
-        return Err(WorkflowError::RoleNotAllowed { action: action.name.clone(), role: a.role });
+        return Err(WorkflowError::RoleNotAllowed {
+            action: action.name.clone(),
+            role: a.role,
+        });
     }
     if let Some(levels) = &action.levels
         && !levels.contains(&a.level)
     {
-        return Err(WorkflowError::LevelNotAllowed { action: action.name.clone(), level: a.level });
+        return Err(WorkflowError::LevelNotAllowed {
+            action: action.name.clone(),
+            level: a.level,
+        });
     }
     if action.holder_only
         && let Some(holder) = state.holder
@@ -556,7 +612,11 @@ fn evaluate<'d>(
             _ => false,
         };
         if !ok {
-            return Err(WorkflowError::NotHolder { action: action.name.clone(), level: a.level, holder });
+            return Err(WorkflowError::NotHolder {
+                action: action.name.clone(),
+                level: a.level,
+                holder,
+            });
         }
     }
     check_params(action, a.params)?;
@@ -564,7 +624,10 @@ fn evaluate<'d>(
         && action.reason_required
         && reason.is_none_or(|r| r.trim().is_empty())
     {
-        return Err(WorkflowError::MissingParam { action: action.name.clone(), param: "reason".into() });
+        return Err(WorkflowError::MissingParam {
+            action: action.name.clone(),
+            param: "reason".into(),
+        });
     }
     for e in &action.effects {
         match e {
@@ -599,7 +662,10 @@ fn evaluate<'d>(
     Ok((action, to))
 }
 
-fn check_params(action: &ActionDef, params: &BTreeMap<String, String>) -> Result<(), WorkflowError> {
+fn check_params(
+    action: &ActionDef,
+    params: &BTreeMap<String, String>,
+) -> Result<(), WorkflowError> {
     let invalid = |param: &str, reason: String| WorkflowError::InvalidParam {
         action: action.name.clone(),
         param: param.to_string(),
@@ -609,10 +675,16 @@ fn check_params(action: &ActionDef, params: &BTreeMap<String, String>) -> Result
         return Err(invalid(unknown, "not a parameter of this action".into()));
     }
     for spec in &action.params {
-        let value = params.get(&spec.name).map(|v| v.trim()).filter(|v| !v.is_empty());
+        let value = params
+            .get(&spec.name)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty());
         let Some(value) = value else {
             if spec.required {
-                return Err(WorkflowError::MissingParam { action: action.name.clone(), param: spec.name.clone() });
+                return Err(WorkflowError::MissingParam {
+                    action: action.name.clone(),
+                    param: spec.name.clone(),
+                });
             }
             continue;
         };
@@ -624,7 +696,9 @@ fn check_params(action: &ActionDef, params: &BTreeMap<String, String>) -> Result
                 }
             }
             ParamType::Int => {
-                let n: i64 = value.parse().map_err(|_| invalid(&spec.name, "not a whole number".into()))?;
+                let n: i64 = value
+                    .parse()
+                    .map_err(|_| invalid(&spec.name, "not a whole number".into()))?;
                 let (lo, hi) = (spec.min.unwrap_or(i64::MIN), spec.max.unwrap_or(i64::MAX));
                 if n < lo || n > hi {
                     return Err(invalid(&spec.name, format!("outside {lo}..={hi}")));

@@ -216,7 +216,9 @@ fn bad(s: String) -> WorkflowError {
 
 fn check_pct(what: &str, yellow: u8, red: u8) -> Result<(), WorkflowError> {
     if yellow == 0 || yellow > red || red > 100 {
-        return Err(bad(format!("{what}: need 0 < yellow_pct ({yellow}) <= red_pct ({red}) <= 100")));
+        return Err(bad(format!(
+            "{what}: need 0 < yellow_pct ({yellow}) <= red_pct ({red}) <= 100"
+        )));
     }
     Ok(())
 }
@@ -225,7 +227,10 @@ fn check_labelled(what: &str, items: &[Labelled]) -> Result<(), WorkflowError> {
     let mut keys = BTreeSet::new();
     for i in items {
         if !is_snake_key(&i.key) || !keys.insert(i.key.as_str()) {
-            return Err(bad(format!("{what} key `{}` is not a distinct snake_case key", i.key)));
+            return Err(bad(format!(
+                "{what} key `{}` is not a distinct snake_case key",
+                i.key
+            )));
         }
         if i.label_zh.trim().is_empty() {
             return Err(bad(format!("{what} `{}` has no zh-CN label", i.key)));
@@ -237,8 +242,10 @@ fn check_labelled(what: &str, items: &[Labelled]) -> Result<(), WorkflowError> {
 impl TimeLimits {
     /// Parse and validate a time-limits file.
     pub fn from_json(json: &str) -> Result<Self, WorkflowError> {
-        let limits: TimeLimits =
-            serde_json::from_str(json).map_err(|e| WorkflowError::Parse { file: "time_limits", reason: e.to_string() })?;
+        let limits: TimeLimits = serde_json::from_str(json).map_err(|e| WorkflowError::Parse {
+            file: "time_limits",
+            reason: e.to_string(),
+        })?;
         limits.validate()?;
         Ok(limits)
     }
@@ -249,8 +256,12 @@ impl TimeLimits {
         check_labelled("scale", &self.scales)?;
         let mut cats = BTreeSet::new();
         for c in &self.categories {
-            if !is_snake_key(&c.key) || !cats.insert(c.key.as_str()) || c.label_zh.trim().is_empty() {
-                return Err(bad(format!("category `{}` needs a distinct snake_case key and a label", c.key)));
+            if !is_snake_key(&c.key) || !cats.insert(c.key.as_str()) || c.label_zh.trim().is_empty()
+            {
+                return Err(bad(format!(
+                    "category `{}` needs a distinct snake_case key and a label",
+                    c.key
+                )));
             }
             check_labelled(&format!("subcategory of {}", c.key), &c.children)?;
         }
@@ -269,7 +280,9 @@ impl TimeLimits {
                 return Err(bad(format!("{what}: unknown category")));
             }
             if let Some(sub) = &r.subcategory {
-                let known = self.category(&r.category).is_some_and(|c| c.children.iter().any(|s| &s.key == sub));
+                let known = self
+                    .category(&r.category)
+                    .is_some_and(|c| c.children.iter().any(|s| &s.key == sub));
                 if !known {
                     return Err(bad(format!("{what}: unknown subcategory `{sub}`")));
                 }
@@ -294,8 +307,15 @@ impl TimeLimits {
             }
         }
         for s in &self.stages {
-            if !self.rules.iter().any(|r| r.stage == s.key && r.category == ANY && r.scale == ANY) {
-                return Err(bad(format!("stage `{}` has no catch-all rule (category * and scale *)", s.key)));
+            if !self
+                .rules
+                .iter()
+                .any(|r| r.stage == s.key && r.category == ANY && r.scale == ANY)
+            {
+                return Err(bad(format!(
+                    "stage `{}` has no catch-all rule (category * and scale *)",
+                    s.key
+                )));
             }
         }
         Ok(())
@@ -329,7 +349,11 @@ impl TimeLimits {
     pub fn rule(&self, stage: &str, class: &CaseClass<'_>) -> Result<ResolvedLimit, WorkflowError> {
         let score = |r: &LimitRule| -> Option<u8> {
             let cat = match (&r.subcategory, r.category.as_str()) {
-                (Some(sub), c) if c == class.category && class.subcategory == Some(sub.as_str()) => 4,
+                (Some(sub), c)
+                    if c == class.category && class.subcategory == Some(sub.as_str()) =>
+                {
+                    4
+                }
                 (Some(_), _) => return None,
                 (None, ANY) => 0,
                 (None, c) if c == class.category => 2,
@@ -360,7 +384,9 @@ impl TimeLimits {
             unit: best.unit,
             yellow_pct: best.yellow_pct.unwrap_or(self.defaults.yellow_pct),
             red_pct: best.red_pct.unwrap_or(self.defaults.red_pct),
-            pause_on_extension: best.pause_on_extension.unwrap_or(self.defaults.pause_on_extension),
+            pause_on_extension: best
+                .pause_on_extension
+                .unwrap_or(self.defaults.pause_on_extension),
         })
     }
 }
@@ -453,9 +479,10 @@ pub fn compute_deadline(
     let start = clock.since;
     let ext = clock.extension_days;
     let (unpaused, measure) = match limit.unit {
-        LimitUnit::WorkingDays => {
-            (calendar.working_days_deadline(start, limit.amount.saturating_add(ext)), Measure::Working(calendar))
-        }
+        LimitUnit::WorkingDays => (
+            calendar.working_days_deadline(start, limit.amount.saturating_add(ext)),
+            Measure::Working(calendar),
+        ),
         LimitUnit::WorkingHours => (
             calendar.add_working_days(calendar.add_working_hours(start, limit.amount), ext),
             Measure::Working(calendar),

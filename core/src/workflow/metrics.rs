@@ -86,9 +86,15 @@ impl CaseRow {
         calendar: &WorkCalendar,
         now: DateTime<Utc>,
     ) -> Result<CaseRow, WorkflowError> {
-        let class = CaseClass { category: facts.category, subcategory: facts.subcategory, scale: facts.scale };
-        let response = stage_deadline(limits, calendar, state, &class, &limits.response_stage, now)?;
-        let handling = stage_deadline(limits, calendar, state, &class, &limits.handling_stage, now)?;
+        let class = CaseClass {
+            category: facts.category,
+            subcategory: facts.subcategory,
+            scale: facts.scale,
+        };
+        let response =
+            stage_deadline(limits, calendar, state, &class, &limits.response_stage, now)?;
+        let handling =
+            stage_deadline(limits, calendar, state, &class, &limits.handling_stage, now)?;
         Ok(CaseRow {
             id: facts.id.to_string(),
             kind: facts.kind,
@@ -194,7 +200,9 @@ pub struct Metrics {
 pub fn path_under(path: &str, node: &str) -> bool {
     node.is_empty()
         || path == node
-        || (path.len() > node.len() && path.starts_with(node) && path.as_bytes()[node.len()] == b'/')
+        || (path.len() > node.len()
+            && path.starts_with(node)
+            && path.as_bytes()[node.len()] == b'/')
 }
 
 fn bump(map: &mut BTreeMap<String, u32>, key: &str) {
@@ -212,7 +220,9 @@ pub fn compute_metrics(rows: &[CaseRow], query: &MetricsQuery) -> Metrics {
     let as_of = query.as_of;
     let by = |t: Option<DateTime<Utc>>| t.filter(|t| *t <= as_of);
     for r in rows {
-        let Some(reported) = r.reported_at else { continue };
+        let Some(reported) = r.reported_at else {
+            continue;
+        };
         if reported < query.from
             || reported >= query.to
             || query.kind.is_some_and(|k| k != r.kind)
