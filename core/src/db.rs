@@ -8,15 +8,18 @@ use rusqlite::Connection;
 use crate::error::{Error, Result};
 
 /// The migrations, in order: index + 1 is the schema version after the step.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/001_init.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/001_init.sql"), include_str!("../migrations/002_sync_bootstrap.sql")];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
-/// Pragmas for a phone: WAL for readers beside the writer, foreign keys on, temp in memory.
+/// Pragmas for a phone: WAL for readers beside the writer, `synchronous=NORMAL` (Android's own
+/// default in WAL mode: an app crash loses nothing, a power cut may lose the last commits but
+/// never corrupts; see docs/adr/0002-phone-store-durability.md), foreign keys on, temp in memory.
 pub fn prepare(conn: &Connection) -> Result<()> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.set_prepared_statement_cache_capacity(64);
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "temp_store", 2)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;

@@ -18,6 +18,7 @@ pub mod queries;
 pub mod review;
 pub mod sensitive;
 pub mod store;
+pub mod sync;
 pub mod workflow;
 
 pub use error::{Error, Result};

@@ -1,0 +1,289 @@
+//! What sync messages do to a [`Store`]: building a request from the outbox and the cursors,
+//! and applying one response page in one transaction. No I/O here; [`super::client`] moves
+//! the bytes.
+//!
+//! A page commits whole or not at all: acked changes leave the outbox, rejected ones move to
+//! `quarantine`, snapshots and changes merge into their documents (query tables rebuilt), the
+//! cursors advance and the server time offset is recorded, all in one SQLite transaction. A
+//! sync cut off between pages keeps every page it completed.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use automerge::{AutoCommit, Change};
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use super::wire::{Cursor, PROTOCOL_VERSION, PushChange, Rejection, SyncRequest, SyncResponse};
+use crate::error::{Error, Result};
+use crate::materialize;
+use crate::store::{Store, load_in, load_pending, save_doc};
+
+/// What one applied response page did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageOutcome {
+    /// Outbox entries removed after an ack.
+    pub acked: usize,
+    /// Outbox entries moved to quarantine.
+    pub rejected: usize,
+    /// Changes and snapshots that changed a local document.
+    pub received: usize,
+    /// Items already held.
+    pub duplicates: usize,
+    /// Records whose state changed.
+    pub touched: BTreeSet<String>,
+}
+
+/// What a whole [`super::SyncClient::sync`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncSummary {
+    /// Local changes the server acknowledged.
+    pub sent: usize,
+    /// Changes and snapshots received that changed something here.
+    pub received: usize,
+    /// Local changes the server refused (now in quarantine).
+    pub rejected: usize,
+    /// Records touched by this sync that now hold unresolved conflicts.
+    pub conflicts: usize,
+    /// Round trips made.
+    pub requests: usize,
+    /// Bytes sent on the wire (compressed bodies).
+    pub bytes_sent: u64,
+    /// Bytes received on the wire (compressed bodies).
+    pub bytes_received: u64,
+}
+
+impl Store {
+    /// The sync cursor of every scope this store has synced.
+    pub fn sync_cursors(&self) -> Result<Vec<Cursor>> {
+        let mut stmt = self.conn.prepare_cached("SELECT scope, cursor, snapshot_after FROM sync_cursors ORDER BY scope")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(Cursor { scope: r.get(0)?, seq: r.get::<_, i64>(1)?.max(0) as u64, snapshot_after: r.get(2)? })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// A sync request: the oldest outbox changes up to `max_push_bytes` (at least one, at most
+    /// `max_push_changes`) and every cursor.
+    pub fn sync_request(&self, max_push_changes: usize, max_push_bytes: usize, max_response_bytes: u64, client_time_ms: i64) -> Result<SyncRequest> {
+        let mut push = Vec::new();
+        let mut size = 0;
+        for e in self.outbox(max_push_changes.max(1))? {
+            if !push.is_empty() && size + e.bytes.len() > max_push_bytes {
+                break;
+            }
+            size += e.bytes.len();
+            push.push(PushChange { doc_id: e.doc_id, hash: e.hash, bytes: e.bytes });
+        }
+        Ok(SyncRequest {
+            v: PROTOCOL_VERSION,
+            client_time: client_time_ms,
+            max_bytes: max_response_bytes,
+            push,
+            cursors: self.sync_cursors()?,
+        })
+    }
+
+    /// Apply one response page in one transaction (see the module docs). Garbage in the page
+    /// is refused before anything is written.
+    #[tracing::instrument(skip_all, fields(changes = resp.changes.len(), snapshots = resp.snapshots.len()))]
+    pub fn apply_sync_response(&mut self, resp: &SyncResponse, local_time_ms: i64) -> Result<PageOutcome> {
+        let mut snapshots = Vec::with_capacity(resp.snapshots.len());
+        for s in &resp.snapshots {
+            let doc = AutoCommit::load(&s.bytes).map_err(|e| Error::InvalidChange(e.to_string()))?;
+            snapshots.push((s.doc_id.as_str(), doc));
+        }
+        let mut changes: BTreeMap<&str, Vec<Change>> = BTreeMap::new();
+        for c in &resp.changes {
+            let change = Change::try_from(c.bytes.as_slice()).map_err(|e| Error::InvalidChange(e.to_string()))?;
+            changes.entry(c.doc_id.as_str()).or_default().push(change);
+        }
+        let actor = self.actor.clone();
+        let mut out = PageOutcome::default();
+        let tx = self.conn.transaction()?;
+        {
+            let mut del = tx.prepare_cached("DELETE FROM outbox WHERE hash = ?1")?;
+            for h in &resp.acks {
+                out.acked += del.execute([h])?;
+            }
+            let mut q = tx.prepare_cached(
+                "INSERT INTO quarantine (doc_id, hash, code, message) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (doc_id, hash) DO UPDATE SET code = excluded.code, message = excluded.message",
+            )?;
+            for r in &resp.rejections {
+                if del.execute([&r.hash])? > 0 {
+                    out.rejected += 1;
+                }
+                q.execute(params![r.doc_id, r.hash, r.code, r.message])?;
+            }
+        }
+        for (id, mut incoming) in snapshots {
+            let mut doc = load_in(&tx, id, &actor)?.unwrap_or_else(|| crate::doc::new_doc(&actor));
+            let before = doc.get_heads();
+            doc.merge(&mut incoming)?;
+            if doc.get_heads() != before {
+                save_doc(&tx, id, &mut doc)?;
+                materialize::record(&tx, id, &mut doc)?;
+                out.received += 1;
+                out.touched.insert(id.to_string());
+            } else {
+                out.duplicates += 1;
+            }
+        }
+        for (id, incoming) in changes {
+            let mut doc = load_in(&tx, id, &actor)?.unwrap_or_else(|| crate::doc::new_doc(&actor));
+            let before = doc.get_heads();
+            let mut fresh: Vec<Change> = Vec::with_capacity(incoming.len());
+            for c in incoming {
+                if doc.get_change_by_hash(&c.hash()).is_some() {
+                    out.duplicates += 1;
+                } else {
+                    fresh.push(c);
+                }
+            }
+            if fresh.is_empty() {
+                continue;
+            }
+            let n_fresh = fresh.len();
+            fresh.extend(load_pending(&tx, id)?);
+            doc.apply_changes(fresh.clone())?;
+            let mut still_pending = 0;
+            for c in &fresh {
+                let hash = c.hash().to_string();
+                if doc.get_change_by_hash(&c.hash()).is_some() {
+                    tx.prepare_cached("DELETE FROM pending_changes WHERE doc_id = ?1 AND hash = ?2")?.execute(params![id, hash])?;
+                } else {
+                    still_pending += 1;
+                    tx.prepare_cached("INSERT OR IGNORE INTO pending_changes (doc_id, hash, bytes) VALUES (?1, ?2, ?3)")?
+                        .execute(params![id, hash, c.raw_bytes()])?;
+                }
+            }
+            out.received += n_fresh.saturating_sub(still_pending.min(n_fresh));
+            if doc.get_heads() != before {
+                save_doc(&tx, id, &mut doc)?;
+                materialize::record(&tx, id, &mut doc)?;
+                out.touched.insert(id.to_string());
+            }
+        }
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO sync_cursors (scope, cursor, snapshot_after) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (scope) DO UPDATE SET cursor = excluded.cursor, snapshot_after = excluded.snapshot_after",
+            )?;
+            for c in &resp.cursors {
+                stmt.execute(params![c.scope, i64::try_from(c.seq).unwrap_or(i64::MAX), c.snapshot_after])?;
+            }
+        }
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('server_time_offset', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [(resp.server_time - local_time_ms).to_string()],
+        )?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Server clock minus this device's clock at the last sync, in milliseconds: the anchor of
+    /// "server time now" estimates. `None` before the first sync.
+    pub fn server_time_offset(&self) -> Result<Option<i64>> {
+        let v: Option<String> =
+            self.conn.query_row("SELECT value FROM meta WHERE key = 'server_time_offset'", [], |r| r.get(0)).optional()?;
+        Ok(v.and_then(|s| s.parse().ok()))
+    }
+
+    /// Changes the server refused, for review.
+    pub fn quarantined(&self) -> Result<Vec<Rejection>> {
+        let mut stmt = self.conn.prepare_cached("SELECT doc_id, hash, code, message FROM quarantine ORDER BY doc_id, hash")?;
+        let rows = stmt.query_map([], |r| Ok(Rejection { doc_id: r.get(0)?, hash: r.get(1)?, code: r.get(2)?, message: r.get(3)? }))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// How many of `ids` hold unresolved conflicts.
+    pub fn count_conflicted(&self, ids: &BTreeSet<String>) -> Result<usize> {
+        let mut n = 0;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT (SELECT count(*) FROM field_conflicts WHERE doc_id = ?1) + (SELECT count(*) FROM records WHERE id = ?1 AND delete_conflict = 1)",
+        )?;
+        for id in ids {
+            let c: i64 = stmt.query_row([id], |r| r.get(0))?;
+            if c > 0 {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{OrgLevel, OrgNode, Role};
+    use crate::sync::wire::PulledDoc;
+    use crate::Identity;
+
+    fn admin() -> Identity {
+        Identity { account_id: "admin".into(), role: Role::DistrictAdmin, org_node: "d".into(), grids: vec![] }
+    }
+
+    fn node(name: &str) -> OrgNode {
+        OrgNode {
+            name: name.into(),
+            level: OrgLevel::District,
+            code: "370883".into(),
+            parent: None,
+            effective_from: chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap(),
+            effective_to: None,
+        }
+    }
+
+    fn response() -> SyncResponse {
+        SyncResponse { v: PROTOCOL_VERSION, server_time: 5_000, acks: vec![], rejections: vec![], snapshots: vec![], changes: vec![], cursors: vec![], more: false }
+    }
+
+    #[test]
+    fn a_page_acks_quarantines_merges_and_moves_cursors_at_once() {
+        let mut a = Store::open_in_memory(admin()).unwrap();
+        let mut b = Store::open_in_memory(admin()).unwrap();
+        let id1 = a.create(&node("一")).unwrap();
+        let id2 = a.create(&node("二")).unwrap();
+        let other = b.create(&node("三")).unwrap();
+        let req = a.sync_request(100, 1 << 20, 1 << 20, 1_000).unwrap();
+        assert_eq!(req.push.len(), 2);
+        let tiny = a.sync_request(100, 1, 1 << 20, 1_000).unwrap();
+        assert_eq!(tiny.push.len(), 1, "at least one, then the byte budget");
+        let pulled: Vec<PulledDoc> = b
+            .outbox(10)
+            .unwrap()
+            .into_iter()
+            .map(|e| PulledDoc { scope: "district".into(), doc_id: e.doc_id, bytes: e.bytes })
+            .collect();
+        let mut resp = response();
+        resp.acks = vec![req.push[0].hash.clone()];
+        resp.rejections = vec![Rejection { hash: req.push[1].hash.clone(), doc_id: id2.clone(), code: "out_of_scope".into(), message: "no".into() }];
+        resp.changes = pulled.clone();
+        resp.cursors = vec![Cursor { scope: "district".into(), seq: 7, snapshot_after: None }];
+        let out = a.apply_sync_response(&resp, 1_000).unwrap();
+        assert_eq!((out.acked, out.rejected, out.received), (1, 1, 1));
+        assert_eq!(a.outbox_len().unwrap(), 0);
+        assert_eq!(a.quarantined().unwrap().len(), 1);
+        assert_eq!(a.get::<OrgNode>(&other).unwrap().name, "三");
+        assert_eq!(a.get::<OrgNode>(&id1).unwrap().name, "一");
+        assert_eq!(a.sync_cursors().unwrap(), resp.cursors);
+        assert_eq!(a.server_time_offset().unwrap(), Some(4_000));
+        // Re-delivery is a no-op.
+        let again = a.apply_sync_response(&resp, 1_000).unwrap();
+        assert_eq!((again.acked, again.received, again.duplicates), (0, 0, 1));
+    }
+
+    #[test]
+    fn garbage_in_a_page_writes_nothing() {
+        let mut a = Store::open_in_memory(admin()).unwrap();
+        a.create(&node("一")).unwrap();
+        let before = a.table_counts().unwrap();
+        let hash = a.outbox(1).unwrap()[0].hash.clone();
+        let mut resp = response();
+        resp.acks = vec![hash];
+        resp.changes = vec![PulledDoc { scope: "x".into(), doc_id: "d".into(), bytes: vec![1, 2, 3] }];
+        resp.cursors = vec![Cursor { scope: "x".into(), seq: 9, snapshot_after: None }];
+        assert_eq!(a.apply_sync_response(&resp, 0).unwrap_err().code(), "invalid_change");
+        assert_eq!(a.table_counts().unwrap(), before);
+    }
+}

@@ -1,0 +1,338 @@
+//! The phone's sync client: reqwest (rustls) over [`super::wire`] and [`super::apply`].
+//!
+//! [`SyncClient::sync`] loops request → apply until the outbox is empty and the server has
+//! nothing more, each page in one transaction, so dropping the future (cancellation) between
+//! or during requests loses nothing that was applied and applies nothing half-way. Failed
+//! requests are retried with exponential backoff; a retried push is acked again, not doubled.
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::apply::SyncSummary;
+use super::wire::{self, CONTENT_TYPE, SyncResponse, WireError};
+use crate::domain::Role;
+use crate::error::Error;
+use crate::store::{Identity, Store};
+
+/// Tuning of the client.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Outbox changes per request at most.
+    pub max_push_changes: usize,
+    /// Outbox bytes per request at most (at least one change is always sent).
+    pub max_push_bytes: usize,
+    /// Pulled bytes per response the client asks for.
+    pub max_response_bytes: u64,
+    /// Attempts per request before giving up (transport errors, 5xx, 429).
+    pub max_attempts: u32,
+    /// First backoff; doubles per attempt, with jitter.
+    pub backoff_base: Duration,
+    /// Longest backoff.
+    pub backoff_max: Duration,
+    /// Round trips per [`SyncClient::sync`] at most (a bound on the loop).
+    pub max_requests: usize,
+    /// Timeout of one HTTP request.
+    pub request_timeout: Duration,
+    /// Largest decompressed response accepted.
+    pub max_decompressed_bytes: u64,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            max_push_changes: 2_000,
+            max_push_bytes: 2 << 20,
+            max_response_bytes: 4 << 20,
+            max_attempts: 5,
+            backoff_base: Duration::from_millis(200),
+            backoff_max: Duration::from_secs(10),
+            max_requests: 10_000,
+            request_timeout: Duration::from_secs(60),
+            max_decompressed_bytes: 256 << 20,
+        }
+    }
+}
+
+/// What the server says at login.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoginInfo {
+    /// Bearer token (keep it secret).
+    pub token: String,
+    /// Expiry of the token.
+    pub expires_at: DateTime<Utc>,
+    /// The registered device id (the store's Automerge actor).
+    pub device_id: Uuid,
+    /// Account id.
+    pub account_id: String,
+    /// Role.
+    pub role: Role,
+    /// Org node the role is bound to.
+    pub org_node: String,
+    /// Grids this account may write.
+    pub grids: Vec<String>,
+    /// Server clock, ms since the epoch.
+    pub server_time: i64,
+}
+
+impl LoginInfo {
+    /// The store identity of this login.
+    pub fn identity(&self) -> Identity {
+        Identity { account_id: self.account_id.clone(), role: self.role, org_node: self.org_node.clone(), grids: self.grids.clone() }
+    }
+}
+
+/// Why a sync failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The server answered with a typed error.
+    #[error("server error {status} {code}: {message}")]
+    Server {
+        /// HTTP status.
+        status: u16,
+        /// Stable code (`unauthorized`, `token_expired`, ...).
+        code: String,
+        /// Message.
+        message: String,
+    },
+    /// The request did not get an answer (after all retries).
+    #[error("transport error: {0}")]
+    Transport(String),
+    /// The answer could not be decoded.
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    /// The local store failed.
+    #[error(transparent)]
+    Store(#[from] Error),
+    /// Pushed changes were neither acked nor rejected, or the request bound was hit.
+    #[error("sync made no progress: {0}")]
+    NoProgress(String),
+    /// No token: log in first.
+    #[error("not logged in")]
+    NotLoggedIn,
+}
+
+impl SyncError {
+    /// Stable code.
+    pub fn code(&self) -> &str {
+        match self {
+            SyncError::Server { code, .. } => code,
+            SyncError::Transport(_) => "network_error",
+            SyncError::Wire(e) => e.code(),
+            SyncError::Store(e) => e.code(),
+            SyncError::NoProgress(_) => "no_progress",
+            SyncError::NotLoggedIn => "not_logged_in",
+        }
+    }
+
+    fn retryable(&self) -> bool {
+        match self {
+            SyncError::Transport(_) => true,
+            SyncError::Server { status, .. } => *status >= 500 || *status == 429,
+            _ => false,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    code: String,
+    message: String,
+}
+
+/// Talks to one district server.
+#[derive(Debug, Clone)]
+pub struct SyncClient {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+    config: ClientConfig,
+}
+
+fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+/// Gzip a body (fast level: the link is slow, the phone's CPU is not free either).
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::with_capacity(bytes.len() / 2 + 64), flate2::Compression::fast());
+    // Writing into a Vec cannot fail.
+    let _ = enc.write_all(bytes);
+    enc.finish().unwrap_or_default()
+}
+
+/// Gunzip a body, refusing more than `limit` bytes of output.
+pub fn gunzip(bytes: &[u8], limit: u64) -> Result<Vec<u8>, WireError> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .take(limit + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| WireError::Malformed(format!("gzip: {e}")))?;
+    if out.len() as u64 > limit {
+        return Err(WireError::Malformed("decompressed body too large".into()));
+    }
+    Ok(out)
+}
+
+impl SyncClient {
+    /// A client of the server at `base_url` (e.g. `https://grid.example.cn`).
+    pub fn new(base_url: &str) -> Result<SyncClient, SyncError> {
+        SyncClient::with_config(base_url, ClientConfig::default())
+    }
+
+    /// A client with tuning.
+    pub fn with_config(base_url: &str, config: ClientConfig) -> Result<SyncClient, SyncError> {
+        let http = reqwest::Client::builder()
+            .timeout(config.request_timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| SyncError::Transport(e.to_string()))?;
+        Ok(SyncClient { http, base: base_url.trim_end_matches('/').to_string(), token: None, config })
+    }
+
+    /// Use a token obtained earlier.
+    pub fn set_token(&mut self, token: impl Into<String>) {
+        self.token = Some(token.into());
+    }
+
+    /// The current token.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    /// Log in and register this store's device with the account; sets the store's identity
+    /// (and its device id, if the server assigned another one to a store that has made no
+    /// changes yet).
+    #[tracing::instrument(skip_all)]
+    pub async fn login(&mut self, store: &mut Store, username: &str, password: &str, device_name: &str) -> Result<LoginInfo, SyncError> {
+        let body = serde_json::json!({
+            "username": username,
+            "password": password,
+            "device_id": store.device_id(),
+            "device_name": device_name,
+        });
+        let resp = self
+            .http
+            .post(format!("{}/v1/login", self.base))
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| SyncError::Transport(e.to_string()))?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(|e| SyncError::Transport(e.to_string()))?;
+        if !status.is_success() {
+            return Err(server_error(status.as_u16(), &bytes));
+        }
+        let info: LoginInfo = serde_json::from_slice(&bytes).map_err(|e| WireError::Malformed(e.to_string()))?;
+        if info.device_id != store.device_id() {
+            store.set_device_id(info.device_id)?;
+        }
+        store.set_identity(info.identity());
+        self.token = Some(info.token.clone());
+        Ok(info)
+    }
+
+    /// Push the outbox and pull everything new, page by page, until both are done.
+    #[tracing::instrument(skip_all)]
+    pub async fn sync(&self, store: &mut Store) -> Result<SyncSummary, SyncError> {
+        let mut summary = SyncSummary::default();
+        let mut touched = BTreeSet::new();
+        for _ in 0..self.config.max_requests {
+            let req = store.sync_request(self.config.max_push_changes, self.config.max_push_bytes, self.config.max_response_bytes, now_ms())?;
+            let pushed = req.push.len();
+            let body = gzip(&wire::encode(&req));
+            summary.bytes_sent += body.len() as u64;
+            let (resp, received_bytes) = self.post_sync(body).await?;
+            summary.bytes_received += received_bytes;
+            summary.requests += 1;
+            let out = store.apply_sync_response(&resp, now_ms())?;
+            summary.sent += resp.acks.len().min(pushed);
+            summary.rejected += out.rejected;
+            summary.received += out.received;
+            touched.extend(out.touched);
+            if pushed > 0 && resp.acks.len() + resp.rejections.len() == 0 {
+                return Err(SyncError::NoProgress(format!("{pushed} pushed changes were neither acked nor rejected")));
+            }
+            if !resp.more && (pushed == 0 || store.outbox_len()? == 0) {
+                summary.conflicts = store.count_conflicted(&touched)?;
+                return Ok(summary);
+            }
+        }
+        Err(SyncError::NoProgress(format!("more than {} requests", self.config.max_requests)))
+    }
+
+    /// One sync round trip with retries: returns the response and its size on the wire.
+    async fn post_sync(&self, body: Vec<u8>) -> Result<(SyncResponse, u64), SyncError> {
+        let token = self.token.as_deref().ok_or(SyncError::NotLoggedIn)?;
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(now_ms() as u64);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.post_once(token, body.clone()).await {
+                Ok(r) => return Ok(r),
+                Err(e) if e.retryable() && attempt < self.config.max_attempts => {
+                    let exp = self.config.backoff_base.saturating_mul(1 << (attempt - 1).min(16));
+                    let wait = exp.min(self.config.backoff_max);
+                    let jitter = wait.mul_f64(rng.random_range(0.0..0.5));
+                    tracing::warn!(attempt, code = e.code(), "sync request failed; retrying");
+                    tokio::time::sleep(wait + jitter).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn post_once(&self, token: &str, body: Vec<u8>) -> Result<(SyncResponse, u64), SyncError> {
+        let resp = self
+            .http
+            .post(format!("{}/v1/sync", self.base))
+            .bearer_auth(token)
+            .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
+            .header(reqwest::header::CONTENT_ENCODING, "gzip")
+            // Set by hand so the body arrives as sent and its wire size can be counted.
+            .header(reqwest::header::ACCEPT_ENCODING, "gzip")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| SyncError::Transport(e.to_string()))?;
+        let status = resp.status();
+        let gzipped = resp
+            .headers()
+            .get(reqwest::header::CONTENT_ENCODING)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+        let bytes = resp.bytes().await.map_err(|e| SyncError::Transport(e.to_string()))?;
+        let wire_len = bytes.len() as u64;
+        let plain = if gzipped { gunzip(&bytes, self.config.max_decompressed_bytes)? } else { bytes.to_vec() };
+        if !status.is_success() {
+            return Err(server_error(status.as_u16(), &plain));
+        }
+        Ok((wire::decode_response(&plain)?, wire_len))
+    }
+}
+
+fn server_error(status: u16, body: &[u8]) -> SyncError {
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(b) => SyncError::Server { status, code: b.code, message: b.message },
+        Err(_) => SyncError::Server { status, code: format!("http_{status}"), message: String::from_utf8_lossy(body).chars().take(200).collect() },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gzip_round_trips_and_bounds_output() {
+        let data = vec![7u8; 100_000];
+        let z = gzip(&data);
+        assert!(z.len() < 1_000);
+        assert_eq!(gunzip(&z, 100_000).unwrap(), data);
+        assert_eq!(gunzip(&z, 99_999).unwrap_err().code(), "malformed_body");
+        assert!(gunzip(b"not gzip", 10).is_err());
+    }
+}
