@@ -183,7 +183,7 @@ fn pct(sorted: &[StdDuration], p: usize) -> StdDuration {
 
 fn report(name: &str, sorted: &[StdDuration]) {
     println!(
-        "{name:<48} p50 {:>10.1?}  p95 {:>10.1?}  max {:>10.1?}  ({} runs)",
+        "{name:<58} p50 {:>10.1?}  p95 {:>10.1?}  max {:>10.1?}  ({} runs)",
         pct(sorted, 50),
         pct(sorted, 95),
         sorted[sorted.len() - 1],
@@ -292,8 +292,9 @@ fn main() {
     );
 
     // 2. Deadline of an open case in handling with a pending extension.
-    let open = &history[..150];
+    let open = &history[..151];
     let open_state = fold(&def, open);
+    assert!(open_state.pending_extension.is_some());
     let class = CaseClass {
         category: "dispute",
         subcategory: None,
@@ -301,7 +302,7 @@ fn main() {
     };
     let now = open.last().map_or(base_time(), |t| t.at) + Duration::days(3);
     report(
-        "deadline_status (open case after 150 steps)",
+        "deadline_status (open case, 151 steps, extension pending)",
         &time(2000, || {
             black_box(
                 deadline_status(&limits, &cal, black_box(&open_state), &class, now)
