@@ -26,6 +26,64 @@ pub fn prepare(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// Checkpoints the WAL from a thread of its own, so that a save on the UI's path never pays
+/// for copying the WAL into the database (which would otherwise land on every ~100th save).
+pub struct Checkpointer {
+    signal: Option<std::sync::mpsc::SyncSender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    writes: u32,
+}
+
+impl Checkpointer {
+    /// Writes between two checkpoint requests.
+    const EVERY: u32 = 32;
+
+    /// Turn off the writer's automatic checkpoints and start the checkpoint thread.
+    pub fn start(path: &std::path::Path, writer: &Connection) -> Result<Checkpointer> {
+        writer.pragma_update(None, "wal_autocheckpoint", 0)?;
+        writer.pragma_update(None, "journal_size_limit", 4 * 1024 * 1024)?;
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let (signal, wake) = std::sync::mpsc::sync_channel::<()>(1);
+        let thread = std::thread::Builder::new()
+            .name("gridbook-checkpoint".into())
+            .spawn(move || {
+                use std::sync::mpsc::RecvTimeoutError;
+                loop {
+                    let last = matches!(wake.recv_timeout(std::time::Duration::from_secs(5)), Err(RecvTimeoutError::Disconnected));
+                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                        tracing::warn!(error = %e, "checkpoint failed");
+                    }
+                    if last {
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| Error::Corrupt { id: "checkpoint thread".into(), reason: e.to_string() })?;
+        Ok(Checkpointer { signal: Some(signal), thread: Some(thread), writes: 0 })
+    }
+
+    /// Note a committed write; every few writes, wake the thread (never blocks).
+    pub fn wrote(&mut self) {
+        self.writes += 1;
+        if self.writes >= Self::EVERY {
+            self.writes = 0;
+            if let Some(s) = &self.signal {
+                let _ = s.try_send(());
+            }
+        }
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.signal.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// Bring the schema up to [`SCHEMA_VERSION`]; refuse a file from a newer build.
 pub fn migrate(conn: &mut Connection) -> Result<()> {
     let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;

@@ -75,28 +75,73 @@ pub fn root_int(doc: &AutoCommit, key: &str) -> Option<i64> {
 /// Read an object of the document as JSON, taking Automerge's deterministic winner wherever
 /// concurrent values exist.
 pub fn read_json(doc: &AutoCommit, obj: &ObjId) -> Json {
+    read_flagged(doc, obj, "", &mut None)
+}
+
+/// [`read_json`] in one pass that also notes the paths (below `prefix`) holding concurrent
+/// values, so conflict detection costs nothing when there are none.
+pub fn read_json_flagging(doc: &AutoCommit, obj: &ObjId, prefix: &str, flagged: &mut Vec<String>) -> Json {
+    let mut f = Some(std::mem::take(flagged));
+    let out = read_flagged(doc, obj, prefix, &mut f);
+    *flagged = f.unwrap_or_default();
+    out
+}
+
+fn read_flagged(doc: &AutoCommit, obj: &ObjId, prefix: &str, flagged: &mut Option<Vec<String>>) -> Json {
+    let child_path = |key: &dyn std::fmt::Display, flagged: &Option<Vec<String>>| {
+        if flagged.is_some() { format!("{prefix}/{key}") } else { String::new() }
+    };
     match doc.object_type(obj) {
         Ok(ObjType::Map) | Ok(ObjType::Table) => {
             let mut out = Map::new();
-            for key in doc.keys(obj) {
-                if let Ok(Some((v, id))) = doc.get(obj, key.as_str()) {
-                    out.insert(key, value_to_json(doc, v, &id));
+            for item in doc.map_range(obj, ..) {
+                let path = child_path(&item.key, flagged);
+                if item.conflict
+                    && let Some(f) = flagged.as_mut()
+                {
+                    f.push(path.clone());
                 }
+                let v = value_ref_to_json(doc, &item.value, || item.id(), &path, flagged);
+                out.insert(item.key.into_owned(), v);
             }
             Json::Object(out)
         }
         Ok(ObjType::List) => {
-            let len = doc.length(obj);
-            let mut out = Vec::with_capacity(len);
-            for i in 0..len {
-                if let Ok(Some((v, id))) = doc.get(obj, i) {
-                    out.push(value_to_json(doc, v, &id));
+            let mut out = Vec::new();
+            for item in doc.list_range(obj, ..) {
+                let path = child_path(&item.index, flagged);
+                if item.conflict
+                    && let Some(f) = flagged.as_mut()
+                {
+                    f.push(path.clone());
                 }
+                out.push(value_ref_to_json(doc, &item.value, || item.id(), &path, flagged));
             }
             Json::Array(out)
         }
         Ok(ObjType::Text) => Json::String(doc.text(obj).unwrap_or_default()),
         Err(_) => Json::Null,
+    }
+}
+
+fn value_ref_to_json(
+    doc: &AutoCommit,
+    v: &automerge::ValueRef<'_>,
+    id: impl FnOnce() -> ObjId,
+    path: &str,
+    flagged: &mut Option<Vec<String>>,
+) -> Json {
+    use automerge::ScalarValueRef as S;
+    match v {
+        automerge::ValueRef::Object(_) => read_flagged(doc, &id(), path, flagged),
+        automerge::ValueRef::Scalar(s) => match s {
+            S::Str(s) => Json::String(s.to_string()),
+            S::Int(i) | S::Counter(i) | S::Timestamp(i) => Json::Number((*i).into()),
+            S::Uint(u) => Json::Number((*u).into()),
+            S::F64(f) => Number::from_f64(*f).map_or(Json::Null, Json::Number),
+            S::Boolean(b) => Json::Bool(*b),
+            S::Null | S::Bytes(_) | S::Unknown { .. } => Json::Null,
+        },
     }
 }
 

@@ -11,10 +11,11 @@ use serde_json::Value as Json;
 
 use crate::doc::{self, MSG_CONFIRM_DELETE, MSG_DELETE};
 use crate::domain::{Case, ChecklistTemplate, HouseCall, Household, Ledger, OrgNode, Patrol, Person, Problem, RecordKind};
-use crate::error::Result;
+use crate::domain::Record;
+use crate::error::{Error, Result};
 use crate::review::{self, ReviewEntry};
 use crate::sensitive;
-use crate::store::{MSG_RESOLVE, MSG_TRANSITION, read_body};
+use crate::store::{MSG_RESOLVE, MSG_TRANSITION};
 
 /// The query tables, in a fixed order.
 pub const QUERY_TABLES: &[&str] = &[
@@ -33,22 +34,20 @@ pub const QUERY_TABLES: &[&str] = &[
     "templates",
 ];
 
-/// Per-record tables and the column naming the record.
-const PER_RECORD: &[(&str, &str)] = &[
-    ("records", "id"),
-    ("field_conflicts", "doc_id"),
-    ("org_nodes", "id"),
-    ("households", "id"),
-    ("household_grids", "household_id"),
-    ("persons", "id"),
-    ("person_labels", "person_id"),
-    ("house_calls", "id"),
-    ("patrols", "id"),
-    ("problems", "doc_id"),
-    ("ledgers", "id"),
-    ("cases", "id"),
-    ("templates", "doc_id"),
-];
+/// The tables holding rows of a record of `kind`, with the column naming the record.
+fn tables_of(kind: Option<RecordKind>) -> &'static [(&'static str, &'static str)] {
+    match kind {
+        Some(RecordKind::OrgNode) => &[("org_nodes", "id")],
+        Some(RecordKind::Household) => &[("households", "id"), ("household_grids", "household_id")],
+        Some(RecordKind::Person) => &[("persons", "id"), ("person_labels", "person_id")],
+        Some(RecordKind::HouseCall) => &[("house_calls", "id"), ("problems", "doc_id")],
+        Some(RecordKind::Patrol) => &[("patrols", "id"), ("problems", "doc_id")],
+        Some(RecordKind::Ledger) => &[("ledgers", "id")],
+        Some(RecordKind::Incident | RecordKind::Request) => &[("cases", "id")],
+        Some(RecordKind::Template) => &[("templates", "doc_id")],
+        None => &[],
+    }
+}
 
 /// China Standard Time: the day a ledger counts in.
 pub fn china_day(t: DateTime<Utc>) -> NaiveDate {
@@ -58,19 +57,25 @@ pub fn china_day(t: DateTime<Utc>) -> NaiveDate {
 
 /// Rebuild the query rows of one record.
 pub fn record(tx: &Transaction<'_>, id: &str, doc: &mut AutoCommit) -> Result<()> {
-    for (table, col) in PER_RECORD {
+    let kind = doc::root_str(doc, "kind").and_then(|k| k.parse::<RecordKind>().ok());
+    // A record's kind never changes, so only its own tables can hold its old rows.
+    for (table, col) in [("records", "id"), ("field_conflicts", "doc_id")].iter().chain(tables_of(kind)) {
         tx.prepare_cached(&format!("DELETE FROM {table} WHERE {col} = ?1"))?.execute([id])?;
     }
-    let (Some(kind), Some(scope)) = (doc::root_str(doc, "kind"), doc::root_str(doc, "scope")) else {
+    let (Some(kind), Some(scope)) = (kind, doc::root_str(doc, "scope")) else {
         return Ok(()); // its creating change has not arrived yet
     };
-    let Ok(kind) = kind.parse::<RecordKind>() else { return Ok(()) };
     let deleted = doc::root_obj(doc, "deleted");
     let delete_conflict = match &deleted {
         Some(d) => edited_since(doc, &doc::read_json(doc, d)["base"], &[MSG_DELETE, MSG_CONFIRM_DELETE]),
         None => false,
     };
-    let invalid = match typed_rows(tx, id, kind, doc, deleted.is_none()) {
+    let mut flagged = Vec::new();
+    let body = match doc::root_obj(doc, "body") {
+        Some(b) => doc::read_json_flagging(doc, &b, "body", &mut flagged),
+        None => Json::Null,
+    };
+    let invalid = match typed_rows(tx, id, kind, doc, &body, deleted.is_none()) {
         Ok(()) => None,
         Err(e) => Some(e.to_string()),
     };
@@ -89,7 +94,9 @@ pub fn record(tx: &Transaction<'_>, id: &str, doc: &mut AutoCommit) -> Result<()
         delete_conflict,
         invalid,
     ])?;
-    if let Some(b) = doc::root_obj(doc, "body") {
+    if !flagged.is_empty()
+        && let Some(b) = doc::root_obj(doc, "body")
+    {
         let mut found = Vec::new();
         doc::conflicts(doc, &b, "body", &mut found);
         let mut stmt = tx.prepare_cached("INSERT INTO field_conflicts (doc_id, path, values_json) VALUES (?1, ?2, ?3)")?;
@@ -119,10 +126,14 @@ fn list_at(doc: &AutoCommit, key: &str) -> Vec<Json> {
         .unwrap_or_default()
 }
 
-fn typed_rows(tx: &Transaction<'_>, id: &str, kind: RecordKind, doc: &mut AutoCommit, live: bool) -> Result<()> {
+fn typed<R: Record>(id: &str, body: &Json) -> Result<R> {
+    R::deserialize(body).map_err(|e| Error::Corrupt { id: id.to_string(), reason: e.to_string() })
+}
+
+fn typed_rows(tx: &Transaction<'_>, id: &str, kind: RecordKind, doc: &mut AutoCommit, body: &Json, live: bool) -> Result<()> {
     match kind {
         RecordKind::OrgNode => {
-            let n: OrgNode = read_body(doc, id)?;
+            let n: OrgNode = typed(id, body)?;
             if live {
                 tx.prepare_cached(
                     "INSERT INTO org_nodes (id, name, level, code, parent, effective_from, effective_to) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -139,7 +150,7 @@ fn typed_rows(tx: &Transaction<'_>, id: &str, kind: RecordKind, doc: &mut AutoCo
             }
         }
         RecordKind::Household => {
-            let h: Household = read_body(doc, id)?;
+            let h: Household = typed(id, body)?;
             if live {
                 tx.prepare_cached(
                     "INSERT INTO households (id, grid_id, building, unit, room, address, housing_use, registered_on)
@@ -162,7 +173,7 @@ fn typed_rows(tx: &Transaction<'_>, id: &str, kind: RecordKind, doc: &mut AutoCo
             }
         }
         RecordKind::Person => {
-            let p: Person = read_body(doc, id)?;
+            let p: Person = typed(id, body)?;
             if live {
                 tx.prepare_cached(
                     "INSERT INTO persons (id, household_id, grid_id, name_masked, id_number_masked, phone_masked, relation, birth_date)
@@ -197,7 +208,7 @@ fn typed_rows(tx: &Transaction<'_>, id: &str, kind: RecordKind, doc: &mut AutoCo
             }
         }
         RecordKind::HouseCall => {
-            let h: HouseCall = read_body(doc, id)?;
+            let h: HouseCall = typed(id, body)?;
             if live {
                 let day = china_day(h.started_at);
                 tx.prepare_cached(
@@ -221,7 +232,7 @@ fn typed_rows(tx: &Transaction<'_>, id: &str, kind: RecordKind, doc: &mut AutoCo
             }
         }
         RecordKind::Patrol => {
-            let p: Patrol = read_body(doc, id)?;
+            let p: Patrol = typed(id, body)?;
             if live {
                 let day = china_day(p.started_at);
                 tx.prepare_cached(
@@ -241,7 +252,7 @@ fn typed_rows(tx: &Transaction<'_>, id: &str, kind: RecordKind, doc: &mut AutoCo
             }
         }
         RecordKind::Ledger => {
-            let l: Ledger = read_body(doc, id)?;
+            let l: Ledger = typed(id, body)?;
             let entries: Vec<ReviewEntry> = list_at(doc, "transitions")
                 .into_iter()
                 .filter_map(|v| serde_json::from_value(v).ok())
@@ -263,7 +274,7 @@ fn typed_rows(tx: &Transaction<'_>, id: &str, kind: RecordKind, doc: &mut AutoCo
             }
         }
         RecordKind::Incident | RecordKind::Request => {
-            let c: Case = read_body(doc, id)?;
+            let c: Case = typed(id, body)?;
             let history = list_at(doc, "transitions");
             let summary = crate::cases::summarize(kind, &c, &history);
             if live {
@@ -290,7 +301,7 @@ fn typed_rows(tx: &Transaction<'_>, id: &str, kind: RecordKind, doc: &mut AutoCo
             }
         }
         RecordKind::Template => {
-            let t: ChecklistTemplate = read_body(doc, id)?;
+            let t: ChecklistTemplate = typed(id, body)?;
             if live {
                 let json = serde_json::to_string(&t).unwrap_or_default();
                 tx.prepare_cached("INSERT OR REPLACE INTO templates (template_id, version, json, doc_id) VALUES (?1, ?2, ?3, ?4)")?

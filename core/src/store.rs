@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use automerge::transaction::{CommitOptions, Transactable};
-use automerge::{ActorId, AutoCommit, Change, ChangeHash, ObjType, ReadDoc};
+use automerge::{ActorId, AutoCommit, Change, ChangeHash, ObjType};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
@@ -143,6 +143,8 @@ pub struct Store {
     identity: Identity,
     scheme: GridCodeScheme,
     clock: Clock,
+    /// Moves the WAL into the database off the writer's path (file-backed stores only).
+    checkpointer: Option<crate::db::Checkpointer>,
 }
 
 impl std::fmt::Debug for Store {
@@ -156,7 +158,9 @@ impl Store {
     #[tracing::instrument(skip_all)]
     pub fn open(path: &Path, identity: Identity) -> Result<Store> {
         let conn = Connection::open(path)?;
-        Store::from_connection(conn, identity)
+        let mut store = Store::from_connection(conn, identity)?;
+        store.checkpointer = Some(crate::db::Checkpointer::start(path, &store.conn)?);
+        Ok(store)
     }
 
     /// A store in memory (tests and tools).
@@ -197,6 +201,7 @@ impl Store {
             identity,
             scheme,
             clock: Clock::System,
+            checkpointer: None,
         })
     }
 
@@ -449,6 +454,9 @@ impl Store {
         )?;
         materialize::record(&tx, id, &mut doc)?;
         tx.commit()?;
+        if let Some(c) = &mut self.checkpointer {
+            c.wrote();
+        }
         Ok(())
     }
 
@@ -508,7 +516,7 @@ impl Store {
             let mut doc = doc::load_doc(&bytes, &self.actor)?;
             let known: Vec<ChangeHash> = doc::parse_heads(theirs.map_or(&[][..], |v| v.as_slice()))?
                 .into_iter()
-                .filter(|h| doc.get_change_by_hash(h).is_some())
+                .filter(|h| has_change(&mut doc, *h))
                 .collect();
             for c in doc.get_changes(&known) {
                 out.push(RemoteChange { doc_id: id.clone(), bytes: c.raw_bytes().to_vec() });
@@ -537,7 +545,7 @@ impl Store {
             let before = doc.get_heads();
             let mut all: Vec<Change> = Vec::with_capacity(incoming.len());
             for c in incoming {
-                if doc.get_change_by_hash(&c.hash()).is_some() {
+                if has_change(&mut doc, c.hash()) {
                     summary.duplicates += 1;
                 } else {
                     all.push(c);
@@ -552,7 +560,7 @@ impl Store {
             let mut still_pending = 0;
             for c in &all {
                 let hash = c.hash().to_string();
-                if doc.get_change_by_hash(&c.hash()).is_some() {
+                if has_change(&mut doc, c.hash()) {
                     tx.execute("DELETE FROM pending_changes WHERE doc_id = ?1 AND hash = ?2", params![id, hash])?;
                 } else {
                     still_pending += 1;
@@ -702,6 +710,11 @@ impl Store {
     pub(crate) fn lookup(&self) -> DbLookup<'_> {
         DbLookup { conn: &self.conn, scheme: self.scheme }
     }
+}
+
+/// Whether the document holds the change (cheap: no change is rebuilt).
+pub(crate) fn has_change(doc: &mut AutoCommit, hash: ChangeHash) -> bool {
+    doc.get_missing_deps(&[hash]).is_empty()
 }
 
 fn check_scope_of(who: &Identity, doc: &AutoCommit) -> Result<()> {
