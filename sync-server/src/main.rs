@@ -1,1 +1,111 @@
-fn main() {}
+//! `gridbook-server`: `demo` (embedded database seeded with a demo district) or `serve
+//! --config FILE` (production; `GRIDBOOK_*` environment variables override the file).
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use gridbook_core::demo::DemoOptions;
+use gridbook_sync_server::{AppState, Config, demo, serve};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "gridbook-server", version, about = "gridbook district sync server")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Start on an embedded database seeded with a demo district; prints the accounts.
+    Demo {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8787")]
+        listen: SocketAddr,
+        /// Data folder.
+        #[arg(long, default_value = "gridbook-demo-data")]
+        data: PathBuf,
+        /// Households per grid.
+        #[arg(long, default_value_t = 12)]
+        households: usize,
+        /// Days of history per grid.
+        #[arg(long, default_value_t = 14)]
+        days: u32,
+    },
+    /// Start with a configuration file.
+    Serve {
+        /// TOML configuration.
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let (config, seed) = match cli.cmd {
+        Cmd::Demo { listen, data, households, days } => {
+            let mut c = Config { listen, data_dir: data, ..Config::default() };
+            c.apply_env(|k| std::env::var(k).ok()).map_err(|e| e.to_string())?;
+            (c, Some(DemoOptions { households, days, ..DemoOptions::default() }))
+        }
+        Cmd::Serve { config } => (Config::load(&config).map_err(|e| e.to_string())?, None),
+    };
+    let state = AppState::open(config.clone()).map_err(|e| e.to_string())?;
+    if let Some(opts) = seed {
+        let storage = state.storage.clone();
+        let (m, t) = (config.argon2_memory_kib, config.argon2_iterations);
+        let plan = tokio::task::spawn_blocking(move || demo::seed(storage.as_ref(), opts, m, t))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        print!("{}", demo::account_table(&plan));
+    }
+    let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(|e| format!("{}: {e}", config.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("gridbook-server listening on http://{addr}");
+    let _ = std::io::stdout().flush();
+    tracing::info!(%addr, data = %config.data_dir.display(), "serving");
+    serve(listener, state, shutdown_signal()).await.map_err(|e| e.to_string())
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_env("GRIDBOOK_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("gridbook-server: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gridbook-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

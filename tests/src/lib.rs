@@ -1,1 +1,251 @@
+//! Helpers of the cross-crate tests: a real sync server on `127.0.0.1:0` in this process,
+//! seeded with a (small) demo district, real phone stores in temporary files, and raw HTTP
+//! for the bad-input tests.
 
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use gridbook_core::demo::DemoOptions;
+use gridbook_core::domain::{GridAssignment, Household, HousingUse, Role};
+use gridbook_core::sync::client::{ClientConfig, gzip};
+use gridbook_core::sync::wire::{self, CONTENT_TYPE};
+use gridbook_core::sync::{LoginInfo, PROTOCOL_VERSION, PushChange, SyncClient, SyncRequest, SyncResponse};
+use gridbook_core::{Identity, Store};
+use gridbook_sync_server::demo::{self, DemoDistrict};
+use gridbook_sync_server::{AppState, Config};
+use rusqlite::{Connection, OpenFlags};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A server running in this process.
+pub struct TestServer {
+    /// Base URL, `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// Bound address.
+    pub addr: SocketAddr,
+    /// Its state (storage, config).
+    pub state: AppState,
+    /// The demo district.
+    pub plan: DemoDistrict,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+    _dir: TempDir,
+}
+
+/// A config for tests: cheap password hashing, small limits where a test wants them.
+pub fn test_config(dir: PathBuf) -> Config {
+    Config { data_dir: dir, argon2_memory_kib: 256, argon2_iterations: 1, ..Config::default() }
+}
+
+/// A small demo: 2 households and 3 days per grid.
+pub fn small_demo() -> DemoOptions {
+    DemoOptions { households: 2, days: 3, ..DemoOptions::default() }
+}
+
+impl TestServer {
+    /// Start with the small demo and the default test config.
+    pub async fn start() -> TestServer {
+        TestServer::start_with(|_| {}).await
+    }
+
+    /// Start with a config tweak.
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = test_config(dir.path().to_path_buf());
+        tweak(&mut config);
+        let state = AppState::open(config.clone()).expect("open storage");
+        let storage = state.storage.clone();
+        let (m, t) = (config.argon2_memory_kib, config.argon2_iterations);
+        let plan = tokio::task::spawn_blocking(move || demo::seed(storage.as_ref(), small_demo(), m, t))
+            .await
+            .expect("seed task")
+            .expect("seed");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = oneshot::channel();
+        let task = tokio::spawn(gridbook_sync_server::serve(listener, state.clone(), async move {
+            let _ = rx.await;
+        }));
+        TestServer { url: format!("http://{addr}"), addr, state, plan, stop: Some(tx), task: Some(task), _dir: dir }
+    }
+
+    /// Ask for a graceful shutdown and wait for it.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.expect("server task").expect("server");
+        }
+    }
+
+    /// A read-only connection to the server's database file.
+    pub fn db(&self) -> Connection {
+        Connection::open_with_flags(self.state.config.db_path(), OpenFlags::SQLITE_OPEN_READ_ONLY).expect("open server db")
+    }
+
+    /// Heads of the server's documents in `scopes`.
+    pub fn heads(&self, scopes: &[&str]) -> BTreeMap<String, Vec<String>> {
+        let db = self.db();
+        let mut stmt = db.prepare("SELECT id, scope, heads FROM docs").expect("prepare");
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, String>(2)?)))
+            .expect("query");
+        let mut out = BTreeMap::new();
+        for row in rows {
+            let (id, scope, heads) = row.expect("row");
+            if scope.as_deref().is_some_and(|s| scopes.contains(&s)) {
+                out.insert(id, heads.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect());
+            }
+        }
+        out
+    }
+
+    /// The server's `records` query rows of `scopes`, as text.
+    pub fn records(&self, scopes: &[&str]) -> Vec<String> {
+        records_of(&self.db(), scopes)
+    }
+
+    /// Rows of the change log holding `hash`.
+    pub fn log_count(&self, hash: &str) -> i64 {
+        self.db().query_row("SELECT count(*) FROM change_log WHERE hash = ?1", [hash], |r| r.get(0)).expect("count")
+    }
+
+    /// `PRAGMA integrity_check` of the server's database.
+    pub fn integrity(&self) -> String {
+        self.state.storage.integrity_check().expect("integrity_check")
+    }
+
+    /// Password of a demo account.
+    pub fn password(&self, username: &str) -> String {
+        self.plan.account(username).expect("demo account").password.clone()
+    }
+}
+
+/// The `records` rows of `scopes` in a database, sorted.
+pub fn records_of(db: &Connection, scopes: &[&str]) -> Vec<String> {
+    let mut stmt = db
+        .prepare("SELECT id, kind, scope, schema, created_at, created_by, deleted, delete_conflict, invalid FROM records ORDER BY id")
+        .expect("prepare");
+    let mut rows = stmt.query([]).expect("query");
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().expect("row") {
+        let scope: String = r.get(2).expect("scope");
+        if !scopes.contains(&scope.as_str()) {
+            continue;
+        }
+        let mut line = String::new();
+        for i in 0..9 {
+            let v: rusqlite::types::Value = r.get(i).expect("col");
+            line.push_str(&format!("{v:?} "));
+        }
+        out.push(line);
+    }
+    out
+}
+
+/// A phone: a store file and a logged-in client.
+pub struct Phone {
+    /// The store.
+    pub store: Store,
+    /// The client.
+    pub client: SyncClient,
+    /// Login answer.
+    pub info: LoginInfo,
+    /// Store file.
+    pub path: PathBuf,
+    _dir: TempDir,
+}
+
+/// Quick retries for tests.
+pub fn fast_client() -> ClientConfig {
+    ClientConfig { backoff_base: std::time::Duration::from_millis(20), max_requests: 500, ..ClientConfig::default() }
+}
+
+impl Phone {
+    /// A new phone logged in as `username` on the server at `url`.
+    pub async fn login(url: &str, username: &str, password: &str, config: ClientConfig) -> Phone {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("phone.sqlite3");
+        let nobody = Identity { account_id: String::new(), role: Role::GridLeader, org_node: String::new(), grids: vec![] };
+        let mut store = Store::open(&path, nobody).expect("open store");
+        let mut client = SyncClient::with_config(url, config).expect("client");
+        let info = client.login(&mut store, username, password, "test phone").await.expect("login");
+        Phone { store, client, info, path, _dir: dir }
+    }
+
+    /// Sync, panicking on failure.
+    pub async fn sync(&mut self) -> gridbook_core::sync::SyncSummary {
+        self.client.sync(&mut self.store).await.expect("sync")
+    }
+
+    /// The bearer token.
+    pub fn token(&self) -> String {
+        self.info.token.clone()
+    }
+}
+
+/// A household of `grid` (valid).
+pub fn household(grid: &str, room: &str) -> Household {
+    let day = NaiveDate::from_ymd_opt(2026, 1, 1).expect("date");
+    Household {
+        grid_assignments: vec![GridAssignment { grid_id: grid.into(), from: day }],
+        building: "3栋".into(),
+        unit: "2单元".into(),
+        room: room.into(),
+        address: format!("幸福小区3栋2单元{room}室"),
+        housing_use: HousingUse::OwnerOccupied,
+        registered_on: day,
+    }
+}
+
+/// A sync request with these pushes and no cursors.
+pub fn request(push: Vec<PushChange>) -> SyncRequest {
+    SyncRequest { v: PROTOCOL_VERSION, client_time: chrono::Utc::now().timestamp_millis(), max_bytes: 1 << 20, push, cursors: vec![] }
+}
+
+/// What a raw POST got.
+#[derive(Debug)]
+pub struct Raw {
+    /// Status.
+    pub status: u16,
+    /// Decoded CBOR response, when 2xx.
+    pub response: Option<SyncResponse>,
+    /// JSON error body, when not 2xx.
+    pub error: Option<serde_json::Value>,
+}
+
+impl Raw {
+    /// The error code, if any.
+    pub fn code(&self) -> &str {
+        self.error.as_ref().and_then(|e| e["code"].as_str()).unwrap_or("")
+    }
+}
+
+/// POST raw bytes to `/v1/sync` (optionally gzip-labelled).
+pub async fn post_sync_raw(url: &str, token: Option<&str>, body: Vec<u8>, gzipped: bool) -> Raw {
+    let mut req = reqwest::Client::new().post(format!("{url}/v1/sync")).header("content-type", CONTENT_TYPE).body(body);
+    if gzipped {
+        req = req.header("content-encoding", "gzip");
+    }
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req.send().await.expect("send");
+    let status = resp.status().as_u16();
+    let bytes = resp.bytes().await.expect("body");
+    if (200..300).contains(&status) {
+        Raw { status, response: Some(wire::decode_response(&bytes).expect("cbor response")), error: None }
+    } else {
+        let error = serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("status {status}: body is not JSON: {bytes:?}"));
+        Raw { status, response: None, error: Some(error) }
+    }
+}
+
+/// POST a request, gzipped, as the client does.
+pub async fn post_sync(url: &str, token: &str, req: &SyncRequest) -> Raw {
+    post_sync_raw(url, Some(token), gzip(&wire::encode(req)), true).await
+}

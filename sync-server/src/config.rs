@@ -1,0 +1,131 @@
+//! Server configuration: a TOML file, then `GRIDBOOK_*` environment overrides.
+//!
+//! ```toml
+//! listen = "0.0.0.0:8787"
+//! data_dir = "/var/lib/gridbook"
+//! token_ttl_hours = 720
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Everything the server can be told.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Folder of the embedded database (`gridbook.sqlite3`).
+    pub data_dir: PathBuf,
+    /// Lifetime of a bearer token, hours.
+    pub token_ttl_hours: i64,
+    /// Largest request body (after decompression), bytes.
+    pub max_body_bytes: usize,
+    /// Largest page of pulled changes/snapshots per response, bytes.
+    pub max_page_bytes: u64,
+    /// Most changes one request may push.
+    pub max_push_changes: usize,
+    /// How far ahead of the server a device clock may be, seconds.
+    pub max_clock_skew_secs: i64,
+    /// Argon2id memory cost, KiB.
+    pub argon2_memory_kib: u32,
+    /// Argon2id iterations.
+    pub argon2_iterations: u32,
+    /// Threads that validate pushed changes in parallel (0 = one per core).
+    pub validation_threads: usize,
+    /// Reader connections kept open.
+    pub reader_connections: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8787)),
+            data_dir: PathBuf::from("gridbook-data"),
+            token_ttl_hours: 24 * 30,
+            max_body_bytes: 16 << 20,
+            max_page_bytes: 4 << 20,
+            max_push_changes: 5_000,
+            max_clock_skew_secs: 24 * 3600,
+            argon2_memory_kib: 19 * 1024,
+            argon2_iterations: 2,
+            validation_threads: 0,
+            reader_connections: 4,
+        }
+    }
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Read a TOML file, then apply the environment.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        let mut c: Config = toml::from_str(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+        c.apply_env(|k| std::env::var(k).ok())?;
+        Ok(c)
+    }
+
+    /// Override fields from `GRIDBOOK_LISTEN`, `GRIDBOOK_DATA_DIR`, `GRIDBOOK_TOKEN_TTL_HOURS`,
+    /// `GRIDBOOK_MAX_BODY_BYTES`, `GRIDBOOK_MAX_PAGE_BYTES`, `GRIDBOOK_MAX_PUSH_CHANGES`,
+    /// `GRIDBOOK_MAX_CLOCK_SKEW_SECS`, `GRIDBOOK_ARGON2_MEMORY_KIB`, `GRIDBOOK_ARGON2_ITERATIONS`,
+    /// `GRIDBOOK_VALIDATION_THREADS`, `GRIDBOOK_READER_CONNECTIONS`.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        fn parse<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, ConfigError> {
+            v.parse().map_err(|_| ConfigError(format!("{key}: cannot parse `{v}`")))
+        }
+        macro_rules! env {
+            ($key:literal, $field:expr) => {
+                if let Some(v) = get($key) {
+                    $field = parse($key, &v)?;
+                }
+            };
+        }
+        env!("GRIDBOOK_LISTEN", self.listen);
+        env!("GRIDBOOK_DATA_DIR", self.data_dir);
+        env!("GRIDBOOK_TOKEN_TTL_HOURS", self.token_ttl_hours);
+        env!("GRIDBOOK_MAX_BODY_BYTES", self.max_body_bytes);
+        env!("GRIDBOOK_MAX_PAGE_BYTES", self.max_page_bytes);
+        env!("GRIDBOOK_MAX_PUSH_CHANGES", self.max_push_changes);
+        env!("GRIDBOOK_MAX_CLOCK_SKEW_SECS", self.max_clock_skew_secs);
+        env!("GRIDBOOK_ARGON2_MEMORY_KIB", self.argon2_memory_kib);
+        env!("GRIDBOOK_ARGON2_ITERATIONS", self.argon2_iterations);
+        env!("GRIDBOOK_VALIDATION_THREADS", self.validation_threads);
+        env!("GRIDBOOK_READER_CONNECTIONS", self.reader_connections);
+        Ok(())
+    }
+
+    /// Validation threads to use.
+    pub fn threads(&self) -> usize {
+        if self.validation_threads > 0 {
+            self.validation_threads
+        } else {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        }
+    }
+
+    /// The database file.
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("gridbook.sqlite3")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_env() {
+        let mut c: Config = toml::from_str("listen = \"0.0.0.0:9000\"\ntoken_ttl_hours = 1\n").unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        c.apply_env(|k| (k == "GRIDBOOK_TOKEN_TTL_HOURS").then(|| "5".to_string())).unwrap();
+        assert_eq!(c.token_ttl_hours, 5);
+        assert!(c.apply_env(|k| (k == "GRIDBOOK_LISTEN").then(|| "nope".to_string())).is_err());
+        assert!(toml::from_str::<Config>("bogus = 1").is_err());
+    }
+}

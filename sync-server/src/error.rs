@@ -1,0 +1,209 @@
+//! [`ApiError`]: every error the HTTP API answers with, as JSON
+//! `{"code", "message", "message_zh"}` with a stable snake_case code and a fitting status.
+//! Codes are never renamed; messages carry no personal data.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use gridbook_core::sync::WireError;
+use serde::Serialize;
+
+/// An error answer of the API.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No or unknown bearer token.
+    #[error("missing or unknown token")]
+    Unauthorized,
+    /// The token's time is up.
+    #[error("token expired")]
+    TokenExpired,
+    /// The token was revoked (logout).
+    #[error("token revoked")]
+    TokenRevoked,
+    /// The device was revoked: its tokens no longer work and it cannot log in again.
+    #[error("device revoked")]
+    DeviceRevoked,
+    /// Wrong username or password.
+    #[error("wrong username or password")]
+    BadCredentials,
+    /// The account is disabled.
+    #[error("account disabled")]
+    AccountDisabled,
+    /// The device id is registered to another account.
+    #[error("device registered to another account")]
+    DeviceTaken,
+    /// Authenticated, but not allowed.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// No such thing.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The body is larger than the limit.
+    #[error("request body larger than {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit.
+        limit: usize,
+    },
+    /// The body is not a well-formed message (bad CBOR/JSON, truncated, bad gzip).
+    #[error("malformed body: {0}")]
+    MalformedBody(String),
+    /// The body leads with a protocol version this server does not speak.
+    #[error("unsupported protocol version {found}; this server speaks {supported}")]
+    UnsupportedProtocolVersion {
+        /// Found.
+        found: u64,
+        /// Spoken.
+        supported: u32,
+    },
+    /// Too many changes in one push.
+    #[error("too many changes in one request: {found} > {limit}")]
+    TooManyChanges {
+        /// Found.
+        found: usize,
+        /// Limit.
+        limit: usize,
+    },
+    /// The device clock is far ahead of the server's.
+    #[error("device clock is {ahead_secs} s ahead of the server; set the phone's time")]
+    ClockInFuture {
+        /// How far ahead.
+        ahead_secs: i64,
+    },
+    /// The server is shutting down or not ready.
+    #[error("service unavailable")]
+    Unavailable,
+    /// A core error (storage, documents, rules).
+    #[error(transparent)]
+    Core(#[from] gridbook_core::Error),
+    /// Something else failed inside.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// `Result` with [`ApiError`].
+pub type ApiResult<T> = Result<T, ApiError>;
+
+#[derive(Serialize)]
+struct Body<'a> {
+    code: &'a str,
+    message: String,
+    message_zh: String,
+}
+
+impl From<WireError> for ApiError {
+    fn from(e: WireError) -> Self {
+        match e {
+            WireError::UnsupportedVersion { found } => {
+                ApiError::UnsupportedProtocolVersion { found, supported: gridbook_core::sync::PROTOCOL_VERSION }
+            }
+            WireError::Malformed(m) => ApiError::MalformedBody(m),
+        }
+    }
+}
+
+impl ApiError {
+    /// Stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::TokenExpired => "token_expired",
+            ApiError::TokenRevoked => "token_revoked",
+            ApiError::DeviceRevoked => "device_revoked",
+            ApiError::BadCredentials => "bad_credentials",
+            ApiError::AccountDisabled => "account_disabled",
+            ApiError::DeviceTaken => "device_taken",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::MalformedBody(_) => "malformed_body",
+            ApiError::UnsupportedProtocolVersion { .. } => "unsupported_protocol_version",
+            ApiError::TooManyChanges { .. } => "too_many_changes",
+            ApiError::ClockInFuture { .. } => "clock_in_future",
+            ApiError::Unavailable => "unavailable",
+            ApiError::Core(e) => e.code(),
+            ApiError::Internal(_) => "internal_error",
+        }
+    }
+
+    /// HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized | ApiError::TokenExpired | ApiError::TokenRevoked | ApiError::DeviceRevoked | ApiError::BadCredentials => {
+                StatusCode::UNAUTHORIZED
+            }
+            ApiError::AccountDisabled | ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::DeviceTaken => StatusCode::CONFLICT,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::PayloadTooLarge { .. } | ApiError::TooManyChanges { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::MalformedBody(_) | ApiError::UnsupportedProtocolVersion { .. } | ApiError::ClockInFuture { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Core(e) => core_status(e),
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Message in zh-CN.
+    pub fn message_zh(&self) -> String {
+        match self {
+            ApiError::Unauthorized => "未登录或登录凭证无效".into(),
+            ApiError::TokenExpired => "登录已过期，请重新登录".into(),
+            ApiError::TokenRevoked => "登录凭证已注销，请重新登录".into(),
+            ApiError::DeviceRevoked => "本设备已被停用".into(),
+            ApiError::BadCredentials => "用户名或密码错误".into(),
+            ApiError::AccountDisabled => "账号已停用".into(),
+            ApiError::DeviceTaken => "该设备已绑定其他账号".into(),
+            ApiError::Forbidden(_) => "无权进行此操作".into(),
+            ApiError::NotFound(_) => "对象不存在".into(),
+            ApiError::PayloadTooLarge { .. } => "请求数据过大".into(),
+            ApiError::MalformedBody(_) => "请求数据格式错误".into(),
+            ApiError::UnsupportedProtocolVersion { .. } => "同步协议版本不受支持，请升级应用".into(),
+            ApiError::TooManyChanges { .. } => "单次上传的变更过多".into(),
+            ApiError::ClockInFuture { .. } => "手机时间超前服务器过多，请校准手机时间".into(),
+            ApiError::Unavailable => "服务暂不可用，请稍后重试".into(),
+            ApiError::Core(e) => e.message_zh(),
+            ApiError::Internal(_) => "服务器内部错误".into(),
+        }
+    }
+}
+
+/// The one mapping from core errors to HTTP statuses.
+fn core_status(e: &gridbook_core::Error) -> StatusCode {
+    use gridbook_core::Error as E;
+    match e {
+        E::Invalid { .. } | E::InvalidGridCode { .. } | E::NoConflict { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        E::InvalidChange(_) => StatusCode::BAD_REQUEST,
+        E::NotFound { .. } => StatusCode::NOT_FOUND,
+        E::OutOfScope { .. } => StatusCode::FORBIDDEN,
+        E::Deleted { .. } | E::Workflow { .. } => StatusCode::CONFLICT,
+        E::SchemaTooNew { .. } | E::Db(_) | E::Doc(_) | E::Corrupt { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(code = self.code(), error = %self, "request failed");
+        } else {
+            tracing::info!(code = self.code(), error = %self, "request refused");
+        }
+        // Internal details stay in the log.
+        let message = if status.is_server_error() { "the server could not complete the request".to_string() } else { self.to_string() };
+        (status, Json(Body { code: self.code(), message, message_zh: self.message_zh() })).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_statuses() {
+        assert_eq!(ApiError::from(WireError::UnsupportedVersion { found: 9 }).code(), "unsupported_protocol_version");
+        assert_eq!(ApiError::PayloadTooLarge { limit: 1 }.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let e = ApiError::from(gridbook_core::Error::OutOfScope { scope: "g".into() });
+        assert_eq!((e.code(), e.status()), ("out_of_scope", StatusCode::FORBIDDEN));
+    }
+}

@@ -1,0 +1,76 @@
+//! Which scopes (grids, and the district scope) an account may read and write.
+//!
+//! - grid worker / grid leader → its own grid;
+//! - community supervisor → the grids under its community;
+//! - sub-district supervisor → the grids of its communities;
+//! - district admin → every grid and the district scope;
+//! - department → nothing yet (cases dispatched to it come with the workflow issue).
+//!
+//! Everyone also reads [`DISTRICT_SCOPE`] (the org tree, templates); only the district admin
+//! writes it.
+
+use std::collections::BTreeSet;
+
+use gridbook_core::domain::{DISTRICT_SCOPE, Role};
+
+use crate::storage::OrgGrid;
+
+/// What one account may see and change.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grants {
+    /// Scopes pulled.
+    pub read: BTreeSet<String>,
+    /// Scopes pushed changes may belong to.
+    pub write: BTreeSet<String>,
+}
+
+impl Grants {
+    /// Whether a record of `scope` may be changed.
+    pub fn may_write(&self, scope: &str) -> bool {
+        self.write.contains(scope)
+    }
+
+    /// The grids written (without the district scope): the phone's `Identity::grids`.
+    pub fn grids(&self) -> Vec<String> {
+        self.write.iter().filter(|s| *s != DISTRICT_SCOPE).cloned().collect()
+    }
+}
+
+/// The grants of `role` bound to `org_node`, given the current org tree.
+pub fn grants(role: Role, org_node: &str, grids: &[OrgGrid]) -> Grants {
+    let write: BTreeSet<String> = match role {
+        Role::GridWorker | Role::GridLeader => [org_node.to_string()].into(),
+        Role::CommunitySupervisor => grids.iter().filter(|g| g.community.as_deref() == Some(org_node)).map(|g| g.id.clone()).collect(),
+        Role::SubDistrictSupervisor => {
+            grids.iter().filter(|g| g.sub_district.as_deref() == Some(org_node)).map(|g| g.id.clone()).collect()
+        }
+        Role::DistrictAdmin => grids.iter().map(|g| g.id.clone()).chain([DISTRICT_SCOPE.to_string()]).collect(),
+        Role::Department => BTreeSet::new(),
+    };
+    let mut read = write.clone();
+    read.insert(DISTRICT_SCOPE.to_string());
+    Grants { read, write }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree() -> Vec<OrgGrid> {
+        let g = |id: &str, c: &str, s: &str| OrgGrid { id: id.into(), community: Some(c.into()), sub_district: Some(s.into()) };
+        vec![g("g1", "c1", "s1"), g("g2", "c1", "s1"), g("g3", "c2", "s1"), g("g4", "c3", "s2")]
+    }
+
+    #[test]
+    fn each_role_sees_its_area() {
+        let t = tree();
+        let w = grants(Role::GridWorker, "g1", &t);
+        assert!(w.may_write("g1") && !w.may_write("g2") && !w.may_write(DISTRICT_SCOPE));
+        assert!(w.read.contains(DISTRICT_SCOPE));
+        assert_eq!(grants(Role::CommunitySupervisor, "c1", &t).grids(), vec!["g1", "g2"]);
+        assert_eq!(grants(Role::SubDistrictSupervisor, "s1", &t).grids(), vec!["g1", "g2", "g3"]);
+        let a = grants(Role::DistrictAdmin, "d", &t);
+        assert!(a.may_write(DISTRICT_SCOPE) && a.may_write("g4"));
+        assert_eq!(grants(Role::Department, "x", &t).read.len(), 1);
+    }
+}

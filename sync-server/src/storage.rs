@@ -1,0 +1,170 @@
+//! [`Storage`]: everything the server keeps, behind one trait so that a PostgreSQL
+//! implementation can follow the embedded SQLite one ([`sqlite::SqliteStorage`]).
+//!
+//! Contract every implementation keeps (the loopback tests check it):
+//! - [`Storage::commit`] is atomic and durable before it returns: log rows, the server's copy
+//!   of each document and its query-table rows, all or nothing. Only then is a change acked.
+//! - `seq` grows monotonically, and a reader that sees `seq = n` also sees every committed
+//!   `seq < n` (log order = commit order). SQLite gets this from its single writer; a
+//!   PostgreSQL implementation must serialize log appends (e.g. an advisory lock) or hand out
+//!   cursors only up to the lowest in-flight sequence.
+//! - [`Storage::pull`] reads from one consistent snapshot and uses a bounded number of queries
+//!   per page whatever the number of scopes.
+//! - A change hash is stored at most once.
+
+pub mod sqlite;
+
+use std::collections::{HashMap, HashSet};
+
+use automerge::AutoCommit;
+use gridbook_core::Result;
+use gridbook_core::domain::Role;
+use gridbook_core::sync::{Cursor, PulledDoc};
+use uuid::Uuid;
+
+/// An account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// Stable id (recorded in documents as the actor of transitions).
+    pub id: String,
+    /// Login name.
+    pub username: String,
+    /// Display name.
+    pub display_name: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// Role.
+    pub role: Role,
+    /// Org node the role is bound to.
+    pub org_node: String,
+    /// Disabled accounts cannot log in or sync.
+    pub disabled: bool,
+}
+
+/// A device registered to an account; its id is its Automerge actor id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    /// Device id.
+    pub id: Uuid,
+    /// Owner.
+    pub account_id: String,
+    /// Name shown to admins.
+    pub name: String,
+    /// When registered, ms.
+    pub created_at: i64,
+    /// When revoked, ms.
+    pub revoked_at: Option<i64>,
+}
+
+/// A bearer token, stored by the SHA-256 of its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    /// SHA-256 (hex) of the token.
+    pub hash: String,
+    /// Device it was issued to.
+    pub device_id: Uuid,
+    /// Issued, ms.
+    pub created_at: i64,
+    /// Expires, ms.
+    pub expires_at: i64,
+    /// Revoked, ms.
+    pub revoked_at: Option<i64>,
+}
+
+/// A grid with the community and sub-district above it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgGrid {
+    /// Grid id.
+    pub id: String,
+    /// Community id.
+    pub community: Option<String>,
+    /// Sub-district id.
+    pub sub_district: Option<String>,
+}
+
+/// One accepted change for the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry {
+    /// Change hash (hex).
+    pub hash: String,
+    /// Record id.
+    pub doc_id: String,
+    /// Scope of the record.
+    pub scope: String,
+    /// Change bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// What one accepted push writes.
+pub struct CommitBatch {
+    /// Device that pushed.
+    pub origin_device: String,
+    /// Server receipt time, ms.
+    pub received_at: i64,
+    /// Log rows, in order.
+    pub changes: Vec<LogEntry>,
+    /// The server's new copy of each touched document.
+    pub docs: Vec<(String, AutoCommit)>,
+}
+
+/// A pull: the device's position in each granted scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullQuery {
+    /// One cursor per granted scope (seq 0 = bootstrap from snapshots).
+    pub cursors: Vec<Cursor>,
+    /// Changes from this device are not sent back.
+    pub exclude_origin: String,
+    /// Byte budget of the page (at least one item is sent).
+    pub max_bytes: u64,
+}
+
+/// One page of a pull.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PullPage {
+    /// Compacted documents of bootstrapping scopes.
+    pub snapshots: Vec<PulledDoc>,
+    /// Log changes, in log order.
+    pub changes: Vec<PulledDoc>,
+    /// New cursors, one per queried scope.
+    pub cursors: Vec<Cursor>,
+    /// More is waiting.
+    pub more: bool,
+}
+
+/// Everything the server stores.
+pub trait Storage: Send + Sync + 'static {
+    /// Add an account.
+    fn create_account(&self, account: &Account) -> Result<()>;
+    /// Find an account by login name.
+    fn account_by_username(&self, username: &str) -> Result<Option<Account>>;
+    /// Find an account by id.
+    fn account(&self, id: &str) -> Result<Option<Account>>;
+    /// Number of accounts.
+    fn account_count(&self) -> Result<u64>;
+    /// Register a device (no-op if it exists); returns the stored row.
+    fn register_device(&self, device: &Device) -> Result<Device>;
+    /// A device.
+    fn device(&self, id: Uuid) -> Result<Option<Device>>;
+    /// Revoke a device and all its tokens; false if unknown.
+    fn revoke_device(&self, id: Uuid, at: i64) -> Result<bool>;
+    /// Store a new token.
+    fn insert_token(&self, token: &Token) -> Result<()>;
+    /// A token by the hash of its value.
+    fn token(&self, hash: &str) -> Result<Option<Token>>;
+    /// Revoke a token; false if unknown.
+    fn revoke_token(&self, hash: &str, at: i64) -> Result<bool>;
+    /// Every current grid with its community and sub-district.
+    fn org_grids(&self) -> Result<Vec<OrgGrid>>;
+    /// Which of `hashes` the log holds.
+    fn known_changes(&self, hashes: &[String]) -> Result<HashSet<String>>;
+    /// The server's saved copies of `ids` (absent ids are left out).
+    fn load_docs(&self, ids: &[String]) -> Result<HashMap<String, Vec<u8>>>;
+    /// Append accepted changes and save their documents, atomically and durably.
+    fn commit(&self, batch: CommitBatch) -> Result<()>;
+    /// One page of snapshots and changes after the given cursors.
+    fn pull(&self, query: &PullQuery) -> Result<PullPage>;
+    /// Rows in the change log.
+    fn log_len(&self) -> Result<u64>;
+    /// The database's own consistency check (`ok` when sound).
+    fn integrity_check(&self) -> Result<String>;
+}

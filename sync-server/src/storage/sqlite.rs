@@ -1,0 +1,404 @@
+//! [`SqliteStorage`]: the embedded default. One file, WAL, `synchronous=FULL`; one writer
+//! connection behind a mutex and a small pool of readers.
+//!
+//! The file holds the phone's schema (`gridbook_core::db::migrate`: `docs` and the query
+//! tables, filled by `gridbook_core::materialize::record`, so supervisor review can query the
+//! same tables as a phone) plus the server's own tables below, versioned in `server_meta`.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use gridbook_core::domain::Role;
+use gridbook_core::sync::{Cursor, PulledDoc, wire};
+use gridbook_core::{Error, Result};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use uuid::Uuid;
+
+use super::{Account, CommitBatch, Device, OrgGrid, PullPage, PullQuery, Storage, Token};
+
+/// Server-only schema steps; index + 1 = `server_meta.schema_version` after the step.
+const SERVER_MIGRATIONS: &[&str] = &["
+CREATE TABLE change_log (
+    seq           INTEGER PRIMARY KEY,
+    scope         TEXT NOT NULL,
+    doc_id        TEXT NOT NULL,
+    hash          TEXT NOT NULL UNIQUE,
+    bytes         BLOB NOT NULL,
+    origin_device TEXT NOT NULL,
+    received_at   INTEGER NOT NULL
+) STRICT;
+CREATE INDEX change_log_scope ON change_log (scope, seq);
+CREATE INDEX server_docs_scope ON docs (scope, id);
+CREATE TABLE accounts (
+    id            TEXT PRIMARY KEY,
+    username      TEXT NOT NULL UNIQUE,
+    display_name  TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    role          TEXT NOT NULL,
+    org_node      TEXT NOT NULL,
+    disabled      INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE TABLE devices (
+    id         TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL REFERENCES accounts (id),
+    name       TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
+) STRICT;
+CREATE TABLE tokens (
+    hash       TEXT PRIMARY KEY,
+    device_id  TEXT NOT NULL REFERENCES devices (id),
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    revoked_at INTEGER
+) STRICT;
+CREATE INDEX tokens_device ON tokens (device_id);
+"];
+
+/// The embedded SQLite storage.
+pub struct SqliteStorage {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    max_readers: usize,
+}
+
+impl std::fmt::Debug for SqliteStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStorage").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+fn poisoned() -> Error {
+    Error::Corrupt { id: "storage".into(), reason: "a connection lock was poisoned".into() }
+}
+
+impl SqliteStorage {
+    /// Open (or create) the database file and bring both schemas up to date.
+    pub fn open(path: &Path, max_readers: usize) -> Result<SqliteStorage> {
+        let mut conn = Connection::open(path)?;
+        gridbook_core::db::prepare(&conn)?;
+        gridbook_core::db::migrate(&mut conn)?;
+        conn.execute_batch("CREATE TABLE IF NOT EXISTS server_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;")?;
+        let found: i64 = conn
+            .query_row("SELECT value FROM server_meta WHERE key = 'schema_version'", [], |r| r.get::<_, String>(0))
+            .optional()?
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        if found > SERVER_MIGRATIONS.len() as i64 {
+            return Err(Error::SchemaTooNew { found, supported: SERVER_MIGRATIONS.len() as i64 });
+        }
+        for (i, sql) in SERVER_MIGRATIONS.iter().enumerate().skip(found as usize) {
+            let tx = conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.execute(
+                "INSERT INTO server_meta (key, value) VALUES ('schema_version', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [(i + 1).to_string()],
+            )?;
+            tx.commit()?;
+        }
+        Ok(SqliteStorage { path: path.to_path_buf(), writer: Mutex::new(conn), readers: Mutex::new(Vec::new()), max_readers })
+    }
+
+    fn open_reader(&self) -> Result<Connection> {
+        let conn = Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "temp_store", 2)?;
+        Ok(conn)
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        let pooled = self.readers.lock().map_err(|_| poisoned())?.pop();
+        let mut conn = match pooled {
+            Some(c) => c,
+            None => self.open_reader()?,
+        };
+        let out = f(&mut conn);
+        let mut pool = self.readers.lock().map_err(|_| poisoned())?;
+        if pool.len() < self.max_readers {
+            pool.push(conn);
+        }
+        out
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        let mut conn = self.writer.lock().map_err(|_| poisoned())?;
+        f(&mut conn)
+    }
+}
+
+fn account_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
+    let role: String = r.get(4)?;
+    Ok(Account {
+        id: r.get(0)?,
+        username: r.get(1)?,
+        display_name: r.get(2)?,
+        password_hash: r.get(3)?,
+        role: role.parse().unwrap_or(Role::GridLeader),
+        org_node: r.get(5)?,
+        disabled: r.get(6)?,
+    })
+}
+
+fn device_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Device> {
+    let id: String = r.get(0)?;
+    Ok(Device {
+        id: Uuid::parse_str(&id).unwrap_or_default(),
+        account_id: r.get(1)?,
+        name: r.get(2)?,
+        created_at: r.get(3)?,
+        revoked_at: r.get(4)?,
+    })
+}
+
+fn json_list(items: &[String]) -> String {
+    serde_json::Value::from(items.to_vec()).to_string()
+}
+
+impl Storage for SqliteStorage {
+    fn create_account(&self, a: &Account) -> Result<()> {
+        self.write(|c| {
+            c.execute(
+                "INSERT INTO accounts (id, username, display_name, password_hash, role, org_node, disabled) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![a.id, a.username, a.display_name, a.password_hash, a.role.as_str(), a.org_node, a.disabled],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn account_by_username(&self, username: &str) -> Result<Option<Account>> {
+        self.read(|c| {
+            Ok(c.prepare_cached("SELECT id, username, display_name, password_hash, role, org_node, disabled FROM accounts WHERE username = ?1")?
+                .query_row([username], account_row)
+                .optional()?)
+        })
+    }
+
+    fn account(&self, id: &str) -> Result<Option<Account>> {
+        self.read(|c| {
+            Ok(c.prepare_cached("SELECT id, username, display_name, password_hash, role, org_node, disabled FROM accounts WHERE id = ?1")?
+                .query_row([id], account_row)
+                .optional()?)
+        })
+    }
+
+    fn account_count(&self) -> Result<u64> {
+        self.read(|c| Ok(c.query_row("SELECT count(*) FROM accounts", [], |r| r.get::<_, i64>(0))? as u64))
+    }
+
+    fn register_device(&self, d: &Device) -> Result<Device> {
+        self.write(|c| {
+            c.execute(
+                "INSERT OR IGNORE INTO devices (id, account_id, name, created_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![d.id.to_string(), d.account_id, d.name, d.created_at, d.revoked_at],
+            )?;
+            Ok(c.prepare_cached("SELECT id, account_id, name, created_at, revoked_at FROM devices WHERE id = ?1")?
+                .query_row([d.id.to_string()], device_row)?)
+        })
+    }
+
+    fn device(&self, id: Uuid) -> Result<Option<Device>> {
+        self.read(|c| {
+            Ok(c.prepare_cached("SELECT id, account_id, name, created_at, revoked_at FROM devices WHERE id = ?1")?
+                .query_row([id.to_string()], device_row)
+                .optional()?)
+        })
+    }
+
+    fn revoke_device(&self, id: Uuid, at: i64) -> Result<bool> {
+        self.write(|c| {
+            let tx = c.transaction()?;
+            let n = tx.execute("UPDATE devices SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1", params![id.to_string(), at])?;
+            tx.execute("UPDATE tokens SET revoked_at = coalesce(revoked_at, ?2) WHERE device_id = ?1", params![id.to_string(), at])?;
+            tx.commit()?;
+            Ok(n > 0)
+        })
+    }
+
+    fn insert_token(&self, t: &Token) -> Result<()> {
+        self.write(|c| {
+            c.execute(
+                "INSERT INTO tokens (hash, device_id, created_at, expires_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![t.hash, t.device_id.to_string(), t.created_at, t.expires_at, t.revoked_at],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn token(&self, hash: &str) -> Result<Option<Token>> {
+        self.read(|c| {
+            Ok(c.prepare_cached("SELECT hash, device_id, created_at, expires_at, revoked_at FROM tokens WHERE hash = ?1")?
+                .query_row([hash], |r| {
+                    let d: String = r.get(1)?;
+                    Ok(Token {
+                        hash: r.get(0)?,
+                        device_id: Uuid::parse_str(&d).unwrap_or_default(),
+                        created_at: r.get(2)?,
+                        expires_at: r.get(3)?,
+                        revoked_at: r.get(4)?,
+                    })
+                })
+                .optional()?)
+        })
+    }
+
+    fn revoke_token(&self, hash: &str, at: i64) -> Result<bool> {
+        self.write(|c| Ok(c.execute("UPDATE tokens SET revoked_at = coalesce(revoked_at, ?2) WHERE hash = ?1", params![hash, at])? > 0))
+    }
+
+    fn org_grids(&self) -> Result<Vec<OrgGrid>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT g.id, g.parent, c.parent FROM org_nodes g LEFT JOIN org_nodes c ON c.id = g.parent WHERE g.level = 'grid' ORDER BY g.id",
+            )?;
+            let rows = stmt.query_map([], |r| Ok(OrgGrid { id: r.get(0)?, community: r.get(1)?, sub_district: r.get(2)? }))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn known_changes(&self, hashes: &[String]) -> Result<HashSet<String>> {
+        if hashes.is_empty() {
+            return Ok(HashSet::new());
+        }
+        self.read(|c| {
+            let mut stmt = c.prepare_cached("SELECT hash FROM change_log WHERE hash IN (SELECT value FROM json_each(?1))")?;
+            let rows = stmt.query_map([json_list(hashes)], |r| r.get::<_, String>(0))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn load_docs(&self, ids: &[String]) -> Result<HashMap<String, Vec<u8>>> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        self.read(|c| {
+            let mut stmt = c.prepare_cached("SELECT id, bytes FROM docs WHERE id IN (SELECT value FROM json_each(?1))")?;
+            let rows = stmt.query_map([json_list(ids)], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn commit(&self, mut batch: CommitBatch) -> Result<()> {
+        self.write(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            {
+                let mut log = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO change_log (scope, doc_id, hash, bytes, origin_device, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )?;
+                for e in &batch.changes {
+                    log.execute(params![e.scope, e.doc_id, e.hash, e.bytes, batch.origin_device, batch.received_at])?;
+                }
+                let mut save = tx.prepare_cached(
+                    "INSERT INTO docs (id, kind, scope, bytes, heads) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, scope = excluded.scope, bytes = excluded.bytes, heads = excluded.heads",
+                )?;
+                for (id, doc) in &mut batch.docs {
+                    let heads = gridbook_core::doc::heads_hex(&doc.get_heads()).join(",");
+                    let kind = gridbook_core::doc::root_str(doc, "kind");
+                    let scope = gridbook_core::doc::root_str(doc, "scope");
+                    save.execute(params![&*id, kind, scope, doc.save(), heads])?;
+                    gridbook_core::materialize::record(&tx, id, doc)?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn pull(&self, q: &PullQuery) -> Result<PullPage> {
+        self.read(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Deferred)?;
+            let high: i64 = tx.query_row("SELECT coalesce(max(seq), 0) FROM change_log", [], |r| r.get(0))?;
+            let high = high.max(0) as u64;
+            let mut page = PullPage::default();
+            let mut budget = q.max_bytes.max(1);
+            let mut spent = 0u64;
+            let mut cursors: BTreeMap<String, Cursor> = q.cursors.iter().map(|c| (c.scope.clone(), c.clone())).collect();
+            // 1. Scopes that bootstrap from snapshots, in scope order, each from where it stopped.
+            {
+                let mut stmt = tx.prepare_cached("SELECT id, bytes FROM docs WHERE scope = ?1 AND id > ?2 ORDER BY id")?;
+                for cur in cursors.values_mut() {
+                    if cur.seq != 0 && cur.snapshot_after.is_none() {
+                        continue;
+                    }
+                    if page.more {
+                        break;
+                    }
+                    let taken_at = if cur.snapshot_after.is_some() { cur.seq } else { high };
+                    let after = cur.snapshot_after.clone().unwrap_or_default();
+                    let mut rows = stmt.query(params![cur.scope, after])?;
+                    let mut last = None;
+                    let mut finished = true;
+                    while let Some(r) = rows.next()? {
+                        if spent > 0 && spent >= budget {
+                            finished = false;
+                            break;
+                        }
+                        let item = PulledDoc { scope: cur.scope.clone(), doc_id: r.get(0)?, bytes: r.get(1)? };
+                        spent += wire::item_size(&item);
+                        last = Some(item.doc_id.clone());
+                        page.snapshots.push(item);
+                    }
+                    if finished {
+                        *cur = Cursor { scope: cur.scope.clone(), seq: taken_at, snapshot_after: None };
+                    } else {
+                        *cur = Cursor { scope: cur.scope.clone(), seq: taken_at, snapshot_after: last.or(cur.snapshot_after.clone()) };
+                        page.more = true;
+                    }
+                }
+            }
+            // 2. The log after the cursors of the other scopes: one query for all of them.
+            if !page.more {
+                budget = budget.max(spent + 1);
+                let steady: Vec<String> =
+                    cursors.values().filter(|c| c.snapshot_after.is_none() && c.seq > 0).map(|c| c.scope.clone()).collect();
+                let from = cursors.values().filter(|c| c.snapshot_after.is_none() && c.seq > 0).map(|c| c.seq).min();
+                if let Some(from) = from
+                    && from < high
+                {
+                    let mut stmt = tx.prepare_cached(
+                        "SELECT seq, scope, doc_id, bytes FROM change_log
+                         WHERE seq > ?1 AND seq <= ?2 AND origin_device != ?3 AND scope IN (SELECT value FROM json_each(?4))
+                         ORDER BY seq",
+                    )?;
+                    let mut rows = stmt.query(params![from as i64, high as i64, q.exclude_origin, json_list(&steady)])?;
+                    let mut reached = high;
+                    while let Some(r) = rows.next()? {
+                        let seq = r.get::<_, i64>(0)?.max(0) as u64;
+                        let scope: String = r.get(1)?;
+                        if cursors.get(&scope).is_some_and(|c| seq <= c.seq) {
+                            continue;
+                        }
+                        if spent > 0 && spent >= budget {
+                            reached = seq - 1;
+                            page.more = true;
+                            break;
+                        }
+                        let item = PulledDoc { scope, doc_id: r.get(2)?, bytes: r.get(3)? };
+                        spent += wire::item_size(&item);
+                        page.changes.push(item);
+                    }
+                    for s in &steady {
+                        if let Some(c) = cursors.get_mut(s) {
+                            c.seq = c.seq.max(reached);
+                        }
+                    }
+                } else if let Some(_from) = from {
+                    // Nothing new; keep cursors.
+                }
+            }
+            tx.commit()?;
+            page.cursors = cursors.into_values().collect();
+            Ok(page)
+        })
+    }
+
+    fn log_len(&self) -> Result<u64> {
+        self.read(|c| Ok(c.query_row("SELECT count(*) FROM change_log", [], |r| r.get::<_, i64>(0))? as u64))
+    }
+
+    fn integrity_check(&self) -> Result<String> {
+        self.read(|c| Ok(c.query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0))?))
+    }
+}

@@ -1,0 +1,145 @@
+//! `POST /v1/sync`: authenticate, decode, validate and commit the push, then answer with acks,
+//! rejections and one page of what the device's scopes gained since its cursors.
+//!
+//! Pushes are serialized by one lock (validation reads the server's copy of a document and
+//! the commit replaces it, so two pushes must not interleave); inside a push, the documents'
+//! validations run on all cores. Pulls take no lock.
+
+pub mod validate;
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use gridbook_core::sync::wire::{self, CONTENT_TYPE};
+use gridbook_core::sync::{Cursor, PROTOCOL_VERSION, PushChange, Rejection, SyncResponse};
+use tracing::instrument;
+
+use crate::auth::{self, AuthContext};
+use crate::error::{ApiError, ApiResult};
+use crate::storage::{CommitBatch, PullQuery};
+use crate::{AppState, blocking, now_ms, read_body};
+use validate::{Parsed, Pusher};
+
+/// The sync endpoint.
+#[instrument(skip_all, fields(device, pushed, acked, rejected, pulled))]
+pub async fn handler(State(app): State<AppState>, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+    let now = now_ms();
+    let storage = app.storage.clone();
+    let auth = blocking(move || auth::authenticate(&storage, &headers, now)).await?;
+    let span = tracing::Span::current();
+    span.record("device", tracing::field::display(auth.device.id));
+    let bytes = read_body(body, app.config.max_body_bytes).await?;
+    let req = blocking(move || wire::decode_request(&bytes).map_err(ApiError::from)).await?;
+    let ahead_ms = req.client_time.saturating_sub(now);
+    if ahead_ms > app.config.max_clock_skew_secs.saturating_mul(1000) {
+        return Err(ApiError::ClockInFuture { ahead_secs: ahead_ms / 1000 });
+    }
+    if req.push.len() > app.config.max_push_changes {
+        return Err(ApiError::TooManyChanges { found: req.push.len(), limit: app.config.max_push_changes });
+    }
+    span.record("pushed", req.push.len());
+    let (acks, rejections) = if req.push.is_empty() {
+        (vec![], vec![])
+    } else {
+        let _one_push_at_a_time = app.push_lock.lock().await;
+        push(&app, &auth, req.push, now).await?
+    };
+    span.record("acked", acks.len());
+    span.record("rejected", rejections.len());
+    let theirs: BTreeMap<&str, &Cursor> = req.cursors.iter().map(|c| (c.scope.as_str(), c)).collect();
+    let cursors = auth
+        .grants
+        .read
+        .iter()
+        .map(|s| theirs.get(s.as_str()).map_or_else(|| Cursor { scope: s.clone(), seq: 0, snapshot_after: None }, |c| (*c).clone()))
+        .collect();
+    let query = PullQuery { cursors, exclude_origin: auth.device.id.to_string(), max_bytes: req.max_bytes.clamp(1, app.config.max_page_bytes) };
+    let storage = app.storage.clone();
+    let page = blocking(move || Ok(storage.pull(&query)?)).await?;
+    span.record("pulled", page.changes.len() + page.snapshots.len());
+    let resp = SyncResponse {
+        v: PROTOCOL_VERSION,
+        server_time: now_ms(),
+        acks,
+        rejections,
+        snapshots: page.snapshots,
+        changes: page.changes,
+        cursors: page.cursors,
+        more: page.more,
+    };
+    let body = blocking(move || Ok(wire::encode(&resp))).await?;
+    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))], body).into_response())
+}
+
+/// Validate and commit a push; returns (acks, rejections). Acks only after the commit.
+async fn push(app: &AppState, auth: &AuthContext, push: Vec<PushChange>, now: i64) -> ApiResult<(Vec<String>, Vec<Rejection>)> {
+    let device = auth.device.id;
+    let (parsed, mut rejections) = blocking(move || Ok(validate::parse(push, device))).await?;
+    let storage = app.storage.clone();
+    let hashes: Vec<String> = parsed.iter().map(|p| p.hash.clone()).collect();
+    let known = blocking(move || Ok(storage.known_changes(&hashes)?)).await?;
+    let mut acks: Vec<String> = Vec::new();
+    let mut groups: Vec<(String, Vec<Parsed>)> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for p in parsed {
+        if known.contains(&p.hash) {
+            acks.push(p.hash); // already durable: a retry, acked again
+            continue;
+        }
+        let i = *index.entry(p.doc_id.clone()).or_insert_with(|| {
+            groups.push((p.doc_id.clone(), Vec::new()));
+            groups.len() - 1
+        });
+        groups[i].1.push(p);
+    }
+    if groups.is_empty() {
+        return Ok((acks, rejections));
+    }
+    let storage = app.storage.clone();
+    let ids: Vec<String> = groups.iter().map(|(id, _)| id.clone()).collect();
+    let stored = std::sync::Arc::new(blocking(move || Ok(storage.load_docs(&ids)?)).await?);
+    let who = std::sync::Arc::new(Pusher {
+        account_id: auth.account.id.clone(),
+        role: auth.account.role,
+        grants: auth.grants.clone(),
+        device_id: device,
+    });
+    let threads = app.config.threads().max(1);
+    let per = groups.len().div_ceil(threads);
+    let mut tasks = Vec::new();
+    let mut groups = groups.into_iter();
+    loop {
+        let chunk: Vec<(String, Vec<Parsed>)> = groups.by_ref().take(per).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        let (stored, who) = (stored.clone(), who.clone());
+        tasks.push(tokio::task::spawn_blocking(move || {
+            chunk
+                .into_iter()
+                .map(|(id, changes)| {
+                    let base = stored.get(&id).map(Vec::as_slice);
+                    validate::validate_group(&id, base, changes, &who)
+                })
+                .collect::<Vec<_>>()
+        }));
+    }
+    let mut batch = CommitBatch { origin_device: device.to_string(), received_at: now, changes: vec![], docs: vec![] };
+    for t in tasks {
+        for outcome in t.await.map_err(|e| ApiError::Internal(e.to_string()))? {
+            rejections.extend(outcome.rejections);
+            batch.changes.extend(outcome.accepted);
+            batch.docs.extend(outcome.doc);
+        }
+    }
+    let accepted: Vec<String> = batch.changes.iter().map(|c| c.hash.clone()).collect();
+    if !accepted.is_empty() {
+        let storage = app.storage.clone();
+        blocking(move || Ok(storage.commit(batch)?)).await?;
+    }
+    acks.extend(accepted);
+    Ok((acks, rejections))
+}

@@ -1,0 +1,235 @@
+//! Validation of pushed changes: each is applied to the server's copy of its document and the
+//! shared `core` rules run on the result. Pure and blocking; [`super`] spreads the groups of
+//! one push over cores.
+//!
+//! A change is refused (code in brackets) when its bytes are not a change [`invalid_change`],
+//! its hash is not the one claimed [`hash_mismatch`], its actor is not the pushing device
+//! [`actor_mismatch`], its dependencies are unknown [`missing_dependency`], or the document
+//! after it: names another id [`doc_id_mismatch`], has no known kind [`unknown_kind`], moved
+//! to another scope [`scope_change`], lies outside the device's grants [`out_of_scope`], has a
+//! body that is not its record type or fails `validate()` [`invalid_record` or the record's own
+//! code], states a scope other than its body's [`scope_mismatch`], lost workflow history
+//! [`transition_removed`], or gained a transition in someone else's name or role
+//! [`transition_actor_mismatch`, `transition_role_mismatch`] or by a role that may never take
+//! it [`role_not_allowed`].
+
+use automerge::{AutoCommit, Change, ReadDoc};
+use gridbook_core::doc;
+use gridbook_core::domain::{Case, ChecklistTemplate, HouseCall, Household, Ledger, OrgNode, Patrol, Person, Record, RecordKind, Role};
+use gridbook_core::review::{self, ReviewState};
+use gridbook_core::sync::{PushChange, Rejection};
+use serde_json::Value as Json;
+use uuid::Uuid;
+
+use crate::scope::Grants;
+use crate::storage::LogEntry;
+
+/// Who pushes.
+#[derive(Debug, Clone)]
+pub struct Pusher {
+    /// Account id.
+    pub account_id: String,
+    /// Its role.
+    pub role: Role,
+    /// Its grants.
+    pub grants: Grants,
+    /// Device id = Automerge actor id.
+    pub device_id: Uuid,
+}
+
+/// A pushed change that parsed, with the hash it really has.
+pub struct Parsed {
+    /// Record id.
+    pub doc_id: String,
+    /// Hash (hex).
+    pub hash: String,
+    /// The change.
+    pub change: Change,
+}
+
+fn reject(p: &PushChange, code: &str, message: impl Into<String>) -> Rejection {
+    Rejection { hash: p.hash.clone(), doc_id: p.doc_id.clone(), code: code.into(), message: message.into() }
+}
+
+/// Parse, check hash and actor, drop repeats within the push.
+pub fn parse(push: Vec<PushChange>, device: Uuid) -> (Vec<Parsed>, Vec<Rejection>) {
+    let mut ok = Vec::with_capacity(push.len());
+    let mut bad = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for p in push {
+        if p.doc_id.is_empty() || p.doc_id.len() > 64 {
+            bad.push(reject(&p, "invalid_record", "doc_id must have 1 to 64 characters"));
+            continue;
+        }
+        let change = match Change::try_from(p.bytes.as_slice()) {
+            Ok(c) => c,
+            Err(e) => {
+                bad.push(reject(&p, "invalid_change", format!("not an Automerge change: {e}")));
+                continue;
+            }
+        };
+        let hash = change.hash().to_string();
+        if hash != p.hash {
+            bad.push(reject(&p, "hash_mismatch", "the change's hash is not the one sent"));
+            continue;
+        }
+        if change.actor_id().to_bytes() != device.as_bytes() {
+            bad.push(reject(&p, "actor_mismatch", "the change was not made by the pushing device"));
+            continue;
+        }
+        if seen.insert(hash.clone()) {
+            ok.push(Parsed { doc_id: p.doc_id, hash, change });
+        }
+    }
+    (ok, bad)
+}
+
+/// What validating one document's changes gave.
+pub struct GroupOutcome {
+    /// Accepted changes, in order.
+    pub accepted: Vec<LogEntry>,
+    /// The document after them (none if nothing was accepted).
+    pub doc: Option<(String, AutoCommit)>,
+    /// Refused changes.
+    pub rejections: Vec<Rejection>,
+}
+
+struct Before {
+    scope: Option<String>,
+    transitions: Vec<Json>,
+}
+
+fn before_of(doc: &AutoCommit) -> Before {
+    Before { scope: doc::root_str(doc, "scope"), transitions: transitions(doc) }
+}
+
+fn transitions(doc: &AutoCommit) -> Vec<Json> {
+    doc::root_obj(doc, "transitions").and_then(|o| doc::read_json(doc, &o).as_array().cloned()).unwrap_or_default()
+}
+
+fn load(base: Option<&[u8]>) -> Result<AutoCommit, String> {
+    match base {
+        Some(b) => AutoCommit::load(b).map_err(|e| e.to_string()),
+        None => Ok(AutoCommit::new()),
+    }
+}
+
+/// Validate the changes of one document, in push order, against its stored bytes.
+pub fn validate_group(doc_id: &str, base: Option<&[u8]>, changes: Vec<Parsed>, who: &Pusher) -> GroupOutcome {
+    let mut out = GroupOutcome { accepted: vec![], doc: None, rejections: vec![] };
+    let refuse = |p: &Parsed, code: &str, msg: String| Rejection { hash: p.hash.clone(), doc_id: p.doc_id.clone(), code: code.into(), message: msg };
+    let mut doc = match load(base) {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!(doc_id, error = %e, "stored document does not load");
+            out.rejections.extend(changes.iter().map(|p| refuse(p, "storage_error", "the server's copy does not load".into())));
+            return out;
+        }
+    };
+    let mut kept: Vec<Change> = Vec::new();
+    for p in changes {
+        let before = before_of(&doc);
+        let verdict = match doc.apply_changes([p.change.clone()]) {
+            Err(e) => Err(("invalid_change", e.to_string())),
+            Ok(()) if doc.get_change_by_hash(&p.change.hash()).is_none() => {
+                Err(("missing_dependency", "the change depends on changes the server does not hold".to_string()))
+            }
+            Ok(()) => check(doc_id, &before, &doc, who),
+        };
+        match verdict {
+            Ok(scope) => {
+                out.accepted.push(LogEntry { hash: p.hash.clone(), doc_id: doc_id.to_string(), scope, bytes: p.change.raw_bytes().to_vec() });
+                kept.push(p.change);
+            }
+            Err((code, msg)) => {
+                out.rejections.push(refuse(&p, code, msg));
+                // Start again from the stored document plus what was accepted (this also
+                // drops a change Automerge queued for missing dependencies).
+                doc = match load(base).and_then(|mut d| d.apply_changes(kept.clone()).map(|_| d).map_err(|e| e.to_string())) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        tracing::error!(doc_id, error = %e, "rebuilding a document failed");
+                        return GroupOutcome { accepted: vec![], doc: None, rejections: out.rejections };
+                    }
+                };
+            }
+        }
+    }
+    if !out.accepted.is_empty() {
+        out.doc = Some((doc_id.to_string(), doc));
+    }
+    out
+}
+
+type Verdict = Result<String, (&'static str, String)>;
+
+fn body_check<R: Record>(body: &Json, kind: RecordKind, scope: &str) -> Result<(), (&'static str, String)> {
+    let r: R = serde_json::from_value(body.clone()).map_err(|e| ("invalid_record", format!("body is not a {}: {e}", kind.as_str())))?;
+    r.validate().map_err(|e| (e.code(), e.to_string()))?;
+    if r.kind() != kind {
+        return Err(("kind_mismatch", format!("body is a {}, document says {}", r.kind().as_str(), kind.as_str())));
+    }
+    if r.scope() != scope {
+        return Err(("scope_mismatch", format!("document scope `{scope}` differs from the body's `{}`", r.scope())));
+    }
+    Ok(())
+}
+
+/// The shared rules on a document after a change.
+fn check(doc_id: &str, before: &Before, after: &AutoCommit, who: &Pusher) -> Verdict {
+    if doc::root_str(after, "id").as_deref() != Some(doc_id) {
+        return Err(("doc_id_mismatch", "the document's id is not the one it was pushed under".into()));
+    }
+    let kind: RecordKind = doc::root_str(after, "kind")
+        .unwrap_or_default()
+        .parse()
+        .map_err(|_| ("unknown_kind", "the document has no known kind".to_string()))?;
+    let scope = doc::root_str(after, "scope").ok_or(("invalid_record", "the document has no scope".to_string()))?;
+    if let Some(old) = &before.scope
+        && *old != scope
+    {
+        return Err(("scope_change", format!("a record cannot move from `{old}` to `{scope}`")));
+    }
+    if !who.grants.may_write(&scope) {
+        return Err(("out_of_scope", format!("scope `{scope}` is outside this device's area")));
+    }
+    let body = doc::root_obj(after, "body").map(|b| doc::read_json(after, &b)).ok_or(("invalid_record", "the document has no body".to_string()))?;
+    match kind {
+        RecordKind::OrgNode => body_check::<OrgNode>(&body, kind, &scope)?,
+        RecordKind::Household => body_check::<Household>(&body, kind, &scope)?,
+        RecordKind::Person => body_check::<Person>(&body, kind, &scope)?,
+        RecordKind::HouseCall => body_check::<HouseCall>(&body, kind, &scope)?,
+        RecordKind::Patrol => body_check::<Patrol>(&body, kind, &scope)?,
+        RecordKind::Ledger => body_check::<Ledger>(&body, kind, &scope)?,
+        RecordKind::Incident | RecordKind::Request => body_check::<Case>(&body, kind, &scope)?,
+        RecordKind::Template => body_check::<ChecklistTemplate>(&body, kind, &scope)?,
+    }
+    let now = transitions(after);
+    if !before.transitions.is_empty() || !now.is_empty() {
+        let mut remaining = now.clone();
+        for t in &before.transitions {
+            match remaining.iter().position(|x| x == t) {
+                Some(i) => {
+                    remaining.swap_remove(i);
+                }
+                None => return Err(("transition_removed", "workflow history is append-only".into())),
+            }
+        }
+        for t in &remaining {
+            if t.get("actor").and_then(Json::as_str) != Some(who.account_id.as_str()) {
+                return Err(("transition_actor_mismatch", "a transition names another account as its actor".into()));
+            }
+            if t.get("role").and_then(Json::as_str) != Some(who.role.as_str()) {
+                return Err(("transition_role_mismatch", "a transition names another role than the account's".into()));
+            }
+            if kind == RecordKind::Ledger {
+                let action = t.get("action").and_then(Json::as_str).unwrap_or_default();
+                let states = [ReviewState::Draft, ReviewState::Submitted, ReviewState::Approved, ReviewState::Returned];
+                if !states.iter().any(|s| review::next(*s, action, who.role).is_some()) {
+                    return Err(("role_not_allowed", format!("a {} may not {action} a ledger", who.role.as_str())));
+                }
+            }
+        }
+    }
+    Ok(scope)
+}
