@@ -14,7 +14,12 @@ use gridbook_core::domain::{HouseCall, Problem, Role};
 use gridbook_core::{Identity, RemoteChange, Store};
 
 fn admin() -> Identity {
-    Identity { account_id: "admin".into(), role: Role::DistrictAdmin, org_node: "district".into(), grids: vec![] }
+    Identity {
+        account_id: "admin".into(),
+        role: Role::DistrictAdmin,
+        org_node: "district".into(),
+        grids: vec![],
+    }
 }
 
 fn pct(sorted: &[Duration], p: f64) -> Duration {
@@ -38,15 +43,24 @@ fn main() {
     };
     let records = {
         let s = Store::open(&path, admin()).expect("open");
-        s.connection().query_row("SELECT count(*) FROM records", [], |r| r.get::<_, i64>(0)).expect("count")
+        s.connection()
+            .query_row("SELECT count(*) FROM records", [], |r| r.get::<_, i64>(0))
+            .expect("count")
     };
-    println!("demo grid: {records} records ({} households) generated in {:.2} s", households.len(), t.elapsed().as_secs_f64());
+    println!(
+        "demo grid: {records} records ({} households) generated in {:.2} s",
+        households.len(),
+        t.elapsed().as_secs_f64()
+    );
 
     // 1. Save one house call.
     let mut s = Store::open(&path, admin()).expect("open");
     let template = s.active_template().expect("template");
     let base: HouseCall = {
-        let id: String = s.connection().query_row("SELECT id FROM house_calls LIMIT 1", [], |r| r.get(0)).expect("a call");
+        let id: String = s
+            .connection()
+            .query_row("SELECT id FROM house_calls LIMIT 1", [], |r| r.get(0))
+            .expect("a call");
         s.get(&id).expect("read")
     };
     let mut times = Vec::new();
@@ -66,7 +80,12 @@ fn main() {
         times.push(t.elapsed());
     }
     times.sort();
-    println!("save one house call (1,000 saves): p50 {}  p99 {}  max {}", ms(pct(&times, 0.5)), ms(pct(&times, 0.99)), ms(pct(&times, 1.0)));
+    println!(
+        "save one house call (1,000 saves): p50 {}  p99 {}  max {}",
+        ms(pct(&times, 0.5)),
+        ms(pct(&times, 0.99)),
+        ms(pct(&times, 1.0))
+    );
     drop(s);
 
     // 2. Open the store and list visits due.
@@ -79,7 +98,11 @@ fn main() {
         times.push(t.elapsed());
     }
     times.sort();
-    println!("open store + list visits due ({due} due): p50 {}  max {}", ms(pct(&times, 0.5)), ms(pct(&times, 1.0)));
+    println!(
+        "open store + list visits due ({due} due): p50 {}  max {}",
+        ms(pct(&times, 0.5)),
+        ms(pct(&times, 1.0))
+    );
 
     // 3. Merge 10,000 remote changes into a fresh store: top the outbox up to 10,000 with
     // edits of existing house calls (a merge then also extends existing documents).
@@ -101,7 +124,10 @@ fn main() {
         .outbox(10_000)
         .expect("outbox")
         .into_iter()
-        .map(|e| RemoteChange { doc_id: e.doc_id, bytes: e.bytes })
+        .map(|e| RemoteChange {
+            doc_id: e.doc_id,
+            bytes: e.bytes,
+        })
         .collect();
     let change_bytes: usize = changes.iter().map(|c| c.bytes.len()).sum();
     let fresh_path = dir.path().join("fresh.db");
@@ -121,19 +147,36 @@ fn main() {
 
     // 4. Bytes per record: the acknowledged store (outbox empty), vacuumed, vs the records' JSON.
     let mut s = Store::open(&path, admin()).expect("open");
-    let all: Vec<String> = s.outbox(usize::MAX >> 1).expect("outbox").into_iter().map(|e| e.hash).collect();
+    let all: Vec<String> = s
+        .outbox(usize::MAX >> 1)
+        .expect("outbox")
+        .into_iter()
+        .map(|e| e.hash)
+        .collect();
     s.ack(&all).expect("ack");
     let ids: Vec<String> = s
         .connection()
         .prepare("SELECT id FROM records")
         .and_then(|mut st| st.query_map([], |r| r.get(0)).and_then(|rows| rows.collect()))
         .expect("ids");
-    let json_bytes: usize = ids.iter().map(|id| s.get_json(id).expect("json").to_string().len()).sum();
+    let json_bytes: usize = ids
+        .iter()
+        .map(|id| s.get_json(id).expect("json").to_string().len())
+        .sum();
     s.connection().execute_batch("VACUUM").expect("vacuum");
-    let pages: i64 = s.connection().query_row("PRAGMA page_count", [], |r| r.get(0)).expect("pages");
-    let page_size: i64 = s.connection().query_row("PRAGMA page_size", [], |r| r.get(0)).expect("page size");
+    let pages: i64 = s
+        .connection()
+        .query_row("PRAGMA page_count", [], |r| r.get(0))
+        .expect("pages");
+    let page_size: i64 = s
+        .connection()
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .expect("page size");
     let file = (pages * page_size) as f64;
-    let docs: f64 = s.connection().query_row("SELECT sum(length(bytes)) FROM docs", [], |r| r.get::<_, i64>(0)).expect("docs") as f64;
+    let docs: f64 = s
+        .connection()
+        .query_row("SELECT sum(length(bytes)) FROM docs", [], |r| r.get::<_, i64>(0))
+        .expect("docs") as f64;
     let n = ids.len() as f64;
     println!(
         "bytes per record: JSON {:.0}  documents {:.0} ({:.2}x)  whole store file incl. query tables and indexes {:.0} ({:.2}x)",

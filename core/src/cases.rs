@@ -24,5 +24,9 @@ pub fn summarize(_kind: RecordKind, _case: &Case, history: &[Json]) -> CaseSumma
         .and_then(Json::as_str)
         .unwrap_or("draft")
         .to_string();
-    CaseSummary { state, conflicts: 0, json: json!({}) }
+    CaseSummary {
+        state,
+        conflicts: 0,
+        json: json!({}),
+    }
 }

@@ -8,7 +8,10 @@ use rusqlite::Connection;
 use crate::error::{Error, Result};
 
 /// The migrations, in order: index + 1 is the schema version after the step.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/001_init.sql"), include_str!("../migrations/002_sync_bootstrap.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/001_init.sql"),
+    include_str!("../migrations/002_sync_bootstrap.sql"),
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -50,7 +53,10 @@ impl Checkpointer {
             .spawn(move || {
                 use std::sync::mpsc::RecvTimeoutError;
                 loop {
-                    let last = matches!(wake.recv_timeout(std::time::Duration::from_secs(5)), Err(RecvTimeoutError::Disconnected));
+                    let last = matches!(
+                        wake.recv_timeout(std::time::Duration::from_secs(5)),
+                        Err(RecvTimeoutError::Disconnected)
+                    );
                     if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
                         tracing::warn!(error = %e, "checkpoint failed");
                     }
@@ -59,8 +65,15 @@ impl Checkpointer {
                     }
                 }
             })
-            .map_err(|e| Error::Corrupt { id: "checkpoint thread".into(), reason: e.to_string() })?;
-        Ok(Checkpointer { signal: Some(signal), thread: Some(thread), writes: 0 })
+            .map_err(|e| Error::Corrupt {
+                id: "checkpoint thread".into(),
+                reason: e.to_string(),
+            })?;
+        Ok(Checkpointer {
+            signal: Some(signal),
+            thread: Some(thread),
+            writes: 0,
+        })
     }
 
     /// Note a committed write; every few writes, wake the thread (never blocks).
@@ -88,7 +101,10 @@ impl Drop for Checkpointer {
 pub fn migrate(conn: &mut Connection) -> Result<()> {
     let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if found > SCHEMA_VERSION {
-        return Err(Error::SchemaTooNew { found, supported: SCHEMA_VERSION });
+        return Err(Error::SchemaTooNew {
+            found,
+            supported: SCHEMA_VERSION,
+        });
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         let tx = conn.transaction()?;

@@ -11,14 +11,20 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::domain::{
-    AttentionLevel, Case, CaseKind, GridAssignment, GeoPoint, HouseCall, Household, HousingUse, LabelCategory, Ledger,
+    AttentionLevel, Case, CaseKind, GeoPoint, GridAssignment, HouseCall, Household, HousingUse, LabelCategory, Ledger,
     OrgLevel, OrgNode, Patrol, PatrolCheckin, Person, PersonLabel, Problem, TrackPoint,
 };
 use crate::error::Result;
 use crate::store::{Clock, Store};
 
-const SURNAMES: &[&str] = &["王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙", "马", "朱", "胡", "郭", "何", "林", "高", "罗"];
-const GIVEN: &[&str] = &["伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明", "超", "秀英", "桂兰", "建国", "玉兰", "志强", "海燕", "俊"];
+const SURNAMES: &[&str] = &[
+    "王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙", "马", "朱", "胡", "郭", "何", "林", "高",
+    "罗",
+];
+const GIVEN: &[&str] = &[
+    "伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明", "超", "秀英",
+    "桂兰", "建国", "玉兰", "志强", "海燕", "俊",
+];
 const RELATIONS: &[&str] = &["户主", "配偶", "子女", "父母", "孙子女", "其他"];
 const NOTES: &[&str] = &[
     "入户了解家庭情况，老人身体状况良好，子女每周回家探望，对社区服务表示满意。",
@@ -62,7 +68,11 @@ pub struct DemoOptions {
 
 impl Default for DemoOptions {
     fn default() -> Self {
-        DemoOptions { households: 200, days: 90, today: NaiveDate::from_ymd_opt(2026, 11, 27).unwrap_or_default() }
+        DemoOptions {
+            households: 200,
+            days: 90,
+            today: NaiveDate::from_ymd_opt(2026, 11, 27).unwrap_or_default(),
+        }
     }
 }
 
@@ -109,7 +119,11 @@ fn at(day: NaiveDate, hour: u32, minute: u32) -> DateTime<Utc> {
 }
 
 fn name(rng: &mut StdRng) -> String {
-    format!("{}{}", SURNAMES[rng.random_range(0..SURNAMES.len())], GIVEN[rng.random_range(0..GIVEN.len())])
+    format!(
+        "{}{}",
+        SURNAMES[rng.random_range(0..SURNAMES.len())],
+        GIVEN[rng.random_range(0..GIVEN.len())]
+    )
 }
 
 /// A valid 18-character ID number born on `birth`.
@@ -122,7 +136,7 @@ pub fn id_number(rng: &mut StdRng, birth: NaiveDate) -> String {
 /// Create the org tree for one demo grid: district 370883, one sub-district, one community,
 /// one grid. Needs an identity that may write district records (a district admin).
 pub fn seed_org(store: &mut Store, seed: u64) -> Result<DemoOrg> {
-    let mut rng = StdRng::seed_from_u64(seed ^ 0x0_4f52_47);
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x004f_5247);
     let from = NaiveDate::from_ymd_opt(2024, 1, 1).unwrap_or_default();
     let node = |name: &str, level, code: &str, parent: Option<&String>| OrgNode {
         name: name.to_string(),
@@ -135,12 +149,26 @@ pub fn seed_org(store: &mut Store, seed: u64) -> Result<DemoOrg> {
     let district = id(&mut rng);
     store.create_with_id(&district, &node("邹城市", OrgLevel::District, "370883", None))?;
     let sub_district = id(&mut rng);
-    store.create_with_id(&sub_district, &node("钢山街道", OrgLevel::SubDistrict, "370883001", Some(&district)))?;
+    store.create_with_id(
+        &sub_district,
+        &node("钢山街道", OrgLevel::SubDistrict, "370883001", Some(&district)),
+    )?;
     let community = id(&mut rng);
-    store.create_with_id(&community, &node("幸福社区", OrgLevel::Community, "370883001002", Some(&sub_district)))?;
+    store.create_with_id(
+        &community,
+        &node("幸福社区", OrgLevel::Community, "370883001002", Some(&sub_district)),
+    )?;
     let grid = id(&mut rng);
-    store.create_with_id(&grid, &node("幸福社区第三网格", OrgLevel::Grid, "370883001002003", Some(&community)))?;
-    Ok(DemoOrg { district, sub_district, community, grid })
+    store.create_with_id(
+        &grid,
+        &node("幸福社区第三网格", OrgLevel::Grid, "370883001002003", Some(&community)),
+    )?;
+    Ok(DemoOrg {
+        district,
+        sub_district,
+        community,
+        grid,
+    })
 }
 
 /// Fill `grid` with households, persons and three months of work by `worker`. Deterministic
@@ -148,14 +176,17 @@ pub fn seed_org(store: &mut Store, seed: u64) -> Result<DemoOrg> {
 /// time of each record while generating and left at the end of `today`.
 pub fn generate_grid(store: &mut Store, grid: &str, worker: &str, seed: u64, opts: DemoOptions) -> Result<DemoGrid> {
     let mut rng = StdRng::seed_from_u64(seed);
-    let mut out = DemoGrid { grid: grid.to_string(), ..Default::default() };
+    let mut out = DemoGrid {
+        grid: grid.to_string(),
+        ..Default::default()
+    };
     let first_day = opts.today - Days::new(u64::from(opts.days));
     store.set_clock(Clock::Fixed(at(first_day, 8, 0)));
     let registered = NaiveDate::from_ymd_opt(2024, 3, 1).unwrap_or_default();
     let mut persons_of: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for h in 0..opts.households {
         let hid = id(&mut rng);
-        let (building, unit, room) = (h / 24 + 1, (h / 8) % 3 + 1, (h % 8) / 2 * 100 + 101 + (h % 2) as usize);
+        let (building, unit, room) = (h / 24 + 1, (h / 8) % 3 + 1, (h % 8) / 2 * 100 + 101 + (h % 2));
         let use_ = match rng.random_range(0..10) {
             0 => HousingUse::Rented,
             1 => HousingUse::GroupRented,
@@ -165,7 +196,10 @@ pub fn generate_grid(store: &mut Store, grid: &str, worker: &str, seed: u64, opt
         store.create_with_id(
             &hid,
             &Household {
-                grid_assignments: vec![GridAssignment { grid_id: grid.to_string(), from: registered }],
+                grid_assignments: vec![GridAssignment {
+                    grid_id: grid.to_string(),
+                    from: registered,
+                }],
                 building: format!("{building}栋"),
                 unit: format!("{unit}单元"),
                 room: room.to_string(),
@@ -177,8 +211,12 @@ pub fn generate_grid(store: &mut Store, grid: &str, worker: &str, seed: u64, opt
         out.households.push(hid.clone());
         for p in 0..3 {
             let pid = id(&mut rng);
-            let birth = NaiveDate::from_ymd_opt(rng.random_range(1940..2015), rng.random_range(1..=12), rng.random_range(1..=28))
-                .unwrap_or_default();
+            let birth = NaiveDate::from_ymd_opt(
+                rng.random_range(1940..2015),
+                rng.random_range(1..=12),
+                rng.random_range(1..=28),
+            )
+            .unwrap_or_default();
             let mut labels = Vec::new();
             if rng.random_bool(0.3) {
                 let (label, category) = LABELS[rng.random_range(0..LABELS.len())];
@@ -187,7 +225,11 @@ pub fn generate_grid(store: &mut Store, grid: &str, worker: &str, seed: u64, opt
                     category,
                     start: first_day - Days::new(rng.random_range(0..400)),
                     end: None,
-                    attention: if category == LabelCategory::Special { AttentionLevel::Key } else { AttentionLevel::Attention },
+                    attention: if category == LabelCategory::Special {
+                        AttentionLevel::Key
+                    } else {
+                        AttentionLevel::Attention
+                    },
                     responsible: Some(worker.to_string()),
                 });
             }
@@ -199,7 +241,12 @@ pub fn generate_grid(store: &mut Store, grid: &str, worker: &str, seed: u64, opt
                     name: name(&mut rng),
                     id_number: Some(id_number(&mut rng, birth)),
                     phone: Some(format!("13{:09}", rng.random_range(0..1_000_000_000u64))),
-                    relation: RELATIONS[if p == 0 { 0 } else { rng.random_range(1..RELATIONS.len()) }].to_string(),
+                    relation: RELATIONS[if p == 0 {
+                        0
+                    } else {
+                        rng.random_range(1..RELATIONS.len())
+                    }]
+                    .to_string(),
                     birth_date: Some(birth),
                     labels,
                 },
@@ -220,10 +267,17 @@ pub fn generate_grid(store: &mut Store, grid: &str, worker: &str, seed: u64, opt
         let track = (0..20)
             .map(|i| TrackPoint {
                 at: start + chrono::Duration::minutes(i * 3),
-                point: GeoPoint { lat: 35.40 + rng.random_range(0.0..0.01), lon: 116.96 + rng.random_range(0.0..0.01) },
+                point: GeoPoint {
+                    lat: 35.40 + rng.random_range(0.0..0.01),
+                    lon: 116.96 + rng.random_range(0.0..0.01),
+                },
             })
             .collect();
-        let findings = if rng.random_bool(0.3) { vec![problem(&mut rng)] } else { vec![] };
+        let findings = if rng.random_bool(0.3) {
+            vec![problem(&mut rng)]
+        } else {
+            vec![]
+        };
         let pid = id(&mut rng);
         store.create_with_id(
             &pid,
@@ -234,7 +288,11 @@ pub fn generate_grid(store: &mut Store, grid: &str, worker: &str, seed: u64, opt
                 ended_at: Some(start + chrono::Duration::minutes(60)),
                 track,
                 checkins: (1..=3)
-                    .map(|i| PatrolCheckin { point: format!("重点部位{i}"), at: start + chrono::Duration::minutes(i * 15), note: "正常".into() })
+                    .map(|i| PatrolCheckin {
+                        point: format!("重点部位{i}"),
+                        at: start + chrono::Duration::minutes(i * 15),
+                        note: "正常".into(),
+                    })
                     .collect(),
                 findings,
                 notes: String::new(),
@@ -264,12 +322,21 @@ pub fn generate_grid(store: &mut Store, grid: &str, worker: &str, seed: u64, opt
                 &HouseCall {
                     grid_id: grid.to_string(),
                     household_id: hid.clone(),
-                    person_ids: persons_of.get(&hid).cloned().unwrap_or_default().into_iter().take(2).collect(),
+                    person_ids: persons_of
+                        .get(&hid)
+                        .cloned()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .take(2)
+                        .collect(),
                     visitor: worker.to_string(),
                     companions: vec![],
                     started_at: start,
                     ended_at: start + chrono::Duration::minutes(rng.random_range(10..40)),
-                    location: Some(GeoPoint { lat: 35.405, lon: 116.965 }),
+                    location: Some(GeoPoint {
+                        lat: 35.405,
+                        lon: 116.965,
+                    }),
                     template_id: template.template_id.clone(),
                     template_version: template.version,
                     answers,
@@ -292,7 +359,10 @@ pub fn generate_grid(store: &mut Store, grid: &str, worker: &str, seed: u64, opt
                         scale: "individual".into(),
                         title: p.description.clone(),
                         description: format!("{}（入户走访发现）", p.description),
-                        location: Some(GeoPoint { lat: 35.405, lon: 116.965 }),
+                        location: Some(GeoPoint {
+                            lat: 35.405,
+                            lon: 116.965,
+                        }),
                         address: String::new(),
                         reporter: worker.to_string(),
                         channel: None,
@@ -307,7 +377,15 @@ pub fn generate_grid(store: &mut Store, grid: &str, worker: &str, seed: u64, opt
         }
         store.set_clock(Clock::Fixed(at(day, 17, 30)));
         let lid = id(&mut rng);
-        store.create_with_id(&lid, &Ledger { grid_id: grid.to_string(), worker: worker.to_string(), day, notes: "今日走访情况正常。".into() })?;
+        store.create_with_id(
+            &lid,
+            &Ledger {
+                grid_id: grid.to_string(),
+                worker: worker.to_string(),
+                day,
+                notes: "今日走访情况正常。".into(),
+            },
+        )?;
         out.ledgers.push(lid);
     }
     store.set_clock(Clock::Fixed(at(opts.today, 8, 0)));
@@ -317,7 +395,13 @@ pub fn generate_grid(store: &mut Store, grid: &str, worker: &str, seed: u64, opt
 fn problem(rng: &mut StdRng) -> Problem {
     let (kind, description) = PROBLEMS[rng.random_range(0..PROBLEMS.len())];
     let solved = rng.random_bool(0.6);
-    Problem { kind: kind.into(), description: description.into(), solved_on_spot: solved, reported: !solved, case_id: None }
+    Problem {
+        kind: kind.into(),
+        description: description.into(),
+        solved_on_spot: solved,
+        reported: !solved,
+        case_id: None,
+    }
 }
 
 /// The incident category a problem kind is reported under.

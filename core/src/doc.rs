@@ -89,7 +89,11 @@ pub fn read_json_flagging(doc: &AutoCommit, obj: &ObjId, prefix: &str, flagged: 
 
 fn read_flagged(doc: &AutoCommit, obj: &ObjId, prefix: &str, flagged: &mut Option<Vec<String>>) -> Json {
     let child_path = |key: &dyn std::fmt::Display, flagged: &Option<Vec<String>>| {
-        if flagged.is_some() { format!("{prefix}/{key}") } else { String::new() }
+        if flagged.is_some() {
+            format!("{prefix}/{key}")
+        } else {
+            String::new()
+        }
     };
     match doc.object_type(obj) {
         Ok(ObjType::Map) | Ok(ObjType::Table) => {
@@ -307,7 +311,9 @@ pub fn append_to_root_list(doc: &mut AutoCommit, key: &str, value: &Json) -> Res
 pub fn put_path(doc: &mut AutoCommit, path: &str, value: &Json) -> Result<()> {
     let mut obj = automerge::ROOT;
     let parts: Vec<&str> = path.split('/').collect();
-    let (last, parents) = parts.split_last().ok_or_else(|| Error::invalid("invalid_path", "path", "empty path"))?;
+    let (last, parents) = parts
+        .split_last()
+        .ok_or_else(|| Error::invalid("invalid_path", "path", "empty path"))?;
     for part in parents {
         obj = match (doc.get(&obj, *part)?, part.parse::<usize>()) {
             (Some((Value::Object(_), id)), _) => id,
@@ -395,7 +401,10 @@ pub fn heads_hex(heads: &[ChangeHash]) -> Vec<String> {
 /// Parse hex heads; unknown or malformed ones are an error.
 pub fn parse_heads(hex: &[String]) -> Result<Vec<ChangeHash>> {
     hex.iter()
-        .map(|h| h.parse::<ChangeHash>().map_err(|e| Error::InvalidChange(format!("bad head `{h}`: {e}"))))
+        .map(|h| {
+            h.parse::<ChangeHash>()
+                .map_err(|e| Error::InvalidChange(format!("bad head `{h}`: {e}")))
+        })
         .collect()
 }
 
@@ -437,7 +446,13 @@ mod tests {
         a.commit();
         let mut b = a.fork().with_actor(actor(2));
         let bb = body(&mut b);
-        write_map(&mut a, &b_obj, &v, json!({"phone": "2", "name": "x"}).as_object().unwrap()).unwrap();
+        write_map(
+            &mut a,
+            &b_obj,
+            &v,
+            json!({"phone": "2", "name": "x"}).as_object().unwrap(),
+        )
+        .unwrap();
         write_map(&mut b, &bb, &v, json!({"phone": "3", "name": "y"}).as_object().unwrap()).unwrap();
         a.merge(&mut b).unwrap();
         let mut c = Vec::new();

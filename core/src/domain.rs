@@ -136,7 +136,11 @@ pub(crate) fn require_text(field: &str, value: &str, max_chars: usize) -> Result
 
 pub(crate) fn check_len(field: &str, value: &str, max_chars: usize) -> Result<()> {
     if value.chars().count() > max_chars {
-        return Err(Error::invalid("too_long", field, format!("longer than {max_chars} characters")));
+        return Err(Error::invalid(
+            "too_long",
+            field,
+            format!("longer than {max_chars} characters"),
+        ));
     }
     Ok(())
 }

@@ -11,14 +11,19 @@ use crate::store::Store;
 impl Store {
     /// The current review state of a ledger.
     pub fn ledger_state(&self, id: &str) -> Result<ReviewState> {
-        let s: Option<String> =
-            self.conn.query_row("SELECT review_state FROM ledgers WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+        let s: Option<String> = self
+            .conn
+            .query_row("SELECT review_state FROM ledgers WHERE id = ?1", [id], |r| r.get(0))
+            .optional()?;
         match s.as_deref() {
             Some("draft") => Ok(ReviewState::Draft),
             Some("submitted") => Ok(ReviewState::Submitted),
             Some("approved") => Ok(ReviewState::Approved),
             Some("returned") => Ok(ReviewState::Returned),
-            _ => Err(Error::NotFound { kind: "ledger", id: id.to_string() }),
+            _ => Err(Error::NotFound {
+                kind: "ledger",
+                id: id.to_string(),
+            }),
         }
     }
 
@@ -62,13 +67,20 @@ impl Store {
             } else {
                 "action_not_allowed_in_state"
             };
-            return Err(Error::Workflow { code, message: format!("cannot {action} a {} ledger as {}", state.as_str(), role.as_str()) });
+            return Err(Error::Workflow {
+                code,
+                message: format!("cannot {action} a {} ledger as {}", state.as_str(), role.as_str()),
+            });
         }
-        let scope: String = self.conn.query_row("SELECT grid_id FROM ledgers WHERE id = ?1", [id], |r| r.get(0))?;
+        let scope: String = self
+            .conn
+            .query_row("SELECT grid_id FROM ledgers WHERE id = ?1", [id], |r| r.get(0))?;
         if !self.identity().may_write(&scope) {
             return Err(Error::OutOfScope { scope });
         }
-        let base: String = self.conn.query_row("SELECT heads FROM docs WHERE id = ?1", [id], |r| r.get(0))?;
+        let base: String = self
+            .conn
+            .query_row("SELECT heads FROM docs WHERE id = ?1", [id], |r| r.get(0))?;
         let entry = ReviewEntry {
             id: Uuid::now_v7().to_string(),
             action: action.to_string(),
@@ -78,7 +90,8 @@ impl Store {
             comment,
             base: base.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect(),
         };
-        let json = serde_json::to_value(&entry).map_err(|e| Error::invalid("invalid_record", "transition", e.to_string()))?;
+        let json =
+            serde_json::to_value(&entry).map_err(|e| Error::invalid("invalid_record", "transition", e.to_string()))?;
         self.append_transition(id, &[RecordKind::Ledger], &json)
     }
 }

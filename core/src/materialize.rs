@@ -10,8 +10,10 @@ use rusqlite::{Transaction, params};
 use serde_json::Value as Json;
 
 use crate::doc::{self, MSG_CONFIRM_DELETE, MSG_DELETE};
-use crate::domain::{Case, ChecklistTemplate, HouseCall, Household, Ledger, OrgNode, Patrol, Person, Problem, RecordKind};
 use crate::domain::Record;
+use crate::domain::{
+    Case, ChecklistTemplate, HouseCall, Household, Ledger, OrgNode, Patrol, Person, Problem, RecordKind,
+};
 use crate::error::{Error, Result};
 use crate::review::{self, ReviewEntry};
 use crate::sensitive;
@@ -59,8 +61,12 @@ pub fn china_day(t: DateTime<Utc>) -> NaiveDate {
 pub fn record(tx: &Transaction<'_>, id: &str, doc: &mut AutoCommit) -> Result<()> {
     let kind = doc::root_str(doc, "kind").and_then(|k| k.parse::<RecordKind>().ok());
     // A record's kind never changes, so only its own tables can hold its old rows.
-    for (table, col) in [("records", "id"), ("field_conflicts", "doc_id")].iter().chain(tables_of(kind)) {
-        tx.prepare_cached(&format!("DELETE FROM {table} WHERE {col} = ?1"))?.execute([id])?;
+    for (table, col) in [("records", "id"), ("field_conflicts", "doc_id")]
+        .iter()
+        .chain(tables_of(kind))
+    {
+        tx.prepare_cached(&format!("DELETE FROM {table} WHERE {col} = ?1"))?
+            .execute([id])?;
     }
     let (Some(kind), Some(scope)) = (kind, doc::root_str(doc, "scope")) else {
         return Ok(()); // its creating change has not arrived yet
@@ -99,7 +105,8 @@ pub fn record(tx: &Transaction<'_>, id: &str, doc: &mut AutoCommit) -> Result<()
     {
         let mut found = Vec::new();
         doc::conflicts(doc, &b, "body", &mut found);
-        let mut stmt = tx.prepare_cached("INSERT INTO field_conflicts (doc_id, path, values_json) VALUES (?1, ?2, ?3)")?;
+        let mut stmt =
+            tx.prepare_cached("INSERT INTO field_conflicts (doc_id, path, values_json) VALUES (?1, ?2, ?3)")?;
         for c in found {
             stmt.execute(params![id, c.path, Json::Array(c.values).to_string()])?;
         }
@@ -127,10 +134,20 @@ fn list_at(doc: &AutoCommit, key: &str) -> Vec<Json> {
 }
 
 fn typed<R: Record>(id: &str, body: &Json) -> Result<R> {
-    R::deserialize(body).map_err(|e| Error::Corrupt { id: id.to_string(), reason: e.to_string() })
+    R::deserialize(body).map_err(|e| Error::Corrupt {
+        id: id.to_string(),
+        reason: e.to_string(),
+    })
 }
 
-fn typed_rows(tx: &Transaction<'_>, id: &str, kind: RecordKind, doc: &mut AutoCommit, body: &Json, live: bool) -> Result<()> {
+fn typed_rows(
+    tx: &Transaction<'_>,
+    id: &str,
+    kind: RecordKind,
+    doc: &mut AutoCommit,
+    body: &Json,
+    live: bool,
+) -> Result<()> {
     match kind {
         RecordKind::OrgNode => {
             let n: OrgNode = typed(id, body)?;
@@ -166,7 +183,9 @@ fn typed_rows(tx: &Transaction<'_>, id: &str, kind: RecordKind, doc: &mut AutoCo
                     enum_text(&h.housing_use),
                     h.registered_on.to_string()
                 ])?;
-                let mut stmt = tx.prepare_cached("INSERT OR IGNORE INTO household_grids (household_id, grid_id, from_date) VALUES (?1, ?2, ?3)")?;
+                let mut stmt = tx.prepare_cached(
+                    "INSERT OR IGNORE INTO household_grids (household_id, grid_id, from_date) VALUES (?1, ?2, ?3)",
+                )?;
                 for a in &h.grid_assignments {
                     stmt.execute(params![id, a.grid_id, a.from.to_string()])?;
                 }
@@ -304,20 +323,38 @@ fn typed_rows(tx: &Transaction<'_>, id: &str, kind: RecordKind, doc: &mut AutoCo
             let t: ChecklistTemplate = typed(id, body)?;
             if live {
                 let json = serde_json::to_string(&t).unwrap_or_default();
-                tx.prepare_cached("INSERT OR REPLACE INTO templates (template_id, version, json, doc_id) VALUES (?1, ?2, ?3, ?4)")?
-                    .execute(params![t.template_id, t.version, json, id])?;
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO templates (template_id, version, json, doc_id) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![t.template_id, t.version, json, id])?;
             }
         }
     }
     Ok(())
 }
 
-fn problem_rows(tx: &Transaction<'_>, id: &str, grid: &str, worker: &str, day: NaiveDate, problems: &[Problem]) -> Result<()> {
+fn problem_rows(
+    tx: &Transaction<'_>,
+    id: &str,
+    grid: &str,
+    worker: &str,
+    day: NaiveDate,
+    problems: &[Problem],
+) -> Result<()> {
     let mut stmt = tx.prepare_cached(
         "INSERT INTO problems (doc_id, idx, grid_id, worker, day, kind, solved_on_spot, reported) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
     for (i, p) in problems.iter().enumerate() {
-        stmt.execute(params![id, i as i64, grid, worker, day.to_string(), p.kind, p.solved_on_spot, p.reported])?;
+        stmt.execute(params![
+            id,
+            i as i64,
+            grid,
+            worker,
+            day.to_string(),
+            p.kind,
+            p.solved_on_spot,
+            p.reported
+        ])?;
     }
     Ok(())
 }

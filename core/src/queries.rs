@@ -88,14 +88,18 @@ impl Store {
         )?;
         self.lookup()
             .template(DEFAULT_TEMPLATE_ID, version)?
-            .ok_or_else(|| Error::NotFound { kind: "template", id: DEFAULT_TEMPLATE_ID.into() })
+            .ok_or_else(|| Error::NotFound {
+                kind: "template",
+                id: DEFAULT_TEMPLATE_ID.into(),
+            })
     }
 
     /// A template version (any id).
     pub fn template(&self, id: &str, version: u32) -> Result<ChecklistTemplate> {
-        self.lookup()
-            .template(id, version)?
-            .ok_or_else(|| Error::NotFound { kind: "template", id: format!("{id}@{version}") })
+        self.lookup().template(id, version)?.ok_or_else(|| Error::NotFound {
+            kind: "template",
+            id: format!("{id}@{version}"),
+        })
     }
 
     /// Households of a grid (all grids when `None`), by address.
@@ -131,7 +135,10 @@ impl Store {
         for item in template.items() {
             if let Some(freq) = item.frequency_days {
                 for l in &item.labels {
-                    by_label.entry(l.as_str()).or_default().push((item.id.as_str(), item.label.as_str(), freq));
+                    by_label
+                        .entry(l.as_str())
+                        .or_default()
+                        .push((item.id.as_str(), item.label.as_str(), freq));
                 }
             }
         }
@@ -235,18 +242,33 @@ impl Store {
             .query_row(
                 "SELECT grid_id, worker, day, review_state, review_comment, flagged FROM ledgers WHERE id = ?1",
                 [id],
-                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get::<_, Option<String>>(4)?, r.get::<_, bool>(5)?)),
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                        r.get::<_, bool>(5)?,
+                    ))
+                },
             )
             .optional()?
-            .ok_or_else(|| Error::NotFound { kind: "ledger", id: id.to_string() })?;
+            .ok_or_else(|| Error::NotFound {
+                kind: "ledger",
+                id: id.to_string(),
+            })?;
         let (grid_id, worker, day, review_state, review_comment, flagged) = row;
         let (households_visited, house_calls): (i64, i64) = self.conn.query_row(
             "SELECT count(DISTINCT household_id), count(*) FROM house_calls WHERE visitor = ?1 AND day = ?2",
             params![worker, day],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
-        let patrols: i64 =
-            self.conn.query_row("SELECT count(*) FROM patrols WHERE worker = ?1 AND day = ?2", params![worker, day], |r| r.get(0))?;
+        let patrols: i64 = self.conn.query_row(
+            "SELECT count(*) FROM patrols WHERE worker = ?1 AND day = ?2",
+            params![worker, day],
+            |r| r.get(0),
+        )?;
         let mut problems_by_kind = BTreeMap::new();
         let (mut solved_on_spot, mut reported) = (0, 0);
         let mut stmt = self.conn.prepare_cached(
@@ -277,5 +299,8 @@ impl Store {
 }
 
 fn parse_day(s: &str) -> Result<NaiveDate> {
-    s.parse().map_err(|_| Error::Corrupt { id: s.to_string(), reason: "bad date in query table".into() })
+    s.parse().map_err(|_| Error::Corrupt {
+        id: s.to_string(),
+        reason: "bad date in query table".into(),
+    })
 }

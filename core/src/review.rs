@@ -71,13 +71,18 @@ pub struct Review {
 
 /// Whether `role` may review ledgers.
 pub fn is_reviewer(role: Role) -> bool {
-    matches!(role, Role::CommunitySupervisor | Role::SubDistrictSupervisor | Role::DistrictAdmin)
+    matches!(
+        role,
+        Role::CommunitySupervisor | Role::SubDistrictSupervisor | Role::DistrictAdmin
+    )
 }
 
 /// The state after `action` from `state` by `role`, if allowed.
 pub fn next(state: ReviewState, action: &str, role: Role) -> Option<ReviewState> {
     match (state, action) {
-        (ReviewState::Draft | ReviewState::Returned, "submit") if matches!(role, Role::GridWorker | Role::GridLeader) => {
+        (ReviewState::Draft | ReviewState::Returned, "submit")
+            if matches!(role, Role::GridWorker | Role::GridLeader) =>
+        {
             Some(ReviewState::Submitted)
         }
         (ReviewState::Submitted, "approve") if is_reviewer(role) => Some(ReviewState::Approved),
@@ -88,12 +93,23 @@ pub fn next(state: ReviewState, action: &str, role: Role) -> Option<ReviewState>
 
 /// Fold the history in list order (the same on every replica).
 pub fn fold(entries: &[ReviewEntry]) -> Review {
-    let mut r = Review { state: ReviewState::Draft, comment: None, conflicts: vec![], last: None };
+    let mut r = Review {
+        state: ReviewState::Draft,
+        comment: None,
+        conflicts: vec![],
+        last: None,
+    };
     for e in entries {
         match next(r.state, &e.action, e.role) {
             Some(s) => {
                 r.state = s;
-                r.comment = if s == ReviewState::Returned { e.comment.clone() } else if s == ReviewState::Approved { None } else { r.comment };
+                r.comment = if s == ReviewState::Returned {
+                    e.comment.clone()
+                } else if s == ReviewState::Approved {
+                    None
+                } else {
+                    r.comment
+                };
                 r.last = Some(e.clone());
             }
             None => r.conflicts.push(e.id.clone()),
@@ -107,7 +123,15 @@ mod tests {
     use super::*;
 
     fn e(id: &str, action: &str, role: Role) -> ReviewEntry {
-        ReviewEntry { id: id.into(), action: action.into(), actor: "a".into(), role, at: Utc::now(), comment: Some("补充走访记录".into()), base: vec![] }
+        ReviewEntry {
+            id: id.into(),
+            action: action.into(),
+            actor: "a".into(),
+            role,
+            at: Utc::now(),
+            comment: Some("补充走访记录".into()),
+            base: vec![],
+        }
     }
 
     #[test]
@@ -127,7 +151,11 @@ mod tests {
 
     #[test]
     fn concurrent_reviews_keep_both_and_flag_one() {
-        let h = [e("1", "submit", Role::GridWorker), e("2", "approve", Role::CommunitySupervisor), e("3", "approve", Role::SubDistrictSupervisor)];
+        let h = [
+            e("1", "submit", Role::GridWorker),
+            e("2", "approve", Role::CommunitySupervisor),
+            e("3", "approve", Role::SubDistrictSupervisor),
+        ];
         let r = fold(&h);
         assert_eq!(r.state, ReviewState::Approved);
         assert_eq!(r.conflicts, vec!["3".to_string()]);

@@ -149,7 +149,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("device_id", &self.device_id).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("device_id", &self.device_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -172,18 +174,28 @@ impl Store {
         crate::db::prepare(&conn)?;
         crate::db::migrate(&mut conn)?;
         let device_id = match conn
-            .query_row("SELECT value FROM meta WHERE key = 'device_id'", [], |r| r.get::<_, String>(0))
+            .query_row("SELECT value FROM meta WHERE key = 'device_id'", [], |r| {
+                r.get::<_, String>(0)
+            })
             .optional()?
         {
-            Some(s) => Uuid::parse_str(&s).map_err(|e| Error::Corrupt { id: "meta.device_id".into(), reason: e.to_string() })?,
+            Some(s) => Uuid::parse_str(&s).map_err(|e| Error::Corrupt {
+                id: "meta.device_id".into(),
+                reason: e.to_string(),
+            })?,
             None => {
                 let id = Uuid::new_v4();
-                conn.execute("INSERT INTO meta (key, value) VALUES ('device_id', ?1)", [id.to_string()])?;
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('device_id', ?1)",
+                    [id.to_string()],
+                )?;
                 id
             }
         };
         let scheme = match conn
-            .query_row("SELECT value FROM meta WHERE key = 'grid_scheme'", [], |r| r.get::<_, String>(0))
+            .query_row("SELECT value FROM meta WHERE key = 'grid_scheme'", [], |r| {
+                r.get::<_, String>(0)
+            })
             .optional()?
         {
             Some(s) => serde_json::from_value(Json::String(s)).unwrap_or_default(),
@@ -192,7 +204,11 @@ impl Store {
         let builtin = ChecklistTemplate::builtin();
         conn.execute(
             "INSERT OR IGNORE INTO templates (template_id, version, json, doc_id) VALUES (?1, ?2, ?3, NULL)",
-            params![builtin.template_id, builtin.version, crate::domain::template::DEFAULT_TEMPLATE_JSON],
+            params![
+                builtin.template_id,
+                builtin.version,
+                crate::domain::template::DEFAULT_TEMPLATE_JSON
+            ],
         )?;
         Ok(Store {
             conn,
@@ -215,9 +231,14 @@ impl Store {
     pub fn set_device_id(&mut self, id: Uuid) -> Result<()> {
         let n: i64 = self.conn.query_row("SELECT count(*) FROM outbox", [], |r| r.get(0))?;
         if n > 0 {
-            return Err(Error::invalid("device_id_in_use", "device_id", "changes were already made with the old id"));
+            return Err(Error::invalid(
+                "device_id_in_use",
+                "device_id",
+                "changes were already made with the old id",
+            ));
         }
-        self.conn.execute("UPDATE meta SET value = ?1 WHERE key = 'device_id'", [id.to_string()])?;
+        self.conn
+            .execute("UPDATE meta SET value = ?1 WHERE key = 'device_id'", [id.to_string()])?;
         self.device_id = id;
         self.actor = ActorId::from(id.as_bytes().as_slice());
         Ok(())
@@ -245,7 +266,10 @@ impl Store {
 
     /// Configure the grid code scheme of this district.
     pub fn set_grid_scheme(&mut self, scheme: GridCodeScheme) -> Result<()> {
-        let text = serde_json::to_value(scheme).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        let text = serde_json::to_value(scheme)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
         self.conn.execute(
             "INSERT INTO meta (key, value) VALUES ('grid_scheme', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             [text],
@@ -272,7 +296,10 @@ impl Store {
     /// Create a record with a given id (imports, demo data with stable ids).
     pub fn create_with_id<R: Record>(&mut self, id: &str, record: &R) -> Result<()> {
         self.check_record(record)?;
-        let exists: bool = self.conn.query_row("SELECT count(*) FROM docs WHERE id = ?1", [id], |r| r.get::<_, i64>(0))? > 0;
+        let exists: bool = self
+            .conn
+            .query_row("SELECT count(*) FROM docs WHERE id = ?1", [id], |r| r.get::<_, i64>(0))?
+            > 0;
         if exists {
             return Err(Error::invalid("duplicate_id", "id", "a record with this id exists"));
         }
@@ -305,9 +332,16 @@ impl Store {
         self.write(id, None, move |doc, _| {
             check_live(doc, id, R::KIND)?;
             if doc::root_str(doc, "scope").as_deref() != Some(scope.as_str()) {
-                return Err(Error::invalid("scope_change", "grid_id", "a record cannot move to another grid this way"));
+                return Err(Error::invalid(
+                    "scope_change",
+                    "grid_id",
+                    "a record cannot move to another grid this way",
+                ));
             }
-            let b = doc::root_obj(doc, "body").ok_or_else(|| Error::Corrupt { id: id.to_string(), reason: "no body".into() })?;
+            let b = doc::root_obj(doc, "body").ok_or_else(|| Error::Corrupt {
+                id: id.to_string(),
+                reason: "no body".into(),
+            })?;
             let old = doc::read_json(doc, &b);
             doc::write_map(doc, &b, &old, body.as_object().unwrap_or(&Default::default()))
         })
@@ -322,7 +356,10 @@ impl Store {
     /// Read a record's body as JSON (any kind).
     pub fn get_json(&self, id: &str) -> Result<Json> {
         let doc = self.load(id)?;
-        let b = doc::root_obj(&doc, "body").ok_or_else(|| Error::NotFound { kind: "record", id: id.to_string() })?;
+        let b = doc::root_obj(&doc, "body").ok_or_else(|| Error::NotFound {
+            kind: "record",
+            id: id.to_string(),
+        })?;
         Ok(doc::read_json(&doc, &b))
     }
 
@@ -333,7 +370,11 @@ impl Store {
             .query_row("SELECT kind FROM docs WHERE id = ?1", [id], |r| r.get(0))
             .optional()?
             .flatten();
-        kind.ok_or_else(|| Error::NotFound { kind: "record", id: id.to_string() })?.parse()
+        kind.ok_or_else(|| Error::NotFound {
+            kind: "record",
+            id: id.to_string(),
+        })?
+        .parse()
     }
 
     /// Delete a record: a tombstone that syncs. An edit made elsewhere while this delete was
@@ -348,7 +389,14 @@ impl Store {
             }
             let base = doc::heads_hex(&doc.get_heads());
             let d = doc.put_object(automerge::ROOT, "deleted", ObjType::Map)?;
-            doc::write_map(doc, &d, &Json::Null, json!({"at": now, "by": by, "base": base}).as_object().unwrap_or(&Default::default()))
+            doc::write_map(
+                doc,
+                &d,
+                &Json::Null,
+                json!({"at": now, "by": by, "base": base})
+                    .as_object()
+                    .unwrap_or(&Default::default()),
+            )
         })
     }
 
@@ -361,7 +409,10 @@ impl Store {
         self.write(id, Some(msg), move |doc, who| {
             check_scope_of(who, doc)?;
             let Some(d) = doc::root_obj(doc, "deleted") else {
-                return Err(Error::NoConflict { id: id.to_string(), path: "deleted".into() });
+                return Err(Error::NoConflict {
+                    id: id.to_string(),
+                    path: "deleted".into(),
+                });
             };
             match resolution {
                 DeleteResolution::Restore => doc.delete(automerge::ROOT, "deleted")?,
@@ -387,7 +438,10 @@ impl Store {
                 doc::conflicts(doc, &b, "body", &mut found);
             }
             if !found.iter().any(|c| c.path == path) {
-                return Err(Error::NoConflict { id: id.to_string(), path: path.to_string() });
+                return Err(Error::NoConflict {
+                    id: id.to_string(),
+                    path: path.to_string(),
+                });
             }
             doc::put_path(doc, path, value)
         })
@@ -398,7 +452,10 @@ impl Store {
         self.write(id, Some(MSG_TRANSITION), |doc, _| {
             let kind: RecordKind = doc::root_str(doc, "kind").unwrap_or_default().parse()?;
             if !expected_kind.contains(&kind) {
-                return Err(Error::NotFound { kind: "case", id: id.to_string() });
+                return Err(Error::NotFound {
+                    kind: "case",
+                    id: id.to_string(),
+                });
             }
             if doc::root_obj(doc, "deleted").is_some() {
                 return Err(Error::Deleted { id: id.to_string() });
@@ -413,7 +470,10 @@ impl Store {
             .conn
             .query_row("SELECT bytes FROM docs WHERE id = ?1", [id], |r| r.get(0))
             .optional()?
-            .ok_or_else(|| Error::NotFound { kind: "record", id: id.to_string() })?;
+            .ok_or_else(|| Error::NotFound {
+                kind: "record",
+                id: id.to_string(),
+            })?;
         doc::load_doc(&bytes, &self.actor)
     }
 
@@ -423,12 +483,20 @@ impl Store {
         if !self.identity.may_write(&scope) {
             return Err(Error::OutOfScope { scope });
         }
-        record.check_refs(&DbLookup { conn: &self.conn, scheme: self.scheme })
+        record.check_refs(&DbLookup {
+            conn: &self.conn,
+            scheme: self.scheme,
+        })
     }
 
     /// The one write path: load (or start) the document, let `edit` change it, then in one
     /// transaction save it, queue the change in the outbox and rebuild its query rows.
-    fn write(&mut self, id: &str, message: Option<&str>, edit: impl FnOnce(&mut AutoCommit, &Identity) -> Result<()>) -> Result<()> {
+    fn write(
+        &mut self,
+        id: &str,
+        message: Option<&str>,
+        edit: impl FnOnce(&mut AutoCommit, &Identity) -> Result<()>,
+    ) -> Result<()> {
         let mut doc = match self.load(id) {
             Ok(d) => d,
             Err(Error::NotFound { .. }) => doc::new_doc(&self.actor),
@@ -443,9 +511,10 @@ impl Store {
         if doc.commit_with(opts).is_none() {
             return Ok(()); // nothing changed
         }
-        let change = doc
-            .get_last_local_change()
-            .ok_or_else(|| Error::Corrupt { id: id.to_string(), reason: "no local change after commit".into() })?;
+        let change = doc.get_last_local_change().ok_or_else(|| Error::Corrupt {
+            id: id.to_string(),
+            reason: "no local change after commit".into(),
+        })?;
         let tx = self.conn.transaction()?;
         save_doc(&tx, id, &mut doc)?;
         tx.execute(
@@ -464,16 +533,25 @@ impl Store {
 
     /// Local changes not yet acknowledged, oldest first.
     pub fn outbox(&self, limit: usize) -> Result<Vec<OutboxEntry>> {
-        let mut stmt = self.conn.prepare_cached("SELECT seq, doc_id, hash, bytes FROM outbox ORDER BY seq LIMIT ?1")?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT seq, doc_id, hash, bytes FROM outbox ORDER BY seq LIMIT ?1")?;
         let rows = stmt.query_map([limit as i64], |r| {
-            Ok(OutboxEntry { seq: r.get(0)?, doc_id: r.get(1)?, hash: r.get(2)?, bytes: r.get(3)? })
+            Ok(OutboxEntry {
+                seq: r.get(0)?,
+                doc_id: r.get(1)?,
+                hash: r.get(2)?,
+                bytes: r.get(3)?,
+            })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// How many changes wait in the outbox.
     pub fn outbox_len(&self) -> Result<usize> {
-        Ok(self.conn.query_row("SELECT count(*) FROM outbox", [], |r| r.get::<_, i64>(0))? as usize)
+        Ok(self
+            .conn
+            .query_row("SELECT count(*) FROM outbox", [], |r| r.get::<_, i64>(0))? as usize)
     }
 
     /// The server durably holds these changes: drop them from the outbox.
@@ -505,8 +583,12 @@ impl Store {
     /// Every change this store holds that a peer with `their_heads` lacks.
     pub fn changes_since(&self, their_heads: &BTreeMap<String, Vec<String>>) -> Result<Vec<RemoteChange>> {
         let mut out = Vec::new();
-        let mut stmt = self.conn.prepare_cached("SELECT id, heads, bytes FROM docs ORDER BY id")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Vec<u8>>(2)?)))?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, heads, bytes FROM docs ORDER BY id")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Vec<u8>>(2)?))
+        })?;
         for row in rows {
             let (id, heads, bytes) = row?;
             let theirs = their_heads.get(&id);
@@ -519,7 +601,10 @@ impl Store {
                 .filter(|h| has_change(&mut doc, *h))
                 .collect();
             for c in doc.get_changes(&known) {
-                out.push(RemoteChange { doc_id: id.clone(), bytes: c.raw_bytes().to_vec() });
+                out.push(RemoteChange {
+                    doc_id: id.clone(),
+                    bytes: c.raw_bytes().to_vec(),
+                });
             }
         }
         Ok(out)
@@ -561,7 +646,10 @@ impl Store {
             for c in &all {
                 let hash = c.hash().to_string();
                 if has_change(&mut doc, c.hash()) {
-                    tx.execute("DELETE FROM pending_changes WHERE doc_id = ?1 AND hash = ?2", params![id, hash])?;
+                    tx.execute(
+                        "DELETE FROM pending_changes WHERE doc_id = ?1 AND hash = ?2",
+                        params![id, hash],
+                    )?;
                 } else {
                     still_pending += 1;
                     tx.execute(
@@ -619,7 +707,14 @@ impl Store {
         let mut stmt = self.conn.prepare_cached(
             "SELECT f.doc_id, r.kind, f.path, f.values_json FROM field_conflicts f JOIN records r ON r.id = f.doc_id ORDER BY f.doc_id, f.path",
         )?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?)))?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?;
         for row in rows {
             let (id, kind, path, values) = row?;
             let entry = out.entry(id.clone()).or_insert_with(|| RecordConflicts {
@@ -628,9 +723,14 @@ impl Store {
                 fields: vec![],
                 edited_while_deleted: false,
             });
-            entry.fields.push(doc::FieldConflict { path, values: serde_json::from_str(&values).unwrap_or_default() });
+            entry.fields.push(doc::FieldConflict {
+                path,
+                values: serde_json::from_str(&values).unwrap_or_default(),
+            });
         }
-        let mut stmt = self.conn.prepare_cached("SELECT id, kind FROM records WHERE delete_conflict = 1")?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, kind FROM records WHERE delete_conflict = 1")?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
         for row in rows {
             let (id, kind) = row?;
@@ -657,7 +757,9 @@ impl Store {
             .collect::<rusqlite::Result<_>>()?;
         let mut out = BTreeMap::new();
         for t in tables {
-            let n: i64 = self.conn.query_row(&format!("SELECT count(*) FROM \"{t}\""), [], |r| r.get(0))?;
+            let n: i64 = self
+                .conn
+                .query_row(&format!("SELECT count(*) FROM \"{t}\""), [], |r| r.get(0))?;
             out.insert(t, n);
         }
         Ok(out)
@@ -708,7 +810,10 @@ impl Store {
     }
 
     pub(crate) fn lookup(&self) -> DbLookup<'_> {
-        DbLookup { conn: &self.conn, scheme: self.scheme }
+        DbLookup {
+            conn: &self.conn,
+            scheme: self.scheme,
+        }
     }
 }
 
@@ -719,11 +824,19 @@ pub(crate) fn has_change(doc: &mut AutoCommit, hash: ChangeHash) -> bool {
 
 fn check_scope_of(who: &Identity, doc: &AutoCommit) -> Result<()> {
     let scope = doc::root_str(doc, "scope").unwrap_or_default();
-    if who.may_write(&scope) { Ok(()) } else { Err(Error::OutOfScope { scope }) }
+    if who.may_write(&scope) {
+        Ok(())
+    } else {
+        Err(Error::OutOfScope { scope })
+    }
 }
 
 fn split_heads(s: &str) -> Vec<String> {
-    if s.is_empty() { vec![] } else { s.split(',').map(str::to_string).collect() }
+    if s.is_empty() {
+        vec![]
+    } else {
+        s.split(',').map(str::to_string).collect()
+    }
 }
 
 fn check_live(doc: &AutoCommit, id: &str, kind: RecordKind) -> Result<()> {
@@ -733,7 +846,10 @@ fn check_live(doc: &AutoCommit, id: &str, kind: RecordKind) -> Result<()> {
         k => found.as_deref() == Some(k.as_str()),
     };
     if !matches {
-        return Err(Error::NotFound { kind: kind.as_str(), id: id.to_string() });
+        return Err(Error::NotFound {
+            kind: kind.as_str(),
+            id: id.to_string(),
+        });
     }
     if doc::root_obj(doc, "deleted").is_some() {
         return Err(Error::Deleted { id: id.to_string() });
@@ -742,12 +858,20 @@ fn check_live(doc: &AutoCommit, id: &str, kind: RecordKind) -> Result<()> {
 }
 
 pub(crate) fn read_body<R: Record>(doc: &AutoCommit, id: &str) -> Result<R> {
-    let b = doc::root_obj(doc, "body").ok_or_else(|| Error::NotFound { kind: R::KIND.as_str(), id: id.to_string() })?;
-    serde_json::from_value(doc::read_json(doc, &b)).map_err(|e| Error::Corrupt { id: id.to_string(), reason: e.to_string() })
+    let b = doc::root_obj(doc, "body").ok_or_else(|| Error::NotFound {
+        kind: R::KIND.as_str(),
+        id: id.to_string(),
+    })?;
+    serde_json::from_value(doc::read_json(doc, &b)).map_err(|e| Error::Corrupt {
+        id: id.to_string(),
+        reason: e.to_string(),
+    })
 }
 
 pub(crate) fn load_in(tx: &Transaction<'_>, id: &str, actor: &ActorId) -> Result<Option<AutoCommit>> {
-    let bytes: Option<Vec<u8>> = tx.query_row("SELECT bytes FROM docs WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+    let bytes: Option<Vec<u8>> = tx
+        .query_row("SELECT bytes FROM docs WHERE id = ?1", [id], |r| r.get(0))
+        .optional()?;
     bytes.map(|b| doc::load_doc(&b, actor)).transpose()
 }
 
@@ -783,12 +907,21 @@ impl Lookup for DbLookup<'_> {
     fn template(&self, id: &str, version: u32) -> Result<Option<ChecklistTemplate>> {
         let json: Option<String> = self
             .conn
-            .query_row("SELECT json FROM templates WHERE template_id = ?1 AND version = ?2", params![id, version], |r| r.get(0))
+            .query_row(
+                "SELECT json FROM templates WHERE template_id = ?1 AND version = ?2",
+                params![id, version],
+                |r| r.get(0),
+            )
             .optional()?;
         json.map(|j| ChecklistTemplate::from_json(&j)).transpose()
     }
     fn household_exists(&self, id: &str) -> Result<bool> {
-        Ok(self.conn.query_row("SELECT count(*) FROM households WHERE id = ?1", [id], |r| r.get::<_, i64>(0))? > 0)
+        Ok(self
+            .conn
+            .query_row("SELECT count(*) FROM households WHERE id = ?1", [id], |r| {
+                r.get::<_, i64>(0)
+            })?
+            > 0)
     }
     fn org_node(&self, id: &str) -> Result<Option<OrgNode>> {
         let row = self
@@ -808,11 +941,21 @@ impl Lookup for DbLookup<'_> {
                 },
             )
             .optional()?;
-        let Some((name, level, code, parent, from, to)) = row else { return Ok(None) };
-        let parse_date = |s: &str| s.parse().map_err(|_| Error::Corrupt { id: id.to_string(), reason: "bad date".into() });
+        let Some((name, level, code, parent, from, to)) = row else {
+            return Ok(None);
+        };
+        let parse_date = |s: &str| {
+            s.parse().map_err(|_| Error::Corrupt {
+                id: id.to_string(),
+                reason: "bad date".into(),
+            })
+        };
         Ok(Some(OrgNode {
             name,
-            level: serde_json::from_value(Json::String(level)).map_err(|e| Error::Corrupt { id: id.to_string(), reason: e.to_string() })?,
+            level: serde_json::from_value(Json::String(level)).map_err(|e| Error::Corrupt {
+                id: id.to_string(),
+                reason: e.to_string(),
+            })?,
             code,
             parent,
             effective_from: parse_date(&from)?,

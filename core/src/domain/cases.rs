@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Record, RecordKind, check_len, require_text};
 use super::visits::GeoPoint;
+use super::{Record, RecordKind, check_len, require_text};
 use crate::error::{Error, Result};
 
 /// Incident or resident request.
@@ -75,7 +75,11 @@ impl Record for Case {
             crate::sensitive::validate_phone(p)?;
         }
         if self.case_kind == CaseKind::Request && self.channel.is_none() {
-            return Err(Error::invalid("empty_field", "channel", "a request comes from a channel"));
+            return Err(Error::invalid(
+                "empty_field",
+                "channel",
+                "a request comes from a channel",
+            ));
         }
         Ok(())
     }

@@ -29,7 +29,12 @@ impl GridCodeScheme {
     /// Check a code for a node of `level`. Grids get the full check; for the local scheme the
     /// levels above have their prefix lengths (6 / 9 / 12).
     pub fn validate(self, level: OrgLevel, code: &str) -> Result<()> {
-        let bad = |reason: &str| Err(Error::InvalidGridCode { code: code.to_string(), reason: reason.to_string() });
+        let bad = |reason: &str| {
+            Err(Error::InvalidGridCode {
+                code: code.to_string(),
+                reason: reason.to_string(),
+            })
+        };
         if !code.bytes().all(|b| b.is_ascii_digit()) {
             return bad("only digits are allowed");
         }
@@ -79,10 +84,18 @@ impl Record for OrgNode {
         if let Some(to) = self.effective_to
             && to < self.effective_from
         {
-            return Err(Error::invalid("end_before_start", "effective_to", "ends before it starts"));
+            return Err(Error::invalid(
+                "end_before_start",
+                "effective_to",
+                "ends before it starts",
+            ));
         }
         if self.parent.is_none() && self.level != OrgLevel::District && self.level != OrgLevel::Department {
-            return Err(Error::invalid("missing_parent", "parent", "only the district has no parent"));
+            return Err(Error::invalid(
+                "missing_parent",
+                "parent",
+                "only the district has no parent",
+            ));
         }
         Ok(())
     }
@@ -90,9 +103,10 @@ impl Record for OrgNode {
         let scheme = lookup.grid_scheme();
         scheme.validate(self.level, &self.code)?;
         let Some(parent_id) = &self.parent else { return Ok(()) };
-        let parent = lookup
-            .org_node(parent_id)?
-            .ok_or_else(|| Error::NotFound { kind: "org_node", id: parent_id.clone() })?;
+        let parent = lookup.org_node(parent_id)?.ok_or_else(|| Error::NotFound {
+            kind: "org_node",
+            id: parent_id.clone(),
+        })?;
         let allowed = match self.level {
             OrgLevel::SubDistrict => matches!(parent.level, OrgLevel::District),
             OrgLevel::Community => matches!(parent.level, OrgLevel::SubDistrict),
@@ -139,6 +153,9 @@ mod tests {
         assert!(s.validate(OrgLevel::Grid, "000000001002003").is_err());
         let c = GridCodeScheme::Cjt349;
         assert!(c.validate(OrgLevel::Grid, "37088300100200300001").is_ok());
-        assert_eq!(c.validate(OrgLevel::Grid, "370883001002003").unwrap_err().code(), "invalid_grid_code");
+        assert_eq!(
+            c.validate(OrgLevel::Grid, "370883001002003").unwrap_err().code(),
+            "invalid_grid_code"
+        );
     }
 }

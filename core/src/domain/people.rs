@@ -74,7 +74,11 @@ impl Record for Household {
     }
     fn validate(&self) -> Result<()> {
         if self.grid_assignments.is_empty() {
-            return Err(Error::invalid("empty_field", "grid_assignments", "a household belongs to a grid"));
+            return Err(Error::invalid(
+                "empty_field",
+                "grid_assignments",
+                "a household belongs to a grid",
+            ));
         }
         require_text("address", &self.address, 200)?;
         check_len("building", &self.building, 50)?;
@@ -84,7 +88,10 @@ impl Record for Household {
     fn check_refs(&self, lookup: &dyn Lookup) -> Result<()> {
         for a in &self.grid_assignments {
             if lookup.org_node(&a.grid_id)?.is_none() {
-                return Err(Error::NotFound { kind: "grid", id: a.grid_id.clone() });
+                return Err(Error::NotFound {
+                    kind: "grid",
+                    id: a.grid_id.clone(),
+                });
             }
         }
         Ok(())
@@ -179,14 +186,21 @@ impl Record for Person {
             if let Some(end) = l.end
                 && end < l.start
             {
-                return Err(Error::invalid("end_before_start", format!("labels.{i}.end"), "ends before it starts"));
+                return Err(Error::invalid(
+                    "end_before_start",
+                    format!("labels.{i}.end"),
+                    "ends before it starts",
+                ));
             }
         }
         Ok(())
     }
     fn check_refs(&self, lookup: &dyn Lookup) -> Result<()> {
         if !lookup.household_exists(&self.household_id)? {
-            return Err(Error::NotFound { kind: "household", id: self.household_id.clone() });
+            return Err(Error::NotFound {
+                kind: "household",
+                id: self.household_id.clone(),
+            });
         }
         Ok(())
     }

@@ -83,8 +83,8 @@ impl ChecklistTemplate {
 
     /// Parse and validate a template from JSON.
     pub fn from_json(text: &str) -> Result<ChecklistTemplate> {
-        let t: ChecklistTemplate = serde_json::from_str(text)
-            .map_err(|e| Error::invalid("invalid_template", "template", e.to_string()))?;
+        let t: ChecklistTemplate =
+            serde_json::from_str(text).map_err(|e| Error::invalid("invalid_template", "template", e.to_string()))?;
         t.validate()?;
         Ok(t)
     }
@@ -103,9 +103,9 @@ impl ChecklistTemplate {
     pub fn check_answers(&self, answers: &BTreeMap<String, Json>) -> Result<()> {
         for (id, value) in answers {
             let field = format!("answers.{id}");
-            let item = self
-                .item(id)
-                .ok_or_else(|| Error::invalid("unknown_template_item", &field, "not an item of this template version"))?;
+            let item = self.item(id).ok_or_else(|| {
+                Error::invalid("unknown_template_item", &field, "not an item of this template version")
+            })?;
             let ok = match item.answer {
                 AnswerType::Bool => value.is_boolean(),
                 AnswerType::Text => value.as_str().is_some_and(|s| s.chars().count() <= 2000),
@@ -136,7 +136,11 @@ impl Record for ChecklistTemplate {
             return Err(Error::invalid("invalid_template", "version", "versions start at 1"));
         }
         if self.household_frequency_days == 0 {
-            return Err(Error::invalid("invalid_template", "household_frequency_days", "must be positive"));
+            return Err(Error::invalid(
+                "invalid_template",
+                "household_frequency_days",
+                "must be positive",
+            ));
         }
         let mut seen = HashSet::new();
         for s in &self.sections {
@@ -145,13 +149,25 @@ impl Record for ChecklistTemplate {
                 require_text("items.id", &item.id, 64)?;
                 require_text("items.label", &item.label, 100)?;
                 if !seen.insert(item.id.as_str()) {
-                    return Err(Error::invalid("duplicate_template_item", format!("items.{}", item.id), "item id used twice"));
+                    return Err(Error::invalid(
+                        "duplicate_template_item",
+                        format!("items.{}", item.id),
+                        "item id used twice",
+                    ));
                 }
                 if item.answer == AnswerType::Choice && item.options.is_empty() {
-                    return Err(Error::invalid("invalid_template", format!("items.{}", item.id), "a choice needs options"));
+                    return Err(Error::invalid(
+                        "invalid_template",
+                        format!("items.{}", item.id),
+                        "a choice needs options",
+                    ));
                 }
                 if item.frequency_days == Some(0) {
-                    return Err(Error::invalid("invalid_template", format!("items.{}", item.id), "frequency must be positive"));
+                    return Err(Error::invalid(
+                        "invalid_template",
+                        format!("items.{}", item.id),
+                        "frequency must be positive",
+                    ));
                 }
             }
         }
@@ -167,7 +183,10 @@ mod tests {
     #[test]
     fn builtin_template_is_valid() {
         let t = ChecklistTemplate::from_json(DEFAULT_TEMPLATE_JSON).unwrap();
-        assert_eq!(t.sections.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["三知", "四清", "五报", "六访"]);
+        assert_eq!(
+            t.sections.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+            ["三知", "四清", "五报", "六访"]
+        );
         assert!(t.items().filter(|i| i.frequency_days.is_some()).count() >= 6);
     }
 

@@ -21,7 +21,11 @@ pub struct GeoPoint {
 impl GeoPoint {
     fn validate(&self, field: &str) -> Result<()> {
         if !(-90.0..=90.0).contains(&self.lat) || !(-180.0..=180.0).contains(&self.lon) {
-            return Err(Error::invalid("invalid_location", field, "latitude or longitude out of range"));
+            return Err(Error::invalid(
+                "invalid_location",
+                field,
+                "latitude or longitude out of range",
+            ));
         }
         Ok(())
     }
@@ -57,7 +61,11 @@ pub const PROBLEM_KINDS: &[(&str, &str)] = &[
 fn validate_problems(problems: &[Problem]) -> Result<()> {
     for (i, p) in problems.iter().enumerate() {
         if !PROBLEM_KINDS.iter().any(|(k, _)| *k == p.kind) {
-            return Err(Error::invalid("unknown_problem_kind", format!("problems.{i}.kind"), "unknown kind"));
+            return Err(Error::invalid(
+                "unknown_problem_kind",
+                format!("problems.{i}.kind"),
+                "unknown kind",
+            ));
         }
         require_text(&format!("problems.{i}.description"), &p.description, 1000)?;
         if p.solved_on_spot && p.reported {
@@ -131,7 +139,10 @@ impl Record for HouseCall {
     }
     fn check_refs(&self, lookup: &dyn Lookup) -> Result<()> {
         if !lookup.household_exists(&self.household_id)? {
-            return Err(Error::NotFound { kind: "household", id: self.household_id.clone() });
+            return Err(Error::NotFound {
+                kind: "household",
+                id: self.household_id.clone(),
+            });
         }
         let template = lookup
             .template(&self.template_id, self.template_version)?

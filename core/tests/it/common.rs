@@ -8,11 +8,21 @@ use gridbook_core::{Identity, Store};
 use serde_json::json;
 
 pub fn admin() -> Identity {
-    Identity { account_id: "admin".into(), role: Role::DistrictAdmin, org_node: "district".into(), grids: vec![] }
+    Identity {
+        account_id: "admin".into(),
+        role: Role::DistrictAdmin,
+        org_node: "district".into(),
+        grids: vec![],
+    }
 }
 
 pub fn worker(grid: &str) -> Identity {
-    Identity { account_id: "worker-1".into(), role: Role::GridWorker, org_node: grid.into(), grids: vec![grid.into()] }
+    Identity {
+        account_id: "worker-1".into(),
+        role: Role::GridWorker,
+        org_node: grid.into(),
+        grids: vec![grid.into()],
+    }
 }
 
 pub fn supervisor(grids: &[&str]) -> Identity {
@@ -50,17 +60,34 @@ pub fn seed_org(store: &mut Store) -> Org {
         effective_from: day(2024, 1, 1),
         effective_to: None,
     };
-    let d = store.create(&node("邹城市", OrgLevel::District, "370883", None)).unwrap();
-    let s = store.create(&node("钢山街道", OrgLevel::SubDistrict, "370883001", Some(d))).unwrap();
-    let c = store.create(&node("幸福社区", OrgLevel::Community, "370883001002", Some(s))).unwrap();
-    let grid_a = store.create(&node("第一网格", OrgLevel::Grid, "370883001002001", Some(c.clone()))).unwrap();
-    let grid_b = store.create(&node("第二网格", OrgLevel::Grid, "370883001002002", Some(c.clone()))).unwrap();
-    Org { community: c, grid_a, grid_b }
+    let d = store
+        .create(&node("邹城市", OrgLevel::District, "370883", None))
+        .unwrap();
+    let s = store
+        .create(&node("钢山街道", OrgLevel::SubDistrict, "370883001", Some(d)))
+        .unwrap();
+    let c = store
+        .create(&node("幸福社区", OrgLevel::Community, "370883001002", Some(s)))
+        .unwrap();
+    let grid_a = store
+        .create(&node("第一网格", OrgLevel::Grid, "370883001002001", Some(c.clone())))
+        .unwrap();
+    let grid_b = store
+        .create(&node("第二网格", OrgLevel::Grid, "370883001002002", Some(c.clone())))
+        .unwrap();
+    Org {
+        community: c,
+        grid_a,
+        grid_b,
+    }
 }
 
 pub fn household(grid: &str, room: &str) -> Household {
     Household {
-        grid_assignments: vec![GridAssignment { grid_id: grid.into(), from: day(2026, 1, 1) }],
+        grid_assignments: vec![GridAssignment {
+            grid_id: grid.into(),
+            from: day(2026, 1, 1),
+        }],
         building: "3栋".into(),
         unit: "2单元".into(),
         room: room.into(),

@@ -12,21 +12,63 @@ use crate::common::*;
 
 #[derive(Debug, Clone)]
 enum Op {
-    CreateHousehold { at: usize },
-    CreatePerson { at: usize, pick: usize },
-    CreateHouseCall { at: usize, pick: usize, minute: u32 },
-    CreatePatrol { at: usize, minute: u32 },
-    CreateLedger { at: usize },
-    CreateCase { at: usize, request: bool },
-    EditRoom { at: usize, pick: usize, room: u16 },
-    EditNotes { at: usize, pick: usize, text: u8 },
-    EditAnswer { at: usize, pick: usize, value: bool },
-    Delete { at: usize, pick: usize },
-    ResolveAll { at: usize },
+    CreateHousehold {
+        at: usize,
+    },
+    CreatePerson {
+        at: usize,
+        pick: usize,
+    },
+    CreateHouseCall {
+        at: usize,
+        pick: usize,
+        minute: u32,
+    },
+    CreatePatrol {
+        at: usize,
+        minute: u32,
+    },
+    CreateLedger {
+        at: usize,
+    },
+    CreateCase {
+        at: usize,
+        request: bool,
+    },
+    EditRoom {
+        at: usize,
+        pick: usize,
+        room: u16,
+    },
+    EditNotes {
+        at: usize,
+        pick: usize,
+        text: u8,
+    },
+    EditAnswer {
+        at: usize,
+        pick: usize,
+        value: bool,
+    },
+    Delete {
+        at: usize,
+        pick: usize,
+    },
+    ResolveAll {
+        at: usize,
+    },
     /// Send everything `to` lacks; `twice` re-delivers; `keep` < 256 drops some changes.
-    Exchange { from: usize, to: usize, twice: bool, keep: u8 },
+    Exchange {
+        from: usize,
+        to: usize,
+        twice: bool,
+        keep: u8,
+    },
     /// Deliver an old batch again, late.
-    Replay { to: usize, which: usize },
+    Replay {
+        to: usize,
+        which: usize,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -59,7 +101,11 @@ fn ids_of(s: &Store, table: &str) -> Vec<String> {
 }
 
 fn pick(ids: &[String], n: usize) -> Option<&String> {
-    if ids.is_empty() { None } else { Some(&ids[n % ids.len()]) }
+    if ids.is_empty() {
+        None
+    } else {
+        Some(&ids[n % ids.len()])
+    }
 }
 
 /// Apply one op; refusals the API is meant to give (deleted record ...) are fine.
@@ -114,7 +160,12 @@ fn run(r: &mut [Store], grid: &str, history: &mut Vec<Vec<RemoteChange>>, op: &O
         }
         Op::CreateLedger { at } => {
             r[at % n]
-                .create(&Ledger { grid_id: grid.into(), worker: "worker-1".into(), day: day(2026, 11, 20), notes: "正常".into() })
+                .create(&Ledger {
+                    grid_id: grid.into(),
+                    worker: "worker-1".into(),
+                    day: day(2026, 11, 20),
+                    notes: "正常".into(),
+                })
                 .unwrap();
         }
         Op::CreateCase { at, request } => {
@@ -193,7 +244,7 @@ fn run(r: &mut [Store], grid: &str, history: &mut Vec<Vec<RemoteChange>>, op: &O
                 let mut i = 0usize;
                 batch.retain(|_| {
                     i += 1;
-                    (i * 37 + keep as usize) % 3 != 0
+                    !(i * 37 + keep as usize).is_multiple_of(3)
                 });
             }
             r[to].apply_remote_changes(&batch).unwrap();

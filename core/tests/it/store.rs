@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use gridbook_core::domain::{
-    AnswerType, AttentionLevel, Case, CaseKind, ChecklistTemplate, GeoPoint, HouseCall, Household, LabelCategory, Ledger,
-    OrgLevel, OrgNode, Patrol, PatrolCheckin, Person, PersonLabel, Problem, TemplateItem, TrackPoint,
+    AnswerType, AttentionLevel, Case, CaseKind, ChecklistTemplate, GeoPoint, HouseCall, Household, LabelCategory,
+    Ledger, OrgLevel, OrgNode, Patrol, PatrolCheckin, Person, PersonLabel, Problem, TemplateItem, TrackPoint,
 };
 use gridbook_core::{DeleteResolution, Store};
 use serde_json::json;
@@ -59,8 +59,15 @@ fn every_kind_survives_close_and_reopen() {
                 worker: "worker-1".into(),
                 started_at: start,
                 ended_at: Some(start + chrono::Duration::hours(1)),
-                track: vec![TrackPoint { at: start, point: GeoPoint { lat: 35.4, lon: 116.9 } }],
-                checkins: vec![PatrolCheckin { point: "东门".into(), at: start, note: "正常".into() }],
+                track: vec![TrackPoint {
+                    at: start,
+                    point: GeoPoint { lat: 35.4, lon: 116.9 },
+                }],
+                checkins: vec![PatrolCheckin {
+                    point: "东门".into(),
+                    at: start,
+                    note: "正常".into(),
+                }],
                 findings: vec![],
                 notes: String::new(),
             })
@@ -68,10 +75,18 @@ fn every_kind_survives_close_and_reopen() {
         );
         ids.insert(
             "ledger",
-            s.create(&Ledger { grid_id: org.grid_a.clone(), worker: "worker-1".into(), day: day(2026, 11, 20), notes: "正常".into() })
-                .unwrap(),
+            s.create(&Ledger {
+                grid_id: org.grid_a.clone(),
+                worker: "worker-1".into(),
+                day: day(2026, 11, 20),
+                notes: "正常".into(),
+            })
+            .unwrap(),
         );
-        for (key, kind, channel) in [("incident", CaseKind::Incident, None), ("request", CaseKind::Request, Some("phone"))] {
+        for (key, kind, channel) in [
+            ("incident", CaseKind::Incident, None),
+            ("request", CaseKind::Request, Some("phone")),
+        ] {
             ids.insert(
                 key,
                 s.create(&Case {
@@ -128,10 +143,21 @@ fn every_kind_survives_close_and_reopen() {
     assert_eq!(counts["records"], 13);
     assert_eq!(counts["outbox"], 13, "every change waits for the server");
     // Lists mask sensitive fields.
-    let masked: String = s.connection().query_row("SELECT id_number_masked FROM persons", [], |r| r.get(0)).unwrap();
+    let masked: String = s
+        .connection()
+        .query_row("SELECT id_number_masked FROM persons", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(masked, "110105********002X");
     let ledger = s.ledger(&ids["ledger"]).unwrap();
-    assert_eq!((ledger.households_visited, ledger.house_calls, ledger.patrols, ledger.solved_on_spot), (1, 1, 1, 1));
+    assert_eq!(
+        (
+            ledger.households_visited,
+            ledger.house_calls,
+            ledger.patrols,
+            ledger.solved_on_spot
+        ),
+        (1, 1, 1, 1)
+    );
     assert_eq!(ledger.problems_by_kind.get("fire_hazard"), Some(&1));
 }
 
@@ -140,7 +166,9 @@ fn concurrent_edits_of_one_house_call_merge_both_ways() {
     for a_first in [true, false] {
         let (mut r, org) = replicas(2);
         let hh = r[0].create(&household(&org.grid_a, "101")).unwrap();
-        let id = r[0].create(&house_call(&org.grid_a, &hh, cst(2026, 11, 20, 10, 0))).unwrap();
+        let id = r[0]
+            .create(&house_call(&org.grid_a, &hh, cst(2026, 11, 20, 10, 0)))
+            .unwrap();
         let (a, b) = r.split_at_mut(1);
         let (a, b) = (&mut a[0], &mut b[0]);
         send(a, b);
@@ -166,7 +194,11 @@ fn concurrent_edits_of_one_house_call_merge_both_ways() {
         assert_eq!(a.query_table_dump().unwrap(), b.query_table_dump().unwrap());
         let merged: HouseCall = a.get(&id).unwrap();
         assert_eq!(merged.answers.len(), 4, "both answers kept: {:?}", merged.answers);
-        assert!(merged.notes.contains("老人腿脚不便") && merged.notes.contains("补充"), "{}", merged.notes);
+        assert!(
+            merged.notes.contains("老人腿脚不便") && merged.notes.contains("补充"),
+            "{}",
+            merged.notes
+        );
         for s in [&*a, &*b] {
             let c = s.conflicts().unwrap();
             assert_eq!(c.len(), 1);
@@ -176,7 +208,8 @@ fn concurrent_edits_of_one_house_call_merge_both_ways() {
             values.sort_by_key(|v| v.to_string());
             assert_eq!(values, vec![json!("2026-12-01"), json!("2026-12-05")]);
         }
-        b.resolve_conflict(&id, "body/follow_up_due", &json!("2026-12-05")).unwrap();
+        b.resolve_conflict(&id, "body/follow_up_due", &json!("2026-12-05"))
+            .unwrap();
         send(b, a);
         for s in [&*a, &*b] {
             assert!(s.conflicts().unwrap().is_empty());
@@ -234,7 +267,9 @@ fn template_v2_does_not_break_v1_records() {
     let mut s = Store::open_in_memory(admin()).unwrap();
     let org = seed_org(&mut s);
     let hh = s.create(&household(&org.grid_a, "101")).unwrap();
-    let v1_call = s.create(&house_call(&org.grid_a, &hh, cst(2026, 11, 1, 10, 0))).unwrap();
+    let v1_call = s
+        .create(&house_call(&org.grid_a, &hh, cst(2026, 11, 1, 10, 0)))
+        .unwrap();
     let mut t2 = ChecklistTemplate::builtin();
     t2.version = 2;
     t2.sections[2].items.push(TemplateItem {
@@ -262,8 +297,14 @@ fn template_v2_does_not_break_v1_records() {
     assert_eq!(old.answers["know.situation"], json!(true));
     old.notes.push_str("（补记）");
     s.update(&v1_call, &old).unwrap();
-    assert_eq!(s.template("3456", 1).unwrap().item("know.situation").unwrap().label, "社情民意");
-    assert_eq!(s.get::<HouseCall>(&v2_call).unwrap().answers["report.telecom_fraud"], json!(true));
+    assert_eq!(
+        s.template("3456", 1).unwrap().item("know.situation").unwrap().label,
+        "社情民意"
+    );
+    assert_eq!(
+        s.get::<HouseCall>(&v2_call).unwrap().answers["report.telecom_fraud"],
+        json!(true)
+    );
 }
 
 /// Each bad input returns its code and no table changes.
@@ -307,7 +348,10 @@ fn bad_input_is_refused_and_writes_nothing() {
         assert_eq!(s.table_counts().unwrap(), before, "after {code}");
     }
     // A household in another grid is outside this worker's area.
-    assert_eq!(s.create(&household(&org.grid_b, "1")).unwrap_err().code(), "out_of_scope");
+    assert_eq!(
+        s.create(&household(&org.grid_b, "1")).unwrap_err().code(),
+        "out_of_scope"
+    );
     let mut p = person(&org.grid_a, &hh);
     p.id_number = Some("110105194912310021".into());
     assert_eq!(s.create(&p).unwrap_err().code(), "invalid_id_number");
@@ -329,16 +373,30 @@ fn bad_input_is_refused_and_writes_nothing() {
         effective_from: day(2026, 1, 1),
         effective_to: None,
     };
-    assert_eq!(s.create(&grid("37088300100200", &org.community)).unwrap_err().code(), "invalid_grid_code");
-    assert_eq!(s.create(&grid("370883009009009", &org.community)).unwrap_err().code(), "invalid_grid_code");
+    assert_eq!(
+        s.create(&grid("37088300100200", &org.community)).unwrap_err().code(),
+        "invalid_grid_code"
+    );
+    assert_eq!(
+        s.create(&grid("370883009009009", &org.community)).unwrap_err().code(),
+        "invalid_grid_code"
+    );
     let sub: String = s
         .connection()
-        .query_row("SELECT id FROM org_nodes WHERE level = 'sub_district'", [], |r| r.get(0))
+        .query_row("SELECT id FROM org_nodes WHERE level = 'sub_district'", [], |r| {
+            r.get(0)
+        })
         .unwrap();
-    assert_eq!(s.create(&grid("370883001002009", &sub)).unwrap_err().code(), "invalid_parent");
+    assert_eq!(
+        s.create(&grid("370883001002009", &sub)).unwrap_err().code(),
+        "invalid_parent"
+    );
     assert_eq!(s.table_counts().unwrap(), before);
     // Garbage change bytes: refused before anything is written.
-    let garbage = gridbook_core::RemoteChange { doc_id: hh.clone(), bytes: vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3] };
+    let garbage = gridbook_core::RemoteChange {
+        doc_id: hh.clone(),
+        bytes: vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3],
+    };
     assert_eq!(s.apply_remote_changes(&[garbage]).unwrap_err().code(), "invalid_change");
     assert_eq!(s.table_counts().unwrap(), before);
 }
@@ -351,15 +409,24 @@ fn outbox_keeps_changes_until_acked_and_redelivery_is_a_no_op() {
     let hh = a.create(&household(&org.grid_a, "101")).unwrap();
     let out = a.outbox(1000).unwrap();
     assert_eq!(out.last().unwrap().doc_id, hh);
-    let batch: Vec<_> =
-        out.iter().map(|e| gridbook_core::RemoteChange { doc_id: e.doc_id.clone(), bytes: e.bytes.clone() }).collect();
+    let batch: Vec<_> = out
+        .iter()
+        .map(|e| gridbook_core::RemoteChange {
+            doc_id: e.doc_id.clone(),
+            bytes: e.bytes.clone(),
+        })
+        .collect();
     let first = b.apply_remote_changes(&batch).unwrap();
     let again = b.apply_remote_changes(&batch).unwrap();
     assert_eq!(again.applied, 0);
     assert_eq!(again.duplicates, batch.len());
     assert!(first.records_changed >= 1);
     let n = out.len();
-    assert_eq!(a.ack(&out.iter().take(2).map(|e| e.hash.clone()).collect::<Vec<_>>()).unwrap(), 2);
+    assert_eq!(
+        a.ack(&out.iter().take(2).map(|e| e.hash.clone()).collect::<Vec<_>>())
+            .unwrap(),
+        2
+    );
     assert_eq!(a.outbox_len().unwrap(), n - 2);
     // A change whose dependency has not arrived waits, then applies.
     let mut h: Household = a.get(&hh).unwrap();
@@ -368,8 +435,14 @@ fn outbox_keeps_changes_until_acked_and_redelivery_is_a_no_op() {
     h.room = "103".into();
     a.update(&hh, &h).unwrap();
     let last_two = a.outbox(1000).unwrap().into_iter().rev().take(2).collect::<Vec<_>>();
-    let later = gridbook_core::RemoteChange { doc_id: hh.clone(), bytes: last_two[0].bytes.clone() };
-    let earlier = gridbook_core::RemoteChange { doc_id: hh.clone(), bytes: last_two[1].bytes.clone() };
+    let later = gridbook_core::RemoteChange {
+        doc_id: hh.clone(),
+        bytes: last_two[0].bytes.clone(),
+    };
+    let earlier = gridbook_core::RemoteChange {
+        doc_id: hh.clone(),
+        bytes: last_two[1].bytes.clone(),
+    };
     assert_eq!(b.apply_remote_changes(std::slice::from_ref(&later)).unwrap().pending, 1);
     assert_eq!(b.get::<Household>(&hh).unwrap().room, "101");
     b.apply_remote_changes(&[earlier]).unwrap();
@@ -384,7 +457,12 @@ fn ledger_review_returns_and_flags_edits_after_approval() {
     let (worker_store, sup) = (&mut a[0], &mut b[0]);
     worker_store.set_identity(worker(&org.grid_a));
     sup.set_identity(supervisor(&[&org.grid_a, &org.grid_b]));
-    let mut l = Ledger { grid_id: org.grid_a.clone(), worker: "worker-1".into(), day: day(2026, 11, 20), notes: "正常".into() };
+    let mut l = Ledger {
+        grid_id: org.grid_a.clone(),
+        worker: "worker-1".into(),
+        day: day(2026, 11, 20),
+        notes: "正常".into(),
+    };
     let id = worker_store.create(&l).unwrap();
     worker_store.submit_ledger(&id).unwrap();
     assert_eq!(worker_store.update_ledger(&id, &l).unwrap_err().code(), "ledger_locked");
@@ -402,7 +480,15 @@ fn ledger_review_returns_and_flags_edits_after_approval() {
     send(worker_store, sup);
     sup.approve_ledger(&id).unwrap();
     // Offline edit on the worker's phone racing the approval (an older app without the lock).
-    worker_store.update(&id, &Ledger { notes: "再次修改".into(), ..l.clone() }).unwrap();
+    worker_store
+        .update(
+            &id,
+            &Ledger {
+                notes: "再次修改".into(),
+                ..l.clone()
+            },
+        )
+        .unwrap();
     send(sup, worker_store);
     send(worker_store, sup);
     for s in [&*worker_store, &*sup] {
