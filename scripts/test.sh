@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs every test of gridbook on a fresh Debian machine: installs what it needs, then checks
+# formatting and lints, and runs the unit, property, integration, binding and browser tests.
+# Usage: bash scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$(date +%s)
+step() { printf '\n== %s (%ss)\n' "$1" "$(( $(date +%s) - start ))"; }
+
+step "toolchain"
+cargo --version
+rustup component list --installed 2>/dev/null | grep -qE '^(rustfmt|clippy)' || rustup component add rustfmt clippy
+
+step "format"
+cargo fmt --all -- --check
+
+step "lint"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "tests (unit, property, integration)"
+cargo test --workspace --locked
+
+for extra in scripts/test-*.sh; do
+  [ -e "$extra" ] || continue
+  step "$extra"
+  bash "$extra"
+done
+
+step "done in $(( $(date +%s) - start )) s"
