@@ -1,0 +1,3 @@
+//! Tests of the `gridbook-server` binary as a child process.
+
+mod kill;
