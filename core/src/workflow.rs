@@ -41,21 +41,18 @@ pub mod metrics;
 pub use calendar::WorkCalendar;
 pub use claim::{ClaimOutcome, claim_outcome};
 pub use definition::{
-    ActionDef, CardLevel, Effect, ParamSpec, ParamType, Satisfaction, Stamp, StateDef, Target,
-    WorkflowDefinition,
+    ActionDef, CardLevel, Effect, ParamSpec, ParamType, Satisfaction, Stamp, StateDef, Target, WorkflowDefinition,
 };
 pub use error::WorkflowError;
 pub use fold::{
-    CaseState, KeyTimes, Pause, PauseKind, PendingExtension, StageClock, SupervisionOrder,
-    Transition, WorkflowConflict, available_actions, check, check_transition, fold,
+    CaseState, KeyTimes, Pause, PauseKind, PendingExtension, StageClock, SupervisionOrder, Transition,
+    WorkflowConflict, available_actions, check, check_transition, fold,
 };
 pub use limits::{
-    CaseClass, DeadlineLevel, DeadlineStatus, LimitUnit, ResolvedLimit, TimeLimits,
-    compute_deadline, deadline_status, stage_deadline,
+    CaseClass, DeadlineLevel, DeadlineStatus, LimitUnit, ResolvedLimit, TimeLimits, compute_deadline, deadline_status,
+    stage_deadline,
 };
-pub use metrics::{
-    CaseFacts, CaseRow, Metrics, MetricsQuery, Ratio, SatisfactionCounts, compute_metrics,
-};
+pub use metrics::{CaseFacts, CaseRow, Metrics, MetricsQuery, Ratio, SatisfactionCounts, compute_metrics};
 
 /// The default workflow definition (JSON text).
 pub const DEFAULT_DEFINITION_JSON: &str = include_str!("../data/workflow_default.json");
@@ -88,9 +85,7 @@ mod tests {
         let def = default_definition().expect("workflow");
         let limits = default_time_limits().expect("limits");
         calendar_cn().expect("calendar");
-        limits
-            .validate_against(&def)
-            .expect("limits cover every stage");
+        limits.validate_against(&def).expect("limits cover every stage");
     }
 
     #[test]
@@ -132,18 +127,13 @@ mod tests {
             with(&|v| v["actions"][0]["roles"] = serde_json::json!([])),
             Err("invalid_definition")
         );
-        assert_eq!(
-            with(&|v| v["initial"] = "nope".into()),
-            Err("unknown_state")
-        );
+        assert_eq!(with(&|v| v["initial"] = "nope".into()), Err("unknown_state"));
         assert_eq!(
             with(&|v| v["actions"][0]["colour"] = "red".into()),
             Err("invalid_data_file")
         );
         assert_eq!(
-            WorkflowDefinition::from_json("{")
-                .map(|_| ())
-                .map_err(|e| e.code()),
+            WorkflowDefinition::from_json("{").map(|_| ()).map_err(|e| e.code()),
             Err("invalid_data_file")
         );
     }

@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, FixedOffset, NaiveDate, TimeZone, Utc};
 use gridbook_core::domain::{CaseKind, OrgLevel, Role};
 use gridbook_core::workflow::{
-    self, CaseClass, CaseFacts, CaseRow, CaseState, ClaimOutcome, DeadlineLevel, MetricsQuery,
-    Satisfaction, Target, Transition, WorkflowDefinition, WorkflowError, check, check_transition,
-    claim_outcome, compute_metrics, deadline_status, fold, stage_deadline,
+    self, CaseClass, CaseFacts, CaseRow, CaseState, ClaimOutcome, DeadlineLevel, MetricsQuery, Satisfaction, Target,
+    Transition, WorkflowDefinition, WorkflowError, check, check_transition, claim_outcome, compute_metrics,
+    deadline_status, fold, stage_deadline,
 };
 use proptest::prelude::*;
 
@@ -30,10 +30,7 @@ fn cst(y: i32, m: u32, d: u32, h: u32, mi: u32, s: u32) -> DateTime<Utc> {
 }
 
 fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 fn actor(role: Role) -> String {
@@ -104,12 +101,7 @@ impl Case {
     }
 
     /// Take an action ten minutes after the previous one.
-    fn act(
-        &mut self,
-        action: &str,
-        role: Role,
-        p: &[(&str, &str)],
-    ) -> Result<String, WorkflowError> {
+    fn act(&mut self, action: &str, role: Role, p: &[(&str, &str)]) -> Result<String, WorkflowError> {
         let at = self.at + Duration::minutes(10);
         self.act_at(action, role, p, at)
     }
@@ -127,8 +119,8 @@ impl Case {
 type Step = (&'static str, Role, &'static [(&'static str, &'static str)]);
 
 use Role::{
-    CommunitySupervisor as CS, Department as DEPT, DistrictAdmin as DA, GridLeader as GL,
-    GridWorker as GW, SubDistrictSupervisor as SDS,
+    CommunitySupervisor as CS, Department as DEPT, DistrictAdmin as DA, GridLeader as GL, GridWorker as GW,
+    SubDistrictSupervisor as SDS,
 };
 
 const REPORT: Step = ("report", GW, &[]);
@@ -289,15 +281,7 @@ const TABLE: &[Row] = &[
     },
     Row {
         action: "archive",
-        setup: &[
-            REPORT,
-            ACCEPT,
-            DISPATCH,
-            DEPT_ACCEPT,
-            COMPLETE,
-            VERIFY,
-            FEEDBACK,
-        ],
+        setup: &[REPORT, ACCEPT, DISPATCH, DEPT_ACCEPT, COMPLETE, VERIFY, FEEDBACK],
         params: &[],
         roles: &[CS, SDS, DA],
         to: "archived",
@@ -323,11 +307,7 @@ fn table_covers_every_action_of_the_default_definition() {
     let def = def();
     let in_table: Vec<&str> = TABLE.iter().map(|r| r.action).collect();
     for a in def.actions() {
-        assert!(
-            in_table.contains(&a.name.as_str()),
-            "action {} has no row",
-            a.name
-        );
+        assert!(in_table.contains(&a.name.as_str()), "action {} has no row", a.name);
         assert!(!a.label_zh.is_empty());
     }
     assert_eq!(in_table.len(), def.actions().len());
@@ -344,13 +324,7 @@ fn every_action_allowed_and_refused_per_role() {
             let t = case.make(row.action, role, row.params, case.at + Duration::minutes(5));
             let full = check_transition(&case.def, &state, &t);
             if row.roles.contains(&role) {
-                assert_eq!(
-                    checked.as_deref(),
-                    Ok(row.to),
-                    "{} by {}",
-                    row.action,
-                    role.as_str()
-                );
+                assert_eq!(checked.as_deref(), Ok(row.to), "{} by {}", row.action, role.as_str());
                 assert_eq!(
                     full.as_deref(),
                     Ok(row.to),
@@ -367,13 +341,7 @@ fn every_action_allowed_and_refused_per_role() {
                 assert!(folded.conflicts.is_empty());
             } else {
                 let e = checked.expect_err("refused");
-                assert_eq!(
-                    e.code(),
-                    "role_not_allowed",
-                    "{} by {}",
-                    row.action,
-                    role.as_str()
-                );
+                assert_eq!(e.code(), "role_not_allowed", "{} by {}", row.action, role.as_str());
                 assert_eq!(
                     e,
                     WorkflowError::RoleNotAllowed {
@@ -422,24 +390,14 @@ fn every_action_refused_in_a_wrong_state_and_on_closed_cases() {
         } else {
             &draft
         };
-        let e = check(&def, &wrong.state(), row.action, role, role.level(), &p)
-            .expect_err("wrong state");
+        let e = check(&def, &wrong.state(), row.action, role, role.level(), &p).expect_err("wrong state");
         assert_eq!(e.code(), "action_not_allowed_in_state", "{}", row.action);
         for closed in [&archived, &rejected] {
-            let e = check(&def, &closed.state(), row.action, role, role.level(), &p)
-                .expect_err("closed");
+            let e = check(&def, &closed.state(), row.action, role, role.level(), &p).expect_err("closed");
             assert_eq!(e.code(), "case_closed", "{}", row.action);
         }
     }
-    let e = check(
-        &def,
-        &draft.state(),
-        "teleport",
-        GW,
-        OrgLevel::Grid,
-        &BTreeMap::new(),
-    )
-    .expect_err("unknown");
+    let e = check(&def, &draft.state(), "teleport", GW, OrgLevel::Grid, &BTreeMap::new()).expect_err("unknown");
     assert_eq!(e, WorkflowError::UnknownAction("teleport".into()));
     assert_eq!(e.code(), "unknown_action");
 }
@@ -455,12 +413,7 @@ fn parameters_and_reasons_are_checked() {
         let case = Case::new().run(row.setup);
         let action = def.action(row.action).expect("action");
         for spec in action.params.iter().filter(|s| s.required) {
-            let without: Vec<(&str, &str)> = row
-                .params
-                .iter()
-                .filter(|(k, _)| *k != spec.name)
-                .copied()
-                .collect();
+            let without: Vec<(&str, &str)> = row.params.iter().filter(|(k, _)| *k != spec.name).copied().collect();
             let e = check(
                 &def,
                 &case.state(),
@@ -494,12 +447,7 @@ fn parameters_and_reasons_are_checked() {
     }
     let accepted = Case::new().run(&[REPORT, ACCEPT]);
     assert_eq!(
-        codes(
-            &accepted,
-            "dispatch",
-            CS,
-            &[("department", "d"), ("colour", "red")]
-        ),
+        codes(&accepted, "dispatch", CS, &[("department", "d"), ("colour", "red")]),
         Err("invalid_param")
     );
     let long = "长".repeat(65);
@@ -597,15 +545,7 @@ fn org_levels_and_the_holder_are_checked() {
         .expect("escalate");
     let state = case.state();
     assert_eq!(state.holder, Some(OrgLevel::SubDistrict));
-    let e = check(
-        &def,
-        &state,
-        "accept",
-        CS,
-        OrgLevel::Community,
-        &BTreeMap::new(),
-    )
-    .expect_err("not holder");
+    let e = check(&def, &state, "accept", CS, OrgLevel::Community, &BTreeMap::new()).expect_err("not holder");
     assert_eq!(
         e,
         WorkflowError::NotHolder {
@@ -616,39 +556,11 @@ fn org_levels_and_the_holder_are_checked() {
     );
     assert_eq!(e.code(), "not_holder_level");
     assert_eq!(
-        check(
-            &def,
-            &state,
-            "reject",
-            CS,
-            OrgLevel::Community,
-            &BTreeMap::new()
-        )
-        .map_err(|e| e.code()),
+        check(&def, &state, "reject", CS, OrgLevel::Community, &BTreeMap::new()).map_err(|e| e.code()),
         Err("not_holder_level")
     );
-    assert!(
-        check(
-            &def,
-            &state,
-            "accept",
-            SDS,
-            OrgLevel::SubDistrict,
-            &BTreeMap::new()
-        )
-        .is_ok()
-    );
-    assert!(
-        check(
-            &def,
-            &state,
-            "accept",
-            DA,
-            OrgLevel::District,
-            &BTreeMap::new()
-        )
-        .is_ok()
-    );
+    assert!(check(&def, &state, "accept", SDS, OrgLevel::SubDistrict, &BTreeMap::new()).is_ok());
+    assert!(check(&def, &state, "accept", DA, OrgLevel::District, &BTreeMap::new()).is_ok());
     // The fold refuses the community's acceptance the same way.
     let t = case.make("accept", CS, &[], case.at + Duration::minutes(1));
     case.history.push(t);
@@ -693,44 +605,27 @@ fn full_loop_sets_times_assignment_and_clocks() {
     c.act_at("accept", CS, &[], t(2, 10, 0)).expect("accept");
     c.act_at("dispatch", CS, &[("department", "dept-a")], t(2, 11, 0))
         .expect("dispatch");
-    c.act_at("return_dispatch", DEPT, &[], t(2, 14, 0))
-        .expect("return");
+    c.act_at("return_dispatch", DEPT, &[], t(2, 14, 0)).expect("return");
     let s = c.state();
-    assert_eq!(
-        (s.state.as_str(), s.department.as_deref()),
-        ("accepted", None)
-    );
+    assert_eq!((s.state.as_str(), s.department.as_deref()), ("accepted", None));
     c.act_at("dispatch", CS, &[("department", "dept-b")], t(3, 9, 0))
         .expect("re-dispatch");
-    c.act_at("department_accept", DEPT, &[], t(3, 10, 0))
-        .expect("accept");
+    c.act_at("department_accept", DEPT, &[], t(3, 10, 0)).expect("accept");
     c.act_at("supervise", SDS, &[("card", "yellow")], t(4, 9, 0))
         .expect("督办");
     c.act_at("urge", GW, &[], t(4, 10, 0)).expect("催办");
     c.act_at("urge", CS, &[], t(4, 11, 0)).expect("催办");
     c.act_at("complete", DEPT, &[], t(5, 15, 0)).expect("办结");
-    c.act_at("verify_fail", CS, &[], t(6, 9, 0))
-        .expect("验证不通过");
+    c.act_at("verify_fail", CS, &[], t(6, 9, 0)).expect("验证不通过");
     let s = c.state();
     assert_eq!((s.state.as_str(), s.times.handled_at), ("handling", None));
     c.act_at("complete", DEPT, &[], t(6, 16, 0)).expect("办结");
-    c.act_at("verify_pass", SDS, &[], t(9, 9, 0))
-        .expect("verify");
-    c.act_at(
-        "follow_up",
-        GW,
-        &[("satisfaction", "dissatisfied")],
-        t(9, 10, 0),
-    )
-    .expect("二次走访");
+    c.act_at("verify_pass", SDS, &[], t(9, 9, 0)).expect("verify");
+    c.act_at("follow_up", GW, &[("satisfaction", "dissatisfied")], t(9, 10, 0))
+        .expect("二次走访");
     c.act_at("feedback", GW, &[], t(9, 11, 0)).expect("反馈");
-    c.act_at(
-        "follow_up",
-        GW,
-        &[("satisfaction", "satisfied")],
-        t(10, 10, 0),
-    )
-    .expect("二次走访");
+    c.act_at("follow_up", GW, &[("satisfaction", "satisfied")], t(10, 10, 0))
+        .expect("二次走访");
     c.act_at("archive", CS, &[], t(10, 11, 0)).expect("归档");
 
     let s = c.state();
@@ -771,10 +666,7 @@ fn full_loop_sets_times_assignment_and_clocks() {
 fn concurrent_transitions_fold_to_one_state_with_conflicts() {
     // A worker completes the case while the department returns it, both offline from
     // `handling`. Whatever comes first in the merged list wins; the other is a conflict.
-    let base = Case::new().run(&[
-        ("self_handle", GW, &[]),
-        ("request_extension", GW, &[("days", "2")]),
-    ]);
+    let base = Case::new().run(&[("self_handle", GW, &[]), ("request_extension", GW, &[("days", "2")])]);
     assert_eq!(base.state().state, "handling");
     let mut complete = base.make("complete", GW, &[], base.at + Duration::minutes(5));
     complete.id = "complete".into();
@@ -794,13 +686,7 @@ fn concurrent_transitions_fold_to_one_state_with_conflicts() {
         .collect();
     // Leaving the handle stage dropped the pending extension, so the approval finds none...
     // but it was made from `handling` and the case is `handled`: stale.
-    assert_eq!(
-        codes,
-        [
-            ("return", "stale_from_state"),
-            ("approve", "stale_from_state")
-        ]
-    );
+    assert_eq!(codes, [("return", "stale_from_state"), ("approve", "stale_from_state")]);
     assert_eq!(s1.pending_extension, None);
 
     let mut h2 = base.history.clone();
@@ -821,12 +707,7 @@ fn concurrent_transitions_fold_to_one_state_with_conflicts() {
 #[test]
 fn two_departments_accepting_and_odd_histories() {
     let base = Case::new().run(&[REPORT, ACCEPT, DISPATCH]);
-    let mut a = base.make(
-        "department_accept",
-        DEPT,
-        &[],
-        base.at + Duration::minutes(1),
-    );
+    let mut a = base.make("department_accept", DEPT, &[], base.at + Duration::minutes(1));
     a.id = "a".into();
     a.actor = "dept-a".into();
     let mut b = a.clone();
@@ -850,20 +731,14 @@ fn two_departments_accepting_and_odd_histories() {
     wrong.to = "archived".into();
     let mut h = base.history.clone();
     h.push(wrong);
-    assert_eq!(
-        fold(&base.def, &h).conflicts[0].reason_code,
-        "to_state_mismatch"
-    );
+    assert_eq!(fold(&base.def, &h).conflicts[0].reason_code, "to_state_mismatch");
 
     // An action this definition does not know (newer app) is a conflict, not a panic.
     let mut unknown = a;
     unknown.action = "teleport".into();
     let mut h = base.history.clone();
     h.push(unknown);
-    assert_eq!(
-        fold(&base.def, &h).conflicts[0].reason_code,
-        "unknown_action"
-    );
+    assert_eq!(fold(&base.def, &h).conflicts[0].reason_code, "unknown_action");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -903,10 +778,7 @@ fn concurrent_claims_merged_both_ways_give_one_owner() {
         assert_eq!(sa.conflicts[0].reason_code, "claim_lost");
     }
     // Before any claim, nobody has it; a claim attempt after the win is refused up front.
-    assert_eq!(
-        claim_outcome(&base.state(), "worker-a"),
-        ClaimOutcome::NotClaimed
-    );
+    assert_eq!(claim_outcome(&base.state(), "worker-a"), ClaimOutcome::NotClaimed);
     let mut won = base.history.clone();
     won.push(claim_a.clone());
     let e = check(
@@ -968,17 +840,11 @@ impl Replica {
     }
     /// Take a random action that is valid against this replica's own fold; `None` if there is
     /// nothing to do (closed case).
-    fn act(
-        &mut self,
-        def: &WorkflowDefinition,
-        rng: &mut Rng,
-        made: &mut Vec<String>,
-    ) -> Option<()> {
+    fn act(&mut self, def: &WorkflowDefinition, rng: &mut Rng, made: &mut Vec<String>) -> Option<()> {
         let list = self.list();
         let state = fold(def, &list);
-        let at = cst(2026, 3, 2, 9, 0, 0)
-            + Duration::minutes(self.clock as i64 * 7)
-            + Duration::seconds(i64::from(self.id));
+        let at =
+            cst(2026, 3, 2, 9, 0, 0) + Duration::minutes(self.clock as i64 * 7) + Duration::seconds(i64::from(self.id));
         let mut options = Vec::new();
         for a in def.actions() {
             for &role in &a.roles {
@@ -993,9 +859,7 @@ impl Replica {
                             let (lo, hi) = (spec.min.unwrap_or(1), spec.max.unwrap_or(5).min(5));
                             (lo + rng.below((hi - lo + 1) as usize) as i64).to_string()
                         }
-                        workflow::ParamType::Choice => {
-                            spec.values[rng.below(spec.values.len())].key.clone()
-                        }
+                        workflow::ParamType::Choice => spec.values[rng.below(spec.values.len())].key.clone(),
                     };
                     p.insert(spec.name.clone(), v);
                 }
@@ -1063,10 +927,7 @@ fn converge(
         }
     }
     let mut reps: Vec<Replica> = (1..=replicas as u8)
-        .map(|id| Replica {
-            id,
-            ..origin.clone()
-        })
+        .map(|id| Replica { id, ..origin.clone() })
         .collect();
     for _ in 0..rounds {
         // Offline work.
@@ -1121,12 +982,7 @@ fn converge(
     }
     // Applied and conflicts partition the history, in history order.
     let mut partition: Vec<&str> = reference_state.applied.iter().map(String::as_str).collect();
-    partition.extend(
-        reference_state
-            .conflicts
-            .iter()
-            .map(|c| c.transition_id.as_str()),
-    );
+    partition.extend(reference_state.conflicts.iter().map(|c| c.transition_id.as_str()));
     partition.sort_unstable();
     let mut sorted_ids = ids.clone();
     sorted_ids.sort_unstable();
@@ -1140,10 +996,7 @@ fn converge(
     }
     for c in &reference_state.conflicts {
         if c.reason_code == "claim_lost" {
-            prop_assert_eq!(
-                claim_outcome(&reference_state, &c.actor),
-                ClaimOutcome::Lost
-            );
+            prop_assert_eq!(claim_outcome(&reference_state, &c.actor), ClaimOutcome::Lost);
         }
     }
     Ok(())
@@ -1203,12 +1056,7 @@ fn convergence_model_produces_conflicts_and_claims() {
             origin.clock += 1;
             origin.entries.insert((origin.clock, 0), t);
         }
-        let mut reps: Vec<Replica> = (1..=3u8)
-            .map(|id| Replica {
-                id,
-                ..origin.clone()
-            })
-            .collect();
+        let mut reps: Vec<Replica> = (1..=3u8).map(|id| Replica { id, ..origin.clone() }).collect();
         for r in reps.iter_mut() {
             for _ in 0..3 {
                 r.act(&def, &mut rng, &mut made);
@@ -1220,11 +1068,7 @@ fn convergence_model_produces_conflicts_and_claims() {
         }
         let s = fold(&def, &all.list());
         conflicts += s.conflicts.len();
-        claims_lost += s
-            .conflicts
-            .iter()
-            .filter(|c| c.reason_code == "claim_lost")
-            .count();
+        claims_lost += s.conflicts.iter().filter(|c| c.reason_code == "claim_lost").count();
     }
     assert!(conflicts > 50, "only {conflicts} conflicts");
     assert!(claims_lost > 5, "only {claims_lost} lost claims");
@@ -1251,10 +1095,7 @@ fn calendar_knows_2025_2026_and_flags_2027() {
     assert!(!cal.is_working_day(d(2026, 3, 7)));
     assert!(cal.is_working_day(d(2026, 3, 9)));
     assert!(cal.is_official(2025) && cal.is_official(2026) && !cal.is_official(2027));
-    assert_eq!(
-        cal.year(2027).map(|y| y.status.as_str()),
-        Some("provisional")
-    );
+    assert_eq!(cal.year(2027).map(|y| y.status.as_str()), Some("provisional"));
     assert!(!cal.is_working_day(d(2027, 2, 8)));
     assert!(cal.source().contains("国办发明电〔2024〕12号"));
     // Working time: Friday 16:00 → Monday 10:00 is 1.5 h (Fri) + 1.5 h (Mon).
@@ -1293,17 +1134,13 @@ fn calendar_and_limits_errors_are_typed() {
         with(&|v| v["work_periods"][1]["start"] = "11:00".into()),
         Err("invalid_calendar")
     );
-    assert_eq!(
-        with(&|v| v["utc_offset"] = "CST".into()),
-        Err("invalid_calendar")
-    );
+    assert_eq!(with(&|v| v["utc_offset"] = "CST".into()), Err("invalid_calendar"));
     assert_eq!(
         with(&|v| v["years"][0]["holidays"][0]["from"] = "2025-13-01".into()),
         Err("invalid_calendar")
     );
 
-    let lim: serde_json::Value =
-        serde_json::from_str(workflow::DEFAULT_TIME_LIMITS_JSON).expect("json");
+    let lim: serde_json::Value = serde_json::from_str(workflow::DEFAULT_TIME_LIMITS_JSON).expect("json");
     let with = |f: &dyn Fn(&mut serde_json::Value)| {
         let mut v = lim.clone();
         f(&mut v);
@@ -1344,10 +1181,7 @@ fn limits_resolve_most_specific_rule() {
     };
     let handle = |c: CaseClass<'_>| limits.rule("handle", &c).map(|r| (r.amount, r.unit));
     use workflow::LimitUnit::*;
-    assert_eq!(
-        handle(class("dispute", None, "individual")),
-        Ok((5, WorkingDays))
-    );
+    assert_eq!(handle(class("dispute", None, "individual")), Ok((5, WorkingDays)));
     assert_eq!(
         handle(class("dispute", Some("neighbour"), "group")),
         Ok((3, WorkingDays))
@@ -1360,10 +1194,7 @@ fn limits_resolve_most_specific_rule() {
         handle(class("safety_hazard", Some("gas"), "major_group")),
         Ok((1, WorkingDays))
     );
-    assert_eq!(
-        handle(class("emergency", None, "major_group")),
-        Ok((4, NaturalHours))
-    );
+    assert_eq!(handle(class("emergency", None, "major_group")), Ok((4, NaturalHours)));
     assert_eq!(
         handle(class("unknown_category", None, "unknown_scale")),
         Ok((5, WorkingDays))
@@ -1376,11 +1207,7 @@ fn limits_resolve_most_specific_rule() {
     for stage in &limits.stages {
         for c in &limits.categories {
             for s in &limits.scales {
-                assert!(
-                    limits
-                        .rule(&stage.key, &class(&c.key, None, &s.key))
-                        .is_ok()
-                );
+                assert!(limits.rule(&stage.key, &class(&c.key, None, &s.key)).is_ok());
             }
         }
     }
@@ -1438,16 +1265,9 @@ fn handling_deadline_crosses_the_2026_spring_festival() {
 
     // The response stage (4 working hours from the report at 08:00 on 02-12) finished on time:
     // 08:30–12:00 3.5 h + 0.5 h → 13:30 + 30 min = 14:00; accepted at 09:00.
-    let resp = stage_deadline(
-        &limits,
-        &cal,
-        &s,
-        &DISPUTE,
-        "accept",
-        cst(2026, 3, 1, 0, 0, 0),
-    )
-    .expect("rule")
-    .expect("entered");
+    let resp = stage_deadline(&limits, &cal, &s, &DISPUTE, "accept", cst(2026, 3, 1, 0, 0, 0))
+        .expect("rule")
+        .expect("entered");
     assert_eq!(resp.deadline, cst(2026, 2, 12, 14, 0, 0));
     assert_eq!(resp.finished_at, Some(cst(2026, 2, 12, 9, 0, 0)));
     assert_eq!(resp.level, DeadlineLevel::OnTime);
@@ -1495,29 +1315,18 @@ fn pending_extension_pauses_the_clock_and_approval_adds_days() {
             .expect("rule")
             .expect("stage")
     };
-    assert_eq!(
-        st(&c, cst(2026, 3, 3, 9, 0, 0)).deadline,
-        cst(2026, 3, 9, 17, 30, 0)
-    );
+    assert_eq!(st(&c, cst(2026, 3, 3, 9, 0, 0)).deadline, cst(2026, 3, 9, 17, 30, 0));
 
     // 申请延期 (3 days) Wed 03-04 10:00. By then 7 + 7.5 + 1.5 = 16 h were used; 28.5 h left.
-    c.act_at(
-        "request_extension",
-        DEPT,
-        &[("days", "3")],
-        cst(2026, 3, 4, 10, 0, 0),
-    )
-    .expect("申请延期");
+    c.act_at("request_extension", DEPT, &[("days", "3")], cst(2026, 3, 4, 10, 0, 0))
+        .expect("申请延期");
     // Still pending on Thu 03-05 10:00: the clock restarts from "now": 03-05 10:00–17:30 6 h
     // (22.5 left), 03-06 (15), 03-09 (7.5), 03-10 (0) → Tue 03-10 17:30.
     let pending = st(&c, cst(2026, 3, 5, 10, 0, 0));
     assert!(pending.paused);
     assert_eq!(pending.deadline, cst(2026, 3, 10, 17, 30, 0));
     // Pending until Fri 03-06 10:00: two working days paused → Wed 03-11 17:30.
-    assert_eq!(
-        st(&c, cst(2026, 3, 6, 10, 0, 0)).deadline,
-        cst(2026, 3, 11, 17, 30, 0)
-    );
+    assert_eq!(st(&c, cst(2026, 3, 6, 10, 0, 0)).deadline, cst(2026, 3, 11, 17, 30, 0));
 
     // 批准延期 at Fri 03-06 10:00 (3 days as requested). Unpaused deadline: the 8th working day
     // after 03-02 = 03-12 17:30 (budget 7 + 8 × 7.5 = 67 h). The pause 03-04 10:00 → 03-06 10:00
@@ -1544,22 +1353,11 @@ fn pending_extension_pauses_the_clock_and_approval_adds_days() {
     let mut c = dispatched_case(cst(2026, 3, 2, 9, 0, 0));
     c.act_at("department_accept", DEPT, &[], cst(2026, 3, 2, 10, 0, 0))
         .expect("接单");
-    c.act_at(
-        "request_extension",
-        DEPT,
-        &[("days", "2")],
-        cst(2026, 3, 2, 14, 0, 0),
-    )
-    .expect("申请延期");
-    let st = deadline_status(
-        &limits,
-        &cal,
-        &c.state(),
-        &major,
-        cst(2026, 3, 3, 16, 30, 0),
-    )
-    .expect("rule")
-    .expect("stage");
+    c.act_at("request_extension", DEPT, &[("days", "2")], cst(2026, 3, 2, 14, 0, 0))
+        .expect("申请延期");
+    let st = deadline_status(&limits, &cal, &c.state(), &major, cst(2026, 3, 3, 16, 30, 0))
+        .expect("rule")
+        .expect("stage");
     assert!(!st.paused);
     assert_eq!(st.deadline, cst(2026, 3, 3, 17, 30, 0));
     // Budget 7 h + 7.5 h = 14.5 h; red at 90 % = 13 h 03 min → 03-03 16:03.
@@ -1576,42 +1374,24 @@ fn extension_across_the_spring_festival_and_both_tiaoxiu_saturdays() {
     let mut c = dispatched_case(cst(2026, 2, 12, 10, 0, 0));
     c.act_at("department_accept", DEPT, &[], cst(2026, 2, 12, 11, 0, 0))
         .expect("接单");
-    c.act_at(
-        "request_extension",
-        DEPT,
-        &[("days", "2")],
-        cst(2026, 2, 13, 10, 0, 0),
-    )
-    .expect("申请延期");
+    c.act_at("request_extension", DEPT, &[("days", "2")], cst(2026, 2, 13, 10, 0, 0))
+        .expect("申请延期");
     c.act_at("approve_extension", SDS, &[], cst(2026, 2, 24, 10, 0, 0))
         .expect("批准延期");
     // Unpaused: 7th working day after 02-12: 13 (1), Sat 14 (2), 24 (3), 25 (4), 26 (5), 27 (6),
     // Sat 28 调休 (7) → Sat 02-28 17:30.
     // Paused 02-13 10:00 → 02-24 10:00: 6 h (13th) + 7.5 h (Sat 14th) + 1.5 h (24th) = 15 h,
     // two working days: Mon 03-02, Tue 03-03 → Tue 03-03 17:30.
-    let st = deadline_status(
-        &limits,
-        &cal,
-        &c.state(),
-        &DISPUTE,
-        cst(2026, 2, 25, 9, 0, 0),
-    )
-    .expect("rule")
-    .expect("stage");
+    let st = deadline_status(&limits, &cal, &c.state(), &DISPUTE, cst(2026, 2, 25, 9, 0, 0))
+        .expect("rule")
+        .expect("stage");
     assert_eq!(st.deadline, cst(2026, 3, 3, 17, 30, 0));
     // Completed Mon 03-02 16:00: on time, the deadline frozen.
     c.act_at("complete", DEPT, &[], cst(2026, 3, 2, 16, 0, 0))
         .expect("办结");
-    let done = stage_deadline(
-        &limits,
-        &cal,
-        &c.state(),
-        &DISPUTE,
-        "handle",
-        cst(2026, 4, 1, 0, 0, 0),
-    )
-    .expect("rule")
-    .expect("entered");
+    let done = stage_deadline(&limits, &cal, &c.state(), &DISPUTE, "handle", cst(2026, 4, 1, 0, 0, 0))
+        .expect("rule")
+        .expect("entered");
     assert_eq!(done.finished_at, Some(cst(2026, 3, 2, 16, 0, 0)));
     assert!(!done.overdue);
     assert_eq!(done.deadline, cst(2026, 3, 3, 17, 30, 0));
@@ -1770,10 +1550,7 @@ fn march(org_path: &str, kind: Option<CaseKind>) -> MetricsQuery {
 }
 
 fn ratio(numerator: u32, denominator: u32) -> workflow::Ratio {
-    workflow::Ratio {
-        numerator,
-        denominator,
-    }
+    workflow::Ratio { numerator, denominator }
 }
 
 #[test]
@@ -1882,4 +1659,111 @@ fn metrics_on_a_hand_computed_fixture() {
     // An empty report has no rates rather than a division by zero.
     let none = compute_metrics(&rows, &march("d/s9", None));
     assert_eq!((none.total, none.response.rate()), (0, None));
+}
+
+#[test]
+fn extreme_and_unordered_timestamps_do_not_panic() {
+    // Forged or broken clocks: instants at the ends of the representable range, and steps
+    // recorded out of order. Folding and deadlines must answer, not panic.
+    let limits = workflow::default_time_limits().expect("limits");
+    let cal = workflow::calendar_cn().expect("calendar");
+    let extremes = [
+        DateTime::<Utc>::MIN_UTC,
+        DateTime::<Utc>::MAX_UTC,
+        cst(2026, 2, 16, 3, 0, 0),
+        cst(1970, 1, 1, 0, 0, 0),
+    ];
+    let steps: [Step; 6] = [
+        REPORT,
+        ACCEPT,
+        DISPATCH,
+        DEPT_ACCEPT,
+        ASK_EXT,
+        ("approve_extension", CS, &[]),
+    ];
+    for (i, first) in extremes.iter().enumerate() {
+        for second in &extremes {
+            let mut c = Case::new();
+            for (n, (action, role, p)) in steps.iter().enumerate() {
+                let at = if n % 2 == 0 { *first } else { *second };
+                c.act_at(action, *role, p, at).expect("valid whatever the time");
+            }
+            let s = c.state();
+            for category in ["dispute", "emergency"] {
+                let class = CaseClass {
+                    category,
+                    subcategory: None,
+                    scale: "individual",
+                };
+                for now in &extremes {
+                    for stage in ["accept", "dispatch", "handle"] {
+                        stage_deadline(&limits, &cal, &s, &class, stage, *now).expect("rule");
+                    }
+                    deadline_status(&limits, &cal, &s, &class, *now).expect("rule");
+                }
+            }
+            let facts = CaseFacts {
+                id: "x",
+                kind: CaseKind::Incident,
+                category: "dispute",
+                subcategory: None,
+                scale: "individual",
+                org_path: "d",
+                grid_id: "g",
+            };
+            CaseRow::from_state(&facts, &s, &limits, &cal, extremes[i]).expect("row");
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Garbage histories (any action, any recorded from/to, any role, odd parameters and
+    /// times): the fold never panics, and applied + conflicts is the whole history.
+    #[test]
+    fn fold_survives_arbitrary_histories(
+        steps in proptest::collection::vec(
+            (0usize..25, 0usize..14, 0usize..14, 0usize..6, 0usize..8, any::<bool>(), -100_000i64..100_000),
+            0..60,
+        )
+    ) {
+        let def = def();
+        let names: Vec<String> = def.actions().iter().map(|a| a.name.clone()).chain(["bogus".to_string()]).collect();
+        let states: Vec<String> =
+            def.states().iter().map(|s| s.name.clone()).chain(["nowhere".to_string(), "stay".to_string()]).collect();
+        let values = [
+            ("department", "d"), ("days", "2"), ("days", "99"), ("card", "red"), ("satisfaction", "satisfied"),
+            ("level", "district"), ("channel", "app"), ("nonsense", "x"),
+        ];
+        let limits = workflow::default_time_limits().expect("limits");
+        let cal = workflow::calendar_cn().expect("calendar");
+        let history: Vec<Transition> = steps
+            .iter()
+            .enumerate()
+            .map(|(i, &(a, f, t, r, p, reason, minutes))| {
+                let at = cst(2026, 3, 2, 9, 0, 0) + Duration::minutes(minutes);
+                Transition {
+                    id: format!("x{}", i % 50),
+                    action: names[a % names.len()].clone(),
+                    from: states[f % states.len()].clone(),
+                    to: states[t % states.len()].clone(),
+                    actor: format!("a{r}"),
+                    role: Role::ALL[r],
+                    org_node: "n".into(),
+                    at,
+                    device_time: at,
+                    reason: reason.then(|| "r".into()),
+                    params: params(&[values[p]]),
+                    attachments: vec![],
+                }
+            })
+            .collect();
+        let s = fold(&def, &history);
+        prop_assert_eq!(s.applied.len() + s.conflicts.len(), history.len());
+        let class = CaseClass { category: "dispute", subcategory: None, scale: "group" };
+        for stage in ["accept", "dispatch", "handle", "verify", "feedback"] {
+            prop_assert!(stage_deadline(&limits, &cal, &s, &class, stage, cst(2026, 6, 1, 0, 0, 0)).is_ok());
+        }
+    }
 }

@@ -6,9 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{
-    DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Utc, Weekday,
-};
+use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Utc, Weekday};
 use serde::Deserialize;
 
 use super::error::WorkflowError;
@@ -90,8 +88,7 @@ fn bad(s: String) -> WorkflowError {
 }
 
 fn parse_date(s: &str) -> Result<NaiveDate, WorkflowError> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .map_err(|_| bad(format!("`{s}` is not a YYYY-MM-DD date")))
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| bad(format!("`{s}` is not a YYYY-MM-DD date")))
 }
 
 fn parse_time(s: &str) -> Result<NaiveTime, WorkflowError> {
@@ -146,10 +143,7 @@ impl WorkCalendar {
         for p in &f.work_periods {
             let (s, e) = (parse_time(&p.start)?, parse_time(&p.end)?);
             if s >= e {
-                return Err(bad(format!(
-                    "work period {}-{} ends before it starts",
-                    p.start, p.end
-                )));
+                return Err(bad(format!("work period {}-{} ends before it starts", p.start, p.end)));
             }
             if periods.last().is_some_and(|&(_, prev_end)| s < prev_end) {
                 return Err(bad(format!(
@@ -189,9 +183,7 @@ impl WorkCalendar {
             for w in &y.workdays {
                 let d = parse_date(&w.date)?;
                 if holidays.contains_key(&d) {
-                    return Err(bad(format!(
-                        "{d} is both a holiday and a make-up working day"
-                    )));
+                    return Err(bad(format!("{d} is both a holiday and a make-up working day")));
                 }
                 if workdays.insert(d, w.name.clone()).is_some() {
                     return Err(bad(format!("{d} is listed as a make-up working day twice")));
@@ -245,9 +237,7 @@ impl WorkCalendar {
     }
     /// Whether `year`'s holidays come from a published State Council schedule.
     pub fn is_official(&self, year: i32) -> bool {
-        self.years
-            .get(&year)
-            .is_some_and(|y| y.status == "official")
+        self.years.get(&year).is_some_and(|y| y.status == "official")
     }
     /// The holiday's name if `date` is a public holiday (放假).
     pub fn holiday(&self, date: NaiveDate) -> Option<&str> {
@@ -260,13 +250,14 @@ impl WorkCalendar {
     /// Whether `date` is a working day.
     pub fn is_working_day(&self, date: NaiveDate) -> bool {
         self.workdays.contains_key(&date)
-            || !(self.holidays.contains_key(&date)
-                || self.weekend[date.weekday().num_days_from_monday() as usize])
+            || !(self.holidays.contains_key(&date) || self.weekend[date.weekday().num_days_from_monday() as usize])
     }
 
     /// Local wall-clock time of an instant.
     pub fn local(&self, at: DateTime<Utc>) -> NaiveDateTime {
-        at.with_timezone(&self.offset).naive_local()
+        let utc = at.naive_utc();
+        utc.checked_add_signed(Duration::seconds(i64::from(self.offset.local_minus_utc())))
+            .unwrap_or(utc)
     }
     /// Local date of an instant.
     pub fn local_date(&self, at: DateTime<Utc>) -> NaiveDate {
@@ -274,7 +265,9 @@ impl WorkCalendar {
     }
     /// The instant of a local wall-clock time.
     pub fn to_utc(&self, local: NaiveDateTime) -> DateTime<Utc> {
-        (local - Duration::seconds(i64::from(self.offset.local_minus_utc()))).and_utc()
+        let offset = Duration::seconds(i64::from(self.offset.local_minus_utc()));
+        // Out-of-range instants (a forged timestamp near year 262143) saturate instead of panicking.
+        local.checked_sub_signed(offset).unwrap_or(local).and_utc()
     }
     /// Local midnight starting `date`.
     pub fn local_midnight(&self, date: NaiveDate) -> DateTime<Utc> {
@@ -324,10 +317,7 @@ impl WorkCalendar {
             return at;
         }
         let local = self.local(at);
-        self.to_utc(
-            self.nth_working_day_after(local.date(), n)
-                .and_time(local.time()),
-        )
+        self.to_utc(self.nth_working_day_after(local.date(), n).and_time(local.time()))
     }
 
     /// The instant when `hours` working hours have passed after `start`.
@@ -377,7 +367,7 @@ impl WorkCalendar {
                     }
                     let avail = e - s;
                     if left <= avail {
-                        return self.to_utc(s + left);
+                        return self.to_utc(s.checked_add_signed(left).unwrap_or(e));
                     }
                     left -= avail;
                 }

@@ -79,11 +79,7 @@ impl TryFrom<String> for Target {
         if s.is_empty() {
             return Err("empty target state".into());
         }
-        Ok(if s == STAY {
-            Target::Stay
-        } else {
-            Target::State(s)
-        })
+        Ok(if s == STAY { Target::Stay } else { Target::State(s) })
     }
 }
 
@@ -389,26 +385,21 @@ pub(crate) fn parse_level(s: &str) -> Option<OrgLevel> {
 
 /// Levels that may hold a case (accept it, publish it, reject it).
 fn is_holder_level(level: OrgLevel) -> bool {
-    matches!(
-        level,
-        OrgLevel::District | OrgLevel::SubDistrict | OrgLevel::Community
-    )
+    matches!(level, OrgLevel::District | OrgLevel::SubDistrict | OrgLevel::Community)
 }
 
 pub(crate) fn is_snake_key(s: &str) -> bool {
     let mut chars = s.chars();
-    matches!(chars.next(), Some('a'..='z'))
-        && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_'))
+    matches!(chars.next(), Some('a'..='z')) && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_'))
 }
 
 impl WorkflowDefinition {
     /// Parse and validate a definition.
     pub fn from_json(json: &str) -> Result<Self, WorkflowError> {
-        let file: DefinitionFile =
-            serde_json::from_str(json).map_err(|e| WorkflowError::Parse {
-                file: "workflow",
-                reason: e.to_string(),
-            })?;
+        let file: DefinitionFile = serde_json::from_str(json).map_err(|e| WorkflowError::Parse {
+            file: "workflow",
+            reason: e.to_string(),
+        })?;
         Self::build(file)
     }
 
@@ -423,10 +414,7 @@ impl WorkflowDefinition {
         let mut state_index = BTreeMap::new();
         for (i, s) in f.states.iter().enumerate() {
             if !is_snake_key(&s.name) || s.name == STAY {
-                return bad(format!(
-                    "state name `{}` is not a usable snake_case key",
-                    s.name
-                ));
+                return bad(format!("state name `{}` is not a usable snake_case key", s.name));
             }
             if s.label_zh.trim().is_empty() {
                 return bad(format!("state `{}` has no zh-CN label", s.name));
@@ -434,10 +422,7 @@ impl WorkflowDefinition {
             if let Some(stage) = &s.stage
                 && !is_snake_key(stage)
             {
-                return bad(format!(
-                    "stage `{stage}` of state `{}` is not a snake_case key",
-                    s.name
-                ));
+                return bad(format!("stage `{stage}` of state `{}` is not a snake_case key", s.name));
             }
             if state_index.insert(s.name.clone(), i).is_some() {
                 return Err(WorkflowError::DuplicateState(s.name.clone()));
@@ -543,18 +528,11 @@ impl WorkflowDefinition {
     }
     /// Every stage key the states use.
     pub fn stages(&self) -> BTreeSet<&str> {
-        self.states
-            .iter()
-            .filter_map(|s| s.stage.as_deref())
-            .collect()
+        self.states.iter().filter_map(|s| s.stage.as_deref()).collect()
     }
 }
 
-fn validate_action(
-    a: &ActionDef,
-    states: &[StateDef],
-    index: &BTreeMap<String, usize>,
-) -> Result<(), WorkflowError> {
+fn validate_action(a: &ActionDef, states: &[StateDef], index: &BTreeMap<String, usize>) -> Result<(), WorkflowError> {
     let bad = |s: String| Err(WorkflowError::InvalidDefinition(s));
     let ctx = || format!("action {}", a.name);
     if a.label_zh.trim().is_empty() {
@@ -611,27 +589,18 @@ fn validate_action(
             ));
         }
         if !names.insert(p.name.as_str()) {
-            return bad(format!(
-                "parameter `{}` of `{}` is declared twice",
-                p.name, a.name
-            ));
+            return bad(format!("parameter `{}` of `{}` is declared twice", p.name, a.name));
         }
         match p.kind {
             ParamType::Int => match (p.min, p.max) {
                 (Some(lo), Some(hi)) if lo <= hi => {}
                 _ => {
-                    return bad(format!(
-                        "int parameter `{}` of `{}` needs min <= max",
-                        p.name, a.name
-                    ));
+                    return bad(format!("int parameter `{}` of `{}` needs min <= max", p.name, a.name));
                 }
             },
             ParamType::Choice => {
                 let keys: BTreeSet<&str> = p.values.iter().map(|c| c.key.as_str()).collect();
-                if keys.is_empty()
-                    || keys.len() != p.values.len()
-                    || !keys.iter().all(|k| is_snake_key(k))
-                {
+                if keys.is_empty() || keys.len() != p.values.len() || !keys.iter().all(|k| is_snake_key(k)) {
                     return bad(format!(
                         "choice parameter `{}` of `{}` needs distinct snake_case values",
                         p.name, a.name
@@ -649,18 +618,17 @@ fn validate_action(
         }
     }
     // Effects refer to declared parameters of the right type.
-    let need =
-        |param: &str, kind: ParamType, required: bool| -> Result<&ParamSpec, WorkflowError> {
-            match a.param(param) {
-                Some(p) if p.kind == kind && (!required || p.required) => Ok(p),
-                _ => Err(WorkflowError::InvalidDefinition(format!(
-                    "effect of `{}` needs a{} {:?} parameter `{param}`",
-                    a.name,
-                    if required { " required" } else { "n" },
-                    kind
-                ))),
-            }
-        };
+    let need = |param: &str, kind: ParamType, required: bool| -> Result<&ParamSpec, WorkflowError> {
+        match a.param(param) {
+            Some(p) if p.kind == kind && (!required || p.required) => Ok(p),
+            _ => Err(WorkflowError::InvalidDefinition(format!(
+                "effect of `{}` needs a{} {:?} parameter `{param}`",
+                a.name,
+                if required { " required" } else { "n" },
+                kind
+            ))),
+        }
+    };
     let choices_within = |p: &ParamSpec, ok: &dyn Fn(&str) -> bool| -> Result<(), WorkflowError> {
         match p.values.iter().find(|c| !ok(&c.key)) {
             Some(c) => Err(WorkflowError::InvalidDefinition(format!(
@@ -675,10 +643,7 @@ fn validate_action(
         match e {
             Effect::SetHolder { level } => {
                 if !is_holder_level(*level) {
-                    return bad(format!(
-                        "`{}` sets a holder level that cannot hold cases",
-                        a.name
-                    ));
+                    return bad(format!("`{}` sets a holder level that cannot hold cases", a.name));
                 }
             }
             Effect::SetHolderFromParam { param } => {
@@ -730,9 +695,7 @@ fn validate_action(
         .filter(|e| {
             matches!(
                 e,
-                Effect::RequestExtension { .. }
-                    | Effect::ApproveExtension { .. }
-                    | Effect::RejectExtension
+                Effect::RequestExtension { .. } | Effect::ApproveExtension { .. } | Effect::RejectExtension
             )
         })
         .count();

@@ -13,8 +13,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::definition::{
-    ActionDef, CardLevel, DEFAULT_MAX_CHARS, Effect, ParamType, Satisfaction, Stamp, Target,
-    WorkflowDefinition, parse_level, tree_rank,
+    ActionDef, CardLevel, DEFAULT_MAX_CHARS, Effect, ParamType, Satisfaction, Stamp, Target, WorkflowDefinition,
+    parse_level, tree_rank,
 };
 use super::error::WorkflowError;
 use crate::domain::{OrgLevel, Role};
@@ -287,13 +287,7 @@ impl CaseState {
         self.pending_extension.is_some()
     }
 
-    fn apply_valid(
-        &mut self,
-        def: &WorkflowDefinition,
-        action: &ActionDef,
-        t: &Transition,
-        to: String,
-    ) {
+    fn apply_valid(&mut self, def: &WorkflowDefinition, action: &ActionDef, t: &Transition, to: String) {
         let reopen = action.effects.contains(&Effect::Reopen);
         let new_stage = def.stage_of(&to).map(str::to_string);
         if new_stage != self.stage {
@@ -386,8 +380,7 @@ impl CaseState {
                         .filter(|v| !v.is_empty())
                         .and_then(|v| v.parse::<u32>().ok())
                         .unwrap_or(requested);
-                    self.approved_extension_days =
-                        self.approved_extension_days.saturating_add(days);
+                    self.approved_extension_days = self.approved_extension_days.saturating_add(days);
                     if let Some(clock) = self.current_clock_mut() {
                         clock.extension_days = clock.extension_days.saturating_add(days);
                         close_extension_pause(clock, t.at);
@@ -482,11 +475,7 @@ pub fn check(
 
 /// The fold's own rule for one transition appended after `state`: call it on a transition
 /// before appending it, and the local fold is sure to apply it. Returns the target state.
-pub fn check_transition(
-    def: &WorkflowDefinition,
-    state: &CaseState,
-    t: &Transition,
-) -> Result<String, WorkflowError> {
+pub fn check_transition(def: &WorkflowDefinition, state: &CaseState, t: &Transition) -> Result<String, WorkflowError> {
     validate_transition(def, state, t).map(|(_, to)| to)
 }
 
@@ -504,8 +493,7 @@ pub fn available_actions<'d>(
         .filter(|a| {
             matches!(
                 check(def, state, &a.name, role, org_level, &empty),
-                Ok(_)
-                    | Err(WorkflowError::MissingParam { .. } | WorkflowError::InvalidParam { .. })
+                Ok(_) | Err(WorkflowError::MissingParam { .. } | WorkflowError::InvalidParam { .. })
             )
         })
         .collect()
@@ -568,12 +556,8 @@ fn evaluate<'d>(
         && let Some(owner) = &state.claim_owner
     {
         return Err(match a.actor {
-            Some(actor) if actor != owner => WorkflowError::ClaimLost {
-                owner: owner.clone(),
-            },
-            _ => WorkflowError::AlreadyClaimed {
-                owner: owner.clone(),
-            },
+            Some(actor) if actor != owner => WorkflowError::ClaimLost { owner: owner.clone() },
+            _ => WorkflowError::AlreadyClaimed { owner: owner.clone() },
         });
     }
     if let Some(from) = a.from
@@ -662,10 +646,7 @@ fn evaluate<'d>(
     Ok((action, to))
 }
 
-fn check_params(
-    action: &ActionDef,
-    params: &BTreeMap<String, String>,
-) -> Result<(), WorkflowError> {
+fn check_params(action: &ActionDef, params: &BTreeMap<String, String>) -> Result<(), WorkflowError> {
     let invalid = |param: &str, reason: String| WorkflowError::InvalidParam {
         action: action.name.clone(),
         param: param.to_string(),
@@ -675,10 +656,7 @@ fn check_params(
         return Err(invalid(unknown, "not a parameter of this action".into()));
     }
     for spec in &action.params {
-        let value = params
-            .get(&spec.name)
-            .map(|v| v.trim())
-            .filter(|v| !v.is_empty());
+        let value = params.get(&spec.name).map(|v| v.trim()).filter(|v| !v.is_empty());
         let Some(value) = value else {
             if spec.required {
                 return Err(WorkflowError::MissingParam {

@@ -227,10 +227,7 @@ fn check_labelled(what: &str, items: &[Labelled]) -> Result<(), WorkflowError> {
     let mut keys = BTreeSet::new();
     for i in items {
         if !is_snake_key(&i.key) || !keys.insert(i.key.as_str()) {
-            return Err(bad(format!(
-                "{what} key `{}` is not a distinct snake_case key",
-                i.key
-            )));
+            return Err(bad(format!("{what} key `{}` is not a distinct snake_case key", i.key)));
         }
         if i.label_zh.trim().is_empty() {
             return Err(bad(format!("{what} `{}` has no zh-CN label", i.key)));
@@ -256,8 +253,7 @@ impl TimeLimits {
         check_labelled("scale", &self.scales)?;
         let mut cats = BTreeSet::new();
         for c in &self.categories {
-            if !is_snake_key(&c.key) || !cats.insert(c.key.as_str()) || c.label_zh.trim().is_empty()
-            {
+            if !is_snake_key(&c.key) || !cats.insert(c.key.as_str()) || c.label_zh.trim().is_empty() {
                 return Err(bad(format!(
                     "category `{}` needs a distinct snake_case key and a label",
                     c.key
@@ -349,11 +345,7 @@ impl TimeLimits {
     pub fn rule(&self, stage: &str, class: &CaseClass<'_>) -> Result<ResolvedLimit, WorkflowError> {
         let score = |r: &LimitRule| -> Option<u8> {
             let cat = match (&r.subcategory, r.category.as_str()) {
-                (Some(sub), c)
-                    if c == class.category && class.subcategory == Some(sub.as_str()) =>
-                {
-                    4
-                }
+                (Some(sub), c) if c == class.category && class.subcategory == Some(sub.as_str()) => 4,
                 (Some(_), _) => return None,
                 (None, ANY) => 0,
                 (None, c) if c == class.category => 2,
@@ -384,9 +376,7 @@ impl TimeLimits {
             unit: best.unit,
             yellow_pct: best.yellow_pct.unwrap_or(self.defaults.yellow_pct),
             red_pct: best.red_pct.unwrap_or(self.defaults.red_pct),
-            pause_on_extension: best
-                .pause_on_extension
-                .unwrap_or(self.defaults.pause_on_extension),
+            pause_on_extension: best.pause_on_extension.unwrap_or(self.defaults.pause_on_extension),
         })
     }
 }
@@ -440,7 +430,9 @@ impl Measure<'_> {
     fn advance(self, start: DateTime<Utc>, amount: Duration) -> DateTime<Utc> {
         match self {
             Measure::Working(cal) => cal.add_working_time(start, amount),
-            Measure::Natural => start + amount.max(Duration::zero()),
+            Measure::Natural => start
+                .checked_add_signed(amount.max(Duration::zero()))
+                .unwrap_or(DateTime::<Utc>::MAX_UTC),
         }
     }
 
@@ -488,7 +480,12 @@ pub fn compute_deadline(
             Measure::Working(calendar),
         ),
         LimitUnit::NaturalHours => (
-            calendar.add_working_days(start + Duration::hours(i64::from(limit.amount)), ext),
+            calendar.add_working_days(
+                start
+                    .checked_add_signed(Duration::hours(i64::from(limit.amount)))
+                    .unwrap_or(DateTime::<Utc>::MAX_UTC),
+                ext,
+            ),
             Measure::Natural,
         ),
     };

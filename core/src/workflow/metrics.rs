@@ -91,10 +91,8 @@ impl CaseRow {
             subcategory: facts.subcategory,
             scale: facts.scale,
         };
-        let response =
-            stage_deadline(limits, calendar, state, &class, &limits.response_stage, now)?;
-        let handling =
-            stage_deadline(limits, calendar, state, &class, &limits.handling_stage, now)?;
+        let response = stage_deadline(limits, calendar, state, &class, &limits.response_stage, now)?;
+        let handling = stage_deadline(limits, calendar, state, &class, &limits.handling_stage, now)?;
         Ok(CaseRow {
             id: facts.id.to_string(),
             kind: facts.kind,
@@ -200,9 +198,7 @@ pub struct Metrics {
 pub fn path_under(path: &str, node: &str) -> bool {
     node.is_empty()
         || path == node
-        || (path.len() > node.len()
-            && path.starts_with(node)
-            && path.as_bytes()[node.len()] == b'/')
+        || (path.len() > node.len() && path.starts_with(node) && path.as_bytes()[node.len()] == b'/')
 }
 
 fn bump(map: &mut BTreeMap<String, u32>, key: &str) {
