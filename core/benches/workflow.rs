@@ -10,8 +10,8 @@ use std::time::{Duration as StdDuration, Instant};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use gridbook_core::domain::{CaseKind, Role};
 use gridbook_core::workflow::{
-    self, CaseClass, CaseFacts, CaseRow, MetricsQuery, Satisfaction, Target, Transition,
-    WorkflowDefinition, check_transition, compute_metrics, deadline_status, fold,
+    self, CaseClass, CaseFacts, CaseRow, MetricsQuery, Satisfaction, Target, Transition, WorkflowDefinition,
+    check_transition, compute_metrics, deadline_status, fold,
 };
 
 /// splitmix64, so every run measures the same data.
@@ -31,19 +31,11 @@ impl Rng {
 }
 
 fn base_time() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, 2, 1, 0, 0)
-        .single()
-        .expect("valid time")
+    Utc.with_ymd_and_hms(2026, 3, 2, 1, 0, 0).single().expect("valid time")
 }
 
 /// Append `action` by `role` after `history`, checked as the store would.
-fn push(
-    def: &WorkflowDefinition,
-    history: &mut Vec<Transition>,
-    action: &str,
-    role: Role,
-    params: &[(&str, &str)],
-) {
+fn push(def: &WorkflowDefinition, history: &mut Vec<Transition>, action: &str, role: Role, params: &[(&str, &str)]) {
     let state = fold(def, history);
     let a = def.action(action).expect("action exists");
     let at = base_time() + Duration::minutes(history.len() as i64 * 17);
@@ -61,10 +53,7 @@ fn push(
         at,
         device_time: at,
         reason: a.reason_required.then(|| "理由".into()),
-        params: params
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
+        params: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         attachments: vec![],
     };
     if let Err(e) = check_transition(def, &state, &t) {
@@ -99,13 +88,7 @@ fn busy_case(def: &WorkflowDefinition) -> Vec<Transition> {
                 SubDistrictSupervisor,
                 &[("card", cards[i % 3])],
             ),
-            2 => push(
-                def,
-                &mut h,
-                "request_extension",
-                Department,
-                &[("days", "2")],
-            ),
+            2 => push(def, &mut h, "request_extension", Department, &[("days", "2")]),
             3 => push(def, &mut h, "approve_extension", CommunitySupervisor, &[]),
             4 => push(def, &mut h, "urge", CommunitySupervisor, &[]),
             5 => push(def, &mut h, "return_dispatch", Department, &[]),
@@ -140,13 +123,7 @@ fn busy_case(def: &WorkflowDefinition) -> Vec<Transition> {
     push(def, &mut h, "verify_fail", CommunitySupervisor, &[]);
     push(def, &mut h, "complete", Department, &[]);
     push(def, &mut h, "verify_pass", CommunitySupervisor, &[]);
-    push(
-        def,
-        &mut h,
-        "follow_up",
-        GridWorker,
-        &[("satisfaction", "satisfied")],
-    );
+    push(def, &mut h, "follow_up", GridWorker, &[("satisfaction", "satisfied")]);
     while h.len() < 198 {
         push(
             def,
@@ -216,17 +193,13 @@ const STATES: [(&str, Option<&str>); 8] = [
 fn district_year(n: usize) -> Vec<CaseRow> {
     let mut rng = Rng(42);
     // 2026-01-01 00:00 +08:00
-    let year = Utc
-        .with_ymd_and_hms(2025, 12, 31, 16, 0, 0)
-        .single()
-        .expect("time");
+    let year = Utc.with_ymd_and_hms(2025, 12, 31, 16, 0, 0).single().expect("time");
     (0..n)
         .map(|i| {
             let (s, c, g) = (rng.below(10), rng.below(8), rng.below(12));
             let reported = year + Duration::minutes(rng.below(365 * 24 * 60) as i64);
             let (state, stage) = STATES[rng.below(STATES.len() as u64) as usize];
-            let responded =
-                (state != "reported").then(|| reported + Duration::minutes(rng.below(600) as i64));
+            let responded = (state != "reported").then(|| reported + Duration::minutes(rng.below(600) as i64));
             let handled = matches!(state, "handled" | "verified" | "archived")
                 .then(|| reported + Duration::hours(rng.below(24 * 10) as i64));
             let satisfaction = match (state, rng.below(4)) {
@@ -253,11 +226,9 @@ fn district_year(n: usize) -> Vec<CaseRow> {
                 responded_at: responded,
                 accepted_at: responded,
                 handled_at: handled,
-                closed_at: matches!(state, "archived" | "rejected")
-                    .then(|| reported + Duration::days(12)),
+                closed_at: matches!(state, "archived" | "rejected").then(|| reported + Duration::days(12)),
                 response_deadline: Some(reported + Duration::hours(4)),
-                deadline: (state != "reported" && state != "rejected")
-                    .then(|| reported + Duration::days(7)),
+                deadline: (state != "reported" && state != "rejected").then(|| reported + Duration::days(7)),
                 rejected: state == "rejected",
                 satisfaction,
             }
@@ -271,11 +242,7 @@ fn main() {
     let cal = workflow::calendar_cn().expect("calendar");
     println!(
         "gridbook workflow bench ({} build)",
-        if cfg!(debug_assertions) {
-            "debug"
-        } else {
-            "release"
-        }
+        if cfg!(debug_assertions) { "debug" } else { "release" }
     );
 
     // 1. Fold a case with 200 transitions.
@@ -304,23 +271,14 @@ fn main() {
     report(
         "deadline_status (open case, 151 steps, extension pending)",
         &time(2000, || {
-            black_box(
-                deadline_status(&limits, &cal, black_box(&open_state), &class, now)
-                    .expect("deadline"),
-            );
+            black_box(deadline_status(&limits, &cal, black_box(&open_state), &class, now).expect("deadline"));
         }),
     );
 
     // 3. Metrics over one district's year.
     let rows = district_year(16_000);
-    let from = Utc
-        .with_ymd_and_hms(2025, 12, 31, 16, 0, 0)
-        .single()
-        .expect("time");
-    let to = Utc
-        .with_ymd_and_hms(2026, 12, 31, 16, 0, 0)
-        .single()
-        .expect("time");
+    let from = Utc.with_ymd_and_hms(2025, 12, 31, 16, 0, 0).single().expect("time");
+    let to = Utc.with_ymd_and_hms(2026, 12, 31, 16, 0, 0).single().expect("time");
     let district = MetricsQuery {
         org_path: "370883".into(),
         from,
@@ -338,14 +296,8 @@ fn main() {
     );
     let one_month = MetricsQuery {
         org_path: "370883/s03".into(),
-        from: Utc
-            .with_ymd_and_hms(2026, 2, 28, 16, 0, 0)
-            .single()
-            .expect("time"),
-        to: Utc
-            .with_ymd_and_hms(2026, 3, 31, 16, 0, 0)
-            .single()
-            .expect("time"),
+        from: Utc.with_ymd_and_hms(2026, 2, 28, 16, 0, 0).single().expect("time"),
+        to: Utc.with_ymd_and_hms(2026, 3, 31, 16, 0, 0).single().expect("time"),
         as_of: to,
         kind: Some(CaseKind::Incident),
     };
@@ -382,21 +334,9 @@ fn main() {
         Role::Department,
         &[("days", "3")],
     );
-    push(
-        &def,
-        &mut short,
-        "approve_extension",
-        Role::SubDistrictSupervisor,
-        &[],
-    );
+    push(&def, &mut short, "approve_extension", Role::SubDistrictSupervisor, &[]);
     push(&def, &mut short, "complete", Role::Department, &[]);
-    push(
-        &def,
-        &mut short,
-        "verify_pass",
-        Role::CommunitySupervisor,
-        &[],
-    );
+    push(&def, &mut short, "verify_pass", Role::CommunitySupervisor, &[]);
     let facts = CaseFacts {
         id: "c",
         kind: CaseKind::Incident,
@@ -412,8 +352,5 @@ fn main() {
             black_box(CaseRow::from_state(&facts, &s, &limits, &cal, now).expect("row"));
         }
     });
-    report(
-        "fold + CaseRow::from_state × 16,000 (8 steps each)",
-        &rebuild,
-    );
+    report("fold + CaseRow::from_state × 16,000 (8 steps each)", &rebuild);
 }
