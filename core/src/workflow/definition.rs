@@ -143,7 +143,7 @@ impl ActionDef {
         self.params.iter().find(|p| p.name == name)
     }
 
-    /// Whether the action has `effect` (compared by variant).
+    /// Whether one of the action's effects satisfies `pred`.
     pub fn has_effect(&self, pred: impl Fn(&Effect) -> bool) -> bool {
         self.effects.iter().any(pred)
     }

@@ -282,7 +282,8 @@ impl CaseState {
         def.is_terminal(&self.state)
     }
 
-    /// Whether the stage clock is paused right now (an extension request is pending).
+    /// Whether an extension request is pending (whether that stops the clock is up to the
+    /// time-limit rule, see [`crate::workflow::DeadlineStatus::paused`]).
     pub fn is_paused(&self) -> bool {
         self.pending_extension.is_some()
     }
@@ -450,9 +451,8 @@ pub fn fold(def: &WorkflowDefinition, transitions: &[Transition]) -> CaseState {
 }
 
 /// Whether `action` may be taken now by `role` at an org node of level `org_level`, with
-/// `params`; returns the state it leads to. The reason (for actions with `reason_required`)
-/// and the department's identity are not seen here: [`check_transition`] checks the finished
-/// transition exactly as the fold will.
+/// `params`; returns the state it leads to. The reason (for actions with `reason_required`) is
+/// not seen here: [`check_transition`] checks the finished transition exactly as the fold will.
 pub fn check(
     def: &WorkflowDefinition,
     state: &CaseState,
