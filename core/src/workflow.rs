@@ -5,7 +5,7 @@
 //!
 //! - [`definition`]: the workflow as data (states, actions, roles, parameters), validated on
 //!   load. The default ships as `core/data/workflow_default.json`.
-//! - [`fold`]: a case's history is an append-only list of [`Transition`]s; its state is
+//! - [`mod@fold`]: a case's history is an append-only list of [`Transition`]s; its state is
 //!   [`fold()`] over that list. Transitions invalid at their point become [`WorkflowConflict`]s.
 //!   [`check`] refuses a transition before it is made, with typed [`WorkflowError`]s.
 //! - [`claim`]: 我要抢单 — the first valid claim wins, the others are told [`ClaimOutcome::Lost`].
