@@ -196,6 +196,7 @@ CREATE TABLE cases (
     state        TEXT NOT NULL,
     transitions  INTEGER NOT NULL,
     conflicts    INTEGER NOT NULL,
+    deadline     TEXT,
     summary_json TEXT NOT NULL
 ) STRICT;
 CREATE INDEX cases_grid ON cases (grid_id, state);

@@ -295,11 +295,12 @@ fn typed_rows(
         RecordKind::Incident | RecordKind::Request => {
             let c: Case = typed(id, body)?;
             let history = list_at(doc, "transitions");
-            let summary = crate::cases::summarize(kind, &c, &history);
+            let summary = crate::cases::summarize(id, &c, &history);
+            let deadline = summary.json.get("deadline").and_then(Json::as_str).map(str::to_string);
             if live {
                 tx.prepare_cached(
-                    "INSERT INTO cases (id, kind, grid_id, category, subcategory, scale, title, reporter, channel, occurred_at, state, transitions, conflicts, summary_json)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                    "INSERT INTO cases (id, kind, grid_id, category, subcategory, scale, title, reporter, channel, occurred_at, state, transitions, conflicts, deadline, summary_json)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                 )?
                 .execute(params![
                     id,
@@ -315,6 +316,7 @@ fn typed_rows(
                     summary.state,
                     history.len() as i64,
                     summary.conflicts as i64,
+                    deadline,
                     summary.json.to_string()
                 ])?;
             }

@@ -1,5 +1,6 @@
 //! Integration tests of the store: one binary, one module per subject.
 
+mod cases;
 mod common;
 mod convergence;
 mod store;
