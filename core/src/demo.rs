@@ -138,6 +138,7 @@ pub fn id_number(rng: &mut StdRng, birth: NaiveDate) -> String {
 pub fn seed_org(store: &mut Store, seed: u64) -> Result<DemoOrg> {
     let mut rng = StdRng::seed_from_u64(seed ^ 0x004f_5247);
     let from = NaiveDate::from_ymd_opt(2024, 1, 1).unwrap_or_default();
+    store.set_clock(Clock::Fixed(at(from, 9, 0)));
     let node = |name: &str, level, code: &str, parent: Option<&String>| OrgNode {
         name: name.to_string(),
         level,

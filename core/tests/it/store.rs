@@ -498,3 +498,23 @@ fn ledger_review_returns_and_flags_edits_after_approval() {
         assert_eq!(s.get::<Ledger>(&id).unwrap().notes, "再次修改");
     }
 }
+
+#[test]
+fn demo_grid_is_deterministic_from_its_seed() {
+    let opts = gridbook_core::demo::DemoOptions { households: 12, days: 10, ..Default::default() };
+    let make = |seed| {
+        let mut s = Store::open_in_memory(admin()).unwrap();
+        let org = gridbook_core::demo::seed_org(&mut s, seed).unwrap();
+        let g = gridbook_core::demo::generate_grid(&mut s, &org.grid, "worker-1", seed, opts).unwrap();
+        (s.query_table_dump().unwrap(), g)
+    };
+    let (a, ga) = make(3);
+    let (b, gb) = make(3);
+    let (c, _) = make(4);
+    assert!(a == b, "same seed, same rows");
+    assert_eq!(ga, gb);
+    assert!(a != c, "another seed, other rows");
+    assert_eq!(ga.households.len(), 12);
+    assert_eq!(ga.persons.len(), 36);
+    assert!(ga.house_calls.len() >= 4 * 6, "{} house calls", ga.house_calls.len());
+}
