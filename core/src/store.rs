@@ -363,6 +363,14 @@ impl Store {
         Ok(doc::read_json(&doc, &b))
     }
 
+    /// Read a record's body as JSON with every sensitive field masked
+    /// ([`crate::sensitive::SENSITIVE_FIELDS`]): what lists and exports show by default.
+    pub fn get_json_masked(&self, id: &str) -> Result<Json> {
+        let mut body = self.get_json(id)?;
+        crate::sensitive::mask_body(self.kind_of(id)?, &mut body);
+        Ok(body)
+    }
+
     /// The kind of a stored record.
     pub fn kind_of(&self, id: &str) -> Result<RecordKind> {
         let kind: Option<String> = self

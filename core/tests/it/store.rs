@@ -148,6 +148,15 @@ fn every_kind_survives_close_and_reopen() {
         .query_row("SELECT id_number_masked FROM persons", [], |r| r.get(0))
         .unwrap();
     assert_eq!(masked, "110105********002X");
+    let masked = s.get_json_masked(&ids["person"]).unwrap();
+    assert_eq!(
+        (masked["id_number"].as_str(), masked["phone"].as_str()),
+        (Some("110105********002X"), Some("138****5678"))
+    );
+    assert_eq!(
+        s.get_json_masked(&ids["request"]).unwrap()["resident_phone"],
+        "138****5678"
+    );
     let ledger = s.ledger(&ids["ledger"]).unwrap();
     assert_eq!(
         (
@@ -501,7 +510,11 @@ fn ledger_review_returns_and_flags_edits_after_approval() {
 
 #[test]
 fn demo_grid_is_deterministic_from_its_seed() {
-    let opts = gridbook_core::demo::DemoOptions { households: 12, days: 10, ..Default::default() };
+    let opts = gridbook_core::demo::DemoOptions {
+        households: 12,
+        days: 10,
+        ..Default::default()
+    };
     let make = |seed| {
         let mut s = Store::open_in_memory(admin()).unwrap();
         let org = gridbook_core::demo::seed_org(&mut s, seed).unwrap();
