@@ -13,6 +13,7 @@ pub mod auth;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod review;
 pub mod scope;
 pub mod storage;
 pub mod sync;
@@ -100,6 +101,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/logout", post(logout))
         .route("/v1/devices/{id}/revoke", post(revoke_device))
         .route("/v1/sync", post(sync::handler))
+        .merge(review::router()) // supervisor dashboard (issue 7): /review/*, see review.rs
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .layer(RequestDecompressionLayer::new().gzip(true).pass_through_unaccepted(false))
         .layer(CompressionLayer::new().gzip(true))

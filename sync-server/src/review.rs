@@ -1,0 +1,348 @@
+//! 督导看板: the supervisor's web dashboard, server-rendered (askama templates under
+//! `sync-server/templates/review/`), zh-CN first with an English switch (`?lang=en`, or the
+//! `gb_lang` cookie set by `/review/lang`).
+//!
+//! - [`session`]: login for supervisor roles (community, sub-district, district admin). A login
+//!   goes through [`crate::auth::login`] with a fresh "web" device; the bearer token lives in an
+//!   HttpOnly cookie, and every request is checked by [`crate::auth::authenticate`] (expiry,
+//!   revocation, disabled accounts), so the web session is revoked like any device.
+//! - [`area`]: what the signed-in account may see: its granted grids and the org nodes above them
+//!   up to its own node. Everything else answers 404 (`not_found`), whether it exists or not.
+//! - [`ledgers`]: 走访台账 list and page, approve / return with a comment.
+//! - [`cases`]: 接诉即办 case board, deadline lights and workflow actions.
+//! - [`visits`]: visit coverage per grid and worker.
+//! - [`reports`]: metrics per org node and period with charts, 月考评 figures.
+//! - [`exports`]: XLSX / CSV exports, masked by default, large ones as background jobs.
+//! - [`write`]: the one write path: a review step or workflow transition appended to the
+//!   record's Automerge document as a change by the web session's device (a server-side actor),
+//!   committed through [`crate::storage::Storage::commit`] exactly like an accepted pushed
+//!   change (change log row + the server's copy + query tables), so the phones pull it.
+//!
+//! Pages answer errors with a friendly zh-CN (or English) page; `/review/api/*` answers JSON
+//! `{code, message, message_zh}` ([`ApiError`]).
+
+pub mod area;
+pub mod cases;
+pub mod exports;
+pub mod i18n;
+pub mod ledgers;
+pub mod reports;
+pub mod session;
+pub mod visits;
+pub mod write;
+
+use std::path::PathBuf;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::{Connection, OpenFlags};
+use serde::Deserialize;
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+pub use area::Area;
+pub use i18n::Lang;
+pub use session::Viewer;
+
+/// The dashboard's routes (merged into [`crate::router`]).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/review", get(home))
+        .route("/review/", get(home))
+        .route("/review/login", get(session::login_page).post(session::login_submit))
+        .route("/review/logout", post(session::logout))
+        .route("/review/lang", get(set_lang))
+        .route("/review/static/chart.umd.min.js", get(chart_js))
+        .route("/review/ledgers", get(ledgers::list_page))
+        .route("/review/ledgers/{id}", get(ledgers::detail_page))
+        .route("/review/ledgers/{id}/review", post(ledgers::review_form))
+        .route("/review/api/ledgers", get(ledgers::list_api))
+        .route("/review/api/ledgers/{id}", get(ledgers::detail_api))
+        .route("/review/api/ledgers/{id}/review", post(ledgers::review_api))
+        .route("/review/cases", get(cases::board_page))
+        .route("/review/cases/{id}", get(cases::detail_page))
+        .route("/review/cases/{id}/action", post(cases::action_form))
+        .route("/review/api/cases", get(cases::list_api))
+        .route("/review/api/cases/{id}", get(cases::detail_api))
+        .route("/review/api/cases/{id}/action", post(cases::action_api))
+        .route("/review/visits", get(visits::page))
+        .route("/review/api/visits", get(visits::api))
+        .route("/review/reports", get(reports::page))
+        .route("/review/api/reports", get(reports::api))
+        .route("/review/exports/{file}", get(exports::download))
+        .route("/review/exports/jobs/{id}", get(exports::job_page))
+        .route("/review/api/exports/jobs/{id}", get(exports::job_api))
+        .route("/review/exports/jobs/{id}/file", get(exports::job_file))
+}
+
+async fn home() -> Redirect {
+    Redirect::to("/review/ledgers")
+}
+
+#[derive(Deserialize)]
+struct LangQuery {
+    to: Option<String>,
+    back: Option<String>,
+}
+
+/// `/review/lang?to=en&back=/review/ledgers`: remember the language in a cookie.
+async fn set_lang(Query(q): Query<LangQuery>) -> Response {
+    let lang = Lang::parse(q.to.as_deref().unwrap_or("zh"));
+    // Only local paths: never an open redirect.
+    let back = q
+        .back
+        .filter(|b| b.starts_with("/review") && !b.starts_with("//") && !b.contains(['\r', '\n']))
+        .unwrap_or_else(|| "/review/ledgers".into());
+    let cookie = format!("gb_lang={}; Path=/review; Max-Age=31536000; SameSite=Lax", lang.code());
+    let mut resp = Redirect::to(&back).into_response();
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        resp.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+/// Where the pinned chart library is vendored (`npm ci` in `sync-server/web`).
+pub fn chart_js_path() -> PathBuf {
+    if let Ok(p) = std::env::var("GRIDBOOK_WEB_DIR") {
+        return PathBuf::from(p).join("node_modules/chart.js/dist/chart.umd.min.js");
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("web/node_modules/chart.js/dist/chart.umd.min.js")
+}
+
+/// Whether the chart library is on disk (pages render without charts when it is not).
+pub fn charts_available() -> bool {
+    chart_js_path().is_file()
+}
+
+async fn chart_js() -> Response {
+    match tokio::task::spawn_blocking(|| std::fs::read(chart_js_path()))
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    {
+        Ok(bytes) => (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/javascript; charset=utf-8"),
+                ),
+                (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400")),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(_) => {
+            ApiError::NotFound("chart library not installed (run npm ci in sync-server/web)".into()).into_response()
+        }
+    }
+}
+
+/// Open a read-only connection to the server's database (the query tables the phones have,
+/// plus the server's accounts).
+pub fn open_db(app: &AppState) -> ApiResult<Connection> {
+    open_db_at(&app.config.db_path())
+}
+
+/// [`open_db`] for a path.
+pub fn open_db_at(path: &std::path::Path) -> ApiResult<Connection> {
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(conn)
+}
+
+/// A SQLite error as an [`ApiError`].
+pub fn db_err(e: rusqlite::Error) -> ApiError {
+    ApiError::Core(gridbook_core::Error::from(e))
+}
+
+/// A typed 422 for a bad input field.
+pub fn invalid(code: &'static str, field: &str, message: impl Into<String>) -> ApiError {
+    ApiError::Core(gridbook_core::Error::Invalid {
+        code,
+        field: field.to_string(),
+        reason: message.into(),
+    })
+}
+
+/// Something outside the viewer's area, or absent: the same answer for both.
+pub fn not_found(what: &str) -> ApiError {
+    ApiError::NotFound(what.to_string())
+}
+
+/// Parse an optional `YYYY-MM-DD` query value.
+pub fn parse_day(field: &str, v: Option<&str>) -> ApiResult<Option<NaiveDate>> {
+    match v.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => s
+            .parse::<NaiveDate>()
+            .map(Some)
+            .map_err(|_| invalid("invalid_date", field, format!("`{s}` is not a date (YYYY-MM-DD)"))),
+    }
+}
+
+/// Today in China (UTC+8).
+pub fn today_cn() -> NaiveDate {
+    gridbook_core::materialize::china_day(Utc::now())
+}
+
+/// A UTC instant as China local time, `2026-11-27 09:30`.
+pub fn fmt_cn(t: DateTime<Utc>) -> String {
+    (t + chrono::Duration::hours(8)).format("%Y-%m-%d %H:%M").to_string()
+}
+
+/// Run blocking work and map a join failure.
+pub async fn run<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
+    crate::blocking(f).await
+}
+
+/// An error shown as a page (HTML) in the viewer's language.
+#[derive(Debug)]
+pub struct PageError {
+    /// What went wrong.
+    pub error: ApiError,
+    /// Language of the page.
+    pub lang: Lang,
+}
+
+impl PageError {
+    /// Wrap an error for a page in `lang`.
+    pub fn new(error: ApiError, lang: Lang) -> PageError {
+        PageError { error, lang }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "review/error.html")]
+struct ErrorPage<'a> {
+    lang: Lang,
+    status: u16,
+    code: &'a str,
+    message: String,
+    back: &'a str,
+}
+
+impl ErrorPage<'_> {
+    fn t(&self, key: &str) -> &'static str {
+        self.lang.t(key)
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let status = self.error.status();
+        if status.is_server_error() {
+            tracing::error!(code = self.error.code(), error = %self.error, "page failed");
+        } else {
+            tracing::info!(code = self.error.code(), error = %self.error, "page refused");
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            return Redirect::to("/review/login").into_response();
+        }
+        let message = match (self.lang, status.is_server_error()) {
+            (Lang::Zh, _) => self.error.message_zh(),
+            (Lang::En, true) => "the server could not complete the request".to_string(),
+            (Lang::En, false) => self.error.to_string(),
+        };
+        let page = ErrorPage {
+            lang: self.lang,
+            status: status.as_u16(),
+            code: self.error.code(),
+            message,
+            back: "/review/ledgers",
+        };
+        let body = page
+            .render()
+            .unwrap_or_else(|_| format!("{} {}", status.as_u16(), self.error.code()));
+        (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
+    }
+}
+
+/// The result of a page handler.
+pub type PageResult = Result<Response, PageError>;
+
+/// Render a template into an HTML response.
+pub fn html<T: Template>(t: &T, lang: Lang) -> PageResult {
+    let body = t
+        .render()
+        .map_err(|e| PageError::new(ApiError::Internal(e.to_string()), lang))?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// Navigation and chrome every page shares.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// Page language.
+    pub lang: Lang,
+    /// Active section (`ledgers`, `cases`, `visits`, `reports`).
+    pub active: &'static str,
+    /// Who is signed in.
+    pub user: String,
+    /// Role label.
+    pub role: &'static str,
+    /// The account's org node name.
+    pub node_name: String,
+    /// Current path and query, for the language switch.
+    pub here: String,
+    /// Whether the chart library is installed.
+    pub charts: bool,
+}
+
+impl Layout {
+    /// The chrome of a page for `viewer`.
+    pub fn new(viewer: &Viewer, area: &Area, active: &'static str, here: String) -> Layout {
+        Layout {
+            lang: viewer.lang,
+            active,
+            user: viewer.account.display_name.clone(),
+            role: viewer.lang.role(viewer.account.role),
+            node_name: area.name(&viewer.account.org_node).to_string(),
+            here,
+            charts: charts_available(),
+        }
+    }
+
+    /// A translated label.
+    pub fn t(&self, key: &str) -> &'static str {
+        self.lang.t(key)
+    }
+
+    /// The language switch link.
+    pub fn switch_href(&self) -> String {
+        let to = match self.lang {
+            Lang::Zh => "en",
+            Lang::En => "zh",
+        };
+        format!("/review/lang?to={to}&back={}", urlencode(&self.here))
+    }
+}
+
+/// Percent-encode a query value.
+pub fn urlencode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// `State` shorthand used by the handlers.
+pub type App = State<AppState>;

@@ -1,0 +1,811 @@
+//! 走访台账: the list (by org node, worker, date range and review state; sorted and paginated
+//! in SQL) and the ledger page (house calls with checklist answers, problems solved on the spot
+//! or reported, photo placeholders, patrol findings, review history), with approve and return.
+
+use std::collections::BTreeMap;
+
+use askama::Template;
+use axum::Json;
+use axum::extract::{Form, Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use gridbook_core::domain::{ChecklistTemplate, HouseCall, Patrol};
+use gridbook_core::review::{self, ReviewEntry};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use super::write::{self, history};
+use super::{
+    Area, Lang, Layout, PageError, PageResult, Viewer, db_err, html, invalid, not_found, open_db, parse_day, run,
+    urlencode,
+};
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+
+/// Rows per page.
+pub const PAGE_SIZE: usize = 50;
+
+/// The list's query string (all text, parsed into typed errors).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct LedgerQuery {
+    /// Org node.
+    pub node: Option<String>,
+    /// Worker account id.
+    pub worker: Option<String>,
+    /// First day.
+    pub from: Option<String>,
+    /// Last day.
+    pub to: Option<String>,
+    /// Review state.
+    pub state: Option<String>,
+    /// Sort column.
+    pub sort: Option<String>,
+    /// `asc` or `desc`.
+    pub dir: Option<String>,
+    /// Page, from 1.
+    pub page: Option<String>,
+    /// Language (read by the session).
+    pub lang: Option<String>,
+}
+
+/// A parsed, checked filter.
+#[derive(Debug, Clone)]
+pub struct LedgerFilter {
+    /// Grids to include.
+    pub grids: Vec<String>,
+    /// Worker.
+    pub worker: Option<String>,
+    /// First day.
+    pub from: Option<String>,
+    /// Last day.
+    pub to: Option<String>,
+    /// Review state.
+    pub state: Option<String>,
+    /// SQL sort column (whitelisted).
+    pub sort: &'static str,
+    /// Sort key as given.
+    pub sort_key: String,
+    /// Descending.
+    pub desc: bool,
+    /// Page from 1.
+    pub page: usize,
+}
+
+const SORTS: &[(&str, &str)] = &[
+    ("day", "l.day"),
+    ("worker", "l.worker"),
+    ("grid", "grid_name"),
+    ("state", "l.review_state"),
+    ("calls", "calls"),
+    ("households", "households"),
+    ("problems", "problems"),
+    ("solved", "solved"),
+    ("reported", "reported"),
+];
+
+impl LedgerQuery {
+    /// Check the query against the viewer's area.
+    pub fn filter(&self, area: &Area) -> ApiResult<LedgerFilter> {
+        let grids = area.grids_under(self.node.as_deref())?;
+        let worker = self.worker.clone().filter(|w| !w.is_empty());
+        if let Some(w) = &worker {
+            area.check_worker(w)?;
+        }
+        let from = parse_day("from", self.from.as_deref())?;
+        let to = parse_day("to", self.to.as_deref())?;
+        if let (Some(f), Some(t)) = (from, to)
+            && f > t
+        {
+            return Err(invalid("invalid_range", "to", "the range ends before it starts"));
+        }
+        let state = self.state.clone().filter(|s| !s.is_empty());
+        if let Some(s) = &state
+            && !["draft", "submitted", "approved", "returned"].contains(&s.as_str())
+        {
+            return Err(invalid(
+                "invalid_state",
+                "state",
+                "draft, submitted, approved or returned",
+            ));
+        }
+        let sort_key = self
+            .sort
+            .clone()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "day".into());
+        let sort = SORTS
+            .iter()
+            .find(|(k, _)| *k == sort_key)
+            .map(|(_, c)| *c)
+            .ok_or_else(|| invalid("invalid_sort", "sort", "unknown sort column"))?;
+        let desc = match self.dir.as_deref() {
+            None | Some("") | Some("desc") => true,
+            Some("asc") => false,
+            Some(_) => return Err(invalid("invalid_sort", "dir", "asc or desc")),
+        };
+        let page = match self.page.as_deref().filter(|p| !p.is_empty()) {
+            None => 1,
+            Some(p) => p
+                .parse::<usize>()
+                .ok()
+                .filter(|p| (1..=100_000).contains(p))
+                .ok_or_else(|| invalid("invalid_page", "page", "a page number from 1"))?,
+        };
+        Ok(LedgerFilter {
+            grids,
+            worker,
+            from: from.map(|d| d.to_string()),
+            to: to.map(|d| d.to_string()),
+            state,
+            sort,
+            sort_key,
+            desc,
+            page,
+        })
+    }
+
+    /// The query string without page/sort (for links).
+    pub fn base_query(&self) -> String {
+        let mut q = Vec::new();
+        for (k, v) in [
+            ("node", &self.node),
+            ("worker", &self.worker),
+            ("from", &self.from),
+            ("to", &self.to),
+            ("state", &self.state),
+        ] {
+            if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+                q.push(format!("{k}={}", urlencode(v)));
+            }
+        }
+        q.join("&")
+    }
+}
+
+/// One ledger in the list, counts derived from its worker's house calls and patrols that day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LedgerListRow {
+    /// Ledger id.
+    pub id: String,
+    /// Grid id.
+    pub grid_id: String,
+    /// Grid name.
+    pub grid_name: String,
+    /// Worker account id.
+    pub worker: String,
+    /// Worker name.
+    pub worker_name: String,
+    /// Day.
+    pub day: String,
+    /// 审核状态
+    pub review_state: String,
+    /// 退回意见
+    pub review_comment: Option<String>,
+    /// 审核后修改
+    pub flagged: bool,
+    /// 走访次数
+    pub house_calls: i64,
+    /// 走访户数
+    pub households_visited: i64,
+    /// 发现问题
+    pub problems: i64,
+    /// 当场解决
+    pub solved_on_spot: i64,
+    /// 上报
+    pub reported: i64,
+}
+
+/// A page of the list.
+#[derive(Debug, Clone, Serialize)]
+pub struct LedgerPage {
+    /// Rows of this page.
+    pub rows: Vec<LedgerListRow>,
+    /// Rows matching the filter.
+    pub total: usize,
+    /// This page (from 1).
+    pub page: usize,
+    /// Pages.
+    pub pages: usize,
+}
+
+fn where_clause() -> &'static str {
+    "l.grid_id IN (SELECT value FROM json_each(?1)) AND (?2 IS NULL OR l.worker = ?2)
+     AND (?3 IS NULL OR l.day >= ?3) AND (?4 IS NULL OR l.day <= ?4) AND (?5 IS NULL OR l.review_state = ?5)"
+}
+
+/// Visit each ledger matching `f` in order (`limit` rows from `offset`; `None`: all), for
+/// pages and exports alike.
+pub fn query_rows(
+    conn: &Connection,
+    f: &LedgerFilter,
+    limit: Option<usize>,
+    offset: usize,
+    mut each: impl FnMut(LedgerListRow) -> ApiResult<()>,
+) -> ApiResult<()> {
+    let dir = if f.desc { "DESC" } else { "ASC" };
+    let sql = format!(
+        "SELECT l.id, l.grid_id, coalesce(g.name, l.grid_id) AS grid_name, l.worker, coalesce(a.display_name, l.worker),
+                l.day, l.review_state, l.review_comment, l.flagged,
+                (SELECT count(*) FROM house_calls c WHERE c.visitor = l.worker AND c.day = l.day) AS calls,
+                (SELECT count(DISTINCT c.household_id) FROM house_calls c WHERE c.visitor = l.worker AND c.day = l.day) AS households,
+                (SELECT count(*) FROM problems p WHERE p.worker = l.worker AND p.day = l.day) AS problems,
+                (SELECT coalesce(sum(p.solved_on_spot), 0) FROM problems p WHERE p.worker = l.worker AND p.day = l.day) AS solved,
+                (SELECT coalesce(sum(p.reported), 0) FROM problems p WHERE p.worker = l.worker AND p.day = l.day) AS reported
+         FROM ledgers l LEFT JOIN org_nodes g ON g.id = l.grid_id LEFT JOIN accounts a ON a.id = l.worker
+         WHERE {} ORDER BY {} {dir}, l.day DESC, l.id LIMIT ?6 OFFSET ?7",
+        where_clause(),
+        f.sort
+    );
+    let grids = serde_json::to_string(&f.grids).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut stmt = conn.prepare_cached(&sql).map_err(db_err)?;
+    let limit = limit.map_or(-1, |l| l as i64);
+    let mut rows = stmt
+        .query(params![grids, f.worker, f.from, f.to, f.state, limit, offset as i64])
+        .map_err(db_err)?;
+    while let Some(r) = rows.next().map_err(db_err)? {
+        each(LedgerListRow {
+            id: r.get(0).map_err(db_err)?,
+            grid_id: r.get(1).map_err(db_err)?,
+            grid_name: r.get(2).map_err(db_err)?,
+            worker: r.get(3).map_err(db_err)?,
+            worker_name: r.get(4).map_err(db_err)?,
+            day: r.get(5).map_err(db_err)?,
+            review_state: r.get(6).map_err(db_err)?,
+            review_comment: r.get(7).map_err(db_err)?,
+            flagged: r.get(8).map_err(db_err)?,
+            house_calls: r.get(9).map_err(db_err)?,
+            households_visited: r.get(10).map_err(db_err)?,
+            problems: r.get(11).map_err(db_err)?,
+            solved_on_spot: r.get(12).map_err(db_err)?,
+            reported: r.get(13).map_err(db_err)?,
+        })?;
+    }
+    Ok(())
+}
+
+/// Count the ledgers matching `f`.
+pub fn count(conn: &Connection, f: &LedgerFilter) -> ApiResult<usize> {
+    let grids = serde_json::to_string(&f.grids).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let sql = format!("SELECT count(*) FROM ledgers l WHERE {}", where_clause());
+    let n: i64 = conn
+        .prepare_cached(&sql)
+        .map_err(db_err)?
+        .query_row(params![grids, f.worker, f.from, f.to, f.state], |r| r.get(0))
+        .map_err(db_err)?;
+    Ok(n.max(0) as usize)
+}
+
+/// One page of the list.
+pub fn list(conn: &Connection, f: &LedgerFilter) -> ApiResult<LedgerPage> {
+    let total = count(conn, f)?;
+    let pages = total.div_ceil(PAGE_SIZE).max(1);
+    let page = f.page.min(pages);
+    let mut rows = Vec::with_capacity(PAGE_SIZE);
+    query_rows(conn, f, Some(PAGE_SIZE), (page - 1) * PAGE_SIZE, |r| {
+        rows.push(r);
+        Ok(())
+    })?;
+    Ok(LedgerPage {
+        rows,
+        total,
+        page,
+        pages,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "review/ledgers.html")]
+struct ListPage {
+    l: Layout,
+    q: LedgerQuery,
+    base: String,
+    sort: String,
+    desc: bool,
+    nodes: Vec<(String, String)>,
+    workers: Vec<(String, String)>,
+    data: LedgerPage,
+}
+
+impl ListPage {
+    fn state_label(&self, s: &str) -> &'static str {
+        self.l.lang.review_state(s)
+    }
+    fn sel(&self, field: Option<&str>, v: &str) -> bool {
+        field == Some(v)
+    }
+    fn sort_href(&self, key: &str) -> String {
+        let dir = if self.sort == key && self.desc { "asc" } else { "desc" };
+        format!("/review/ledgers?{}&sort={key}&dir={dir}", self.base)
+    }
+    fn sort_mark(&self, key: &str) -> &'static str {
+        match (self.sort == key, self.desc) {
+            (true, true) => " ▼",
+            (true, false) => " ▲",
+            _ => "",
+        }
+    }
+    fn page_href(&self, page: usize) -> String {
+        let dir = if self.desc { "desc" } else { "asc" };
+        format!("/review/ledgers?{}&sort={}&dir={dir}&page={page}", self.base, self.sort)
+    }
+    fn export_href(&self, ext: &str) -> String {
+        let dir = if self.desc { "desc" } else { "asc" };
+        format!(
+            "/review/exports/ledgers.{ext}?{}&sort={}&dir={dir}",
+            self.base, self.sort
+        )
+    }
+    fn val<'a>(&self, v: Option<&'a str>) -> &'a str {
+        v.unwrap_or("")
+    }
+}
+
+fn here(path: &str, raw: Option<&str>) -> String {
+    match raw {
+        Some(q) if !q.is_empty() => format!("{path}?{q}"),
+        _ => path.to_string(),
+    }
+}
+
+/// `GET /review/ledgers`
+pub async fn list_page(
+    State(app): State<AppState>,
+    viewer: Viewer,
+    uri: axum::http::Uri,
+    Query(q): Query<LedgerQuery>,
+) -> PageResult {
+    let lang = viewer.lang;
+    run(move || {
+        let conn = open_db(&app)?;
+        let area = Area::load(&conn, &viewer)?;
+        let f = q.filter(&area)?;
+        let data = list(&conn, &f)?;
+        let page = ListPage {
+            l: Layout::new(&viewer, &area, "ledgers", here("/review/ledgers", uri.query())),
+            base: q.base_query(),
+            sort: f.sort_key.clone(),
+            desc: f.desc,
+            nodes: area.node_options(),
+            workers: area.workers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            q,
+            data,
+        };
+        Ok(page)
+    })
+    .await
+    .map_err(|e| PageError::new(e, lang))
+    .and_then(|p| html(&p, lang))
+}
+
+/// `GET /review/api/ledgers`
+pub async fn list_api(
+    State(app): State<AppState>,
+    viewer: Viewer,
+    Query(q): Query<LedgerQuery>,
+) -> ApiResult<Response> {
+    let page = run(move || {
+        let conn = open_db(&app)?;
+        let area = Area::load(&conn, &viewer)?;
+        list(&conn, &q.filter(&area)?)
+    })
+    .await?;
+    Ok(Json(page).into_response())
+}
+
+/// A checklist answer with its label.
+#[derive(Debug, Clone, Serialize)]
+pub struct AnswerView {
+    /// Item label.
+    pub label: String,
+    /// Answer text.
+    pub value: String,
+}
+
+/// A problem found.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProblemView {
+    /// Kind key.
+    pub kind: String,
+    /// Description.
+    pub description: String,
+    /// 当场解决
+    pub solved_on_spot: bool,
+    /// 上报
+    pub reported: bool,
+}
+
+/// A person met (masked).
+#[derive(Debug, Clone, Serialize)]
+pub struct PersonView {
+    /// Name, masked.
+    pub name: String,
+    /// ID number, masked.
+    pub id_number: String,
+    /// Phone, masked.
+    pub phone: String,
+    /// Relation.
+    pub relation: String,
+}
+
+/// A house call of the ledger's day.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallView {
+    /// Record id.
+    pub id: String,
+    /// Household address.
+    pub address: String,
+    /// Start–end (China time).
+    pub time: String,
+    /// Persons met.
+    pub persons: Vec<PersonView>,
+    /// Answers.
+    pub answers: Vec<AnswerView>,
+    /// Problems.
+    pub problems: Vec<ProblemView>,
+    /// Photo hashes.
+    pub photos: Vec<String>,
+    /// Notes.
+    pub notes: String,
+}
+
+/// A review step.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepView {
+    /// Action key.
+    pub action: String,
+    /// Actor.
+    pub actor: String,
+    /// When (China time).
+    pub at: String,
+    /// Comment.
+    pub comment: String,
+    /// Skipped as a conflict.
+    pub conflict: bool,
+}
+
+/// Everything the ledger page shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct LedgerDetail {
+    /// The list row.
+    pub row: LedgerListRow,
+    /// Summary notes of the ledger.
+    pub notes: String,
+    /// House calls that day.
+    pub calls: Vec<CallView>,
+    /// Patrol findings that day.
+    pub patrol_findings: Vec<ProblemView>,
+    /// Review history.
+    pub steps: Vec<StepView>,
+    /// Whether approve / return are open to the viewer.
+    pub can_approve: bool,
+    /// Whether return is open.
+    pub can_return: bool,
+}
+
+fn load_json(conn: &Connection, id: &str) -> ApiResult<Option<automerge::AutoCommit>> {
+    let bytes: Option<Vec<u8>> = conn
+        .query_row("SELECT bytes FROM docs WHERE id = ?1", [id], |r| r.get(0))
+        .optional()
+        .map_err(db_err)?;
+    bytes
+        .map(|b| automerge::AutoCommit::load(&b).map_err(|e| ApiError::Core(e.into())))
+        .transpose()
+}
+
+fn answer_text(v: &serde_json::Value, lang: Lang) -> String {
+    match v {
+        serde_json::Value::Bool(true) => lang.t("yes").into(),
+        serde_json::Value::Bool(false) => lang.t("no").into(),
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "—".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Load one ledger for the viewer (`not_found` outside its area).
+pub fn detail(conn: &Connection, area: &Area, viewer: &Viewer, id: &str) -> ApiResult<LedgerDetail> {
+    let grid: Option<String> = conn
+        .query_row("SELECT grid_id FROM ledgers WHERE id = ?1", [id], |r| r.get(0))
+        .optional()
+        .map_err(db_err)?;
+    let grid = grid.filter(|g| area.has_grid(g)).ok_or_else(|| not_found("ledger"))?;
+    let f = LedgerFilter {
+        grids: vec![grid],
+        worker: None,
+        from: None,
+        to: None,
+        state: None,
+        sort: "l.day",
+        sort_key: "day".into(),
+        desc: true,
+        page: 1,
+    };
+    let mut row = None;
+    // The one row of this id: filter by its grid and pick it.
+    let sql_row = |conn: &Connection| -> ApiResult<Option<LedgerListRow>> {
+        let (worker, day): (String, String) = conn
+            .query_row("SELECT worker, day FROM ledgers WHERE id = ?1", [id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .map_err(db_err)?;
+        let mut found = None;
+        let f = LedgerFilter {
+            worker: Some(worker),
+            from: Some(day.clone()),
+            to: Some(day),
+            ..f.clone()
+        };
+        query_rows(conn, &f, None, 0, |r| {
+            if r.id == id {
+                found = Some(r);
+            }
+            Ok(())
+        })?;
+        Ok(found)
+    };
+    if let Some(r) = sql_row(conn)? {
+        row = Some(r);
+    }
+    let row = row.ok_or_else(|| not_found("ledger"))?;
+    let lang = viewer.lang;
+    let ledger_doc = load_json(conn, id)?.ok_or_else(|| not_found("ledger"))?;
+    let notes = write::body(&ledger_doc)
+        .get("notes")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string();
+    let entries: Vec<ReviewEntry> = history(&ledger_doc)
+        .into_iter()
+        .filter_map(|v| serde_json::from_value(v).ok())
+        .collect();
+    let folded = review::fold(&entries);
+    let steps = entries
+        .iter()
+        .map(|e| StepView {
+            action: e.action.clone(),
+            actor: area.worker_name(&e.actor).to_string(),
+            at: super::fmt_cn(e.at),
+            comment: e.comment.clone().unwrap_or_default(),
+            conflict: folded.conflicts.contains(&e.id),
+        })
+        .collect();
+    let role = viewer.account.role;
+    let can_approve = review::next(folded.state, "approve", role).is_some();
+    let can_return = review::next(folded.state, "return", role).is_some();
+    // Templates by (id, version), loaded once.
+    let mut templates: BTreeMap<(String, u32), Option<ChecklistTemplate>> = BTreeMap::new();
+    let mut calls = Vec::new();
+    let ids: Vec<(String, String)> = conn
+        .prepare_cached(
+            "SELECT c.id, coalesce(h.address, c.household_id) FROM house_calls c LEFT JOIN households h ON h.id = c.household_id
+             WHERE c.visitor = ?1 AND c.day = ?2 ORDER BY c.started_at, c.id",
+        )
+        .map_err(db_err)?
+        .query_map(params![row.worker, row.day], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(db_err)?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(db_err)?;
+    for (cid, address) in ids {
+        let Some(d) = load_json(conn, &cid)? else { continue };
+        let Ok(call) = serde_json::from_value::<HouseCall>(write::body(&d)) else {
+            continue;
+        };
+        if !area.has_grid(&call.grid_id) {
+            continue;
+        }
+        let key = (call.template_id.clone(), call.template_version);
+        if !templates.contains_key(&key) {
+            let json: Option<String> = conn
+                .query_row(
+                    "SELECT json FROM templates WHERE template_id = ?1 AND version = ?2",
+                    params![key.0, key.1],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db_err)?;
+            templates.insert(key.clone(), json.and_then(|j| ChecklistTemplate::from_json(&j).ok()));
+        }
+        let template = templates.get(&key).and_then(Option::as_ref);
+        let answers = call
+            .answers
+            .iter()
+            .map(|(item, v)| AnswerView {
+                label: template
+                    .and_then(|t| t.item(item))
+                    .map_or_else(|| item.clone(), |i| i.label.clone()),
+                value: answer_text(v, lang),
+            })
+            .collect();
+        let mut persons = Vec::new();
+        for pid in &call.person_ids {
+            let p = conn
+                .query_row(
+                    "SELECT name_masked, coalesce(id_number_masked, ''), coalesce(phone_masked, ''), relation FROM persons WHERE id = ?1",
+                    [pid],
+                    |r| {
+                        Ok(PersonView {
+                            name: r.get(0)?,
+                            id_number: r.get(1)?,
+                            phone: r.get(2)?,
+                            relation: r.get(3)?,
+                        })
+                    },
+                )
+                .optional()
+                .map_err(db_err)?;
+            persons.extend(p);
+        }
+        calls.push(CallView {
+            id: cid,
+            address,
+            time: format!(
+                "{}–{}",
+                super::fmt_cn(call.started_at),
+                (call.ended_at + chrono::Duration::hours(8)).format("%H:%M")
+            ),
+            persons,
+            answers,
+            problems: call
+                .problems
+                .iter()
+                .map(|p| ProblemView {
+                    kind: p.kind.clone(),
+                    description: p.description.clone(),
+                    solved_on_spot: p.solved_on_spot,
+                    reported: p.reported,
+                })
+                .collect(),
+            photos: call.photos.clone(),
+            notes: call.notes.clone(),
+        });
+    }
+    let mut patrol_findings = Vec::new();
+    let patrols: Vec<String> = conn
+        .prepare_cached("SELECT id FROM patrols WHERE worker = ?1 AND day = ?2 ORDER BY started_at")
+        .map_err(db_err)?
+        .query_map(params![row.worker, row.day], |r| r.get(0))
+        .map_err(db_err)?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(db_err)?;
+    for pid in patrols {
+        let Some(d) = load_json(conn, &pid)? else { continue };
+        if let Ok(p) = serde_json::from_value::<Patrol>(write::body(&d)) {
+            patrol_findings.extend(p.findings.iter().map(|f| ProblemView {
+                kind: f.kind.clone(),
+                description: f.description.clone(),
+                solved_on_spot: f.solved_on_spot,
+                reported: f.reported,
+            }));
+        }
+    }
+    Ok(LedgerDetail {
+        row,
+        notes,
+        calls,
+        patrol_findings,
+        steps,
+        can_approve,
+        can_return,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "review/ledger.html")]
+struct DetailPage {
+    l: Layout,
+    d: LedgerDetail,
+    done: Option<String>,
+}
+
+impl DetailPage {
+    fn state_label(&self, s: &str) -> &'static str {
+        self.l.lang.review_state(s)
+    }
+    fn action_label(&self, s: &str) -> &'static str {
+        self.l.lang.review_action(s)
+    }
+    fn kind_label(&self, s: &str) -> &'static str {
+        self.l.lang.problem_kind(s)
+    }
+    fn handling(&self, p: &ProblemView) -> &'static str {
+        if p.solved_on_spot {
+            self.l.t("solved_on_spot")
+        } else if p.reported {
+            self.l.t("reported")
+        } else {
+            "—"
+        }
+    }
+    fn short(&self, h: &str) -> String {
+        h.chars().take(8).collect()
+    }
+}
+
+/// `?done=` after an action.
+#[derive(Deserialize)]
+pub struct DoneQuery {
+    done: Option<String>,
+}
+
+/// `GET /review/ledgers/{id}`
+pub async fn detail_page(
+    State(app): State<AppState>,
+    viewer: Viewer,
+    uri: axum::http::Uri,
+    Path(id): Path<String>,
+    Query(dq): Query<DoneQuery>,
+) -> PageResult {
+    let lang = viewer.lang;
+    run(move || {
+        let conn = open_db(&app)?;
+        let area = Area::load(&conn, &viewer)?;
+        let d = detail(&conn, &area, &viewer, &id)?;
+        Ok(DetailPage {
+            l: Layout::new(&viewer, &area, "ledgers", here(uri.path(), uri.query())),
+            d,
+            done: dq.done.filter(|d| ["approve", "return"].contains(&d.as_str())),
+        })
+    })
+    .await
+    .map_err(|e| PageError::new(e, lang))
+    .and_then(|p| html(&p, lang))
+}
+
+/// `GET /review/api/ledgers/{id}`
+pub async fn detail_api(State(app): State<AppState>, viewer: Viewer, Path(id): Path<String>) -> ApiResult<Response> {
+    let d = run(move || {
+        let conn = open_db(&app)?;
+        let area = Area::load(&conn, &viewer)?;
+        detail(&conn, &area, &viewer, &id)
+    })
+    .await?;
+    Ok(Json(d).into_response())
+}
+
+/// Approve or return.
+#[derive(Debug, Deserialize)]
+pub struct ReviewForm {
+    /// `approve` or `return`.
+    pub action: String,
+    /// 退回意见
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+async fn do_review(app: &AppState, viewer: Viewer, id: String, form: ReviewForm) -> ApiResult<String> {
+    write::locked(app, move |storage| {
+        write::review_ledger(storage, &viewer, &id, &form.action, form.comment.as_deref())
+            .map(|s| s.as_str().to_string())
+    })
+    .await
+}
+
+/// `POST /review/ledgers/{id}/review` (form)
+pub async fn review_form(
+    State(app): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Form(form): Form<ReviewForm>,
+) -> Result<Redirect, PageError> {
+    let lang = viewer.lang;
+    let action = form.action.clone();
+    do_review(&app, viewer, id.clone(), form)
+        .await
+        .map_err(|e| PageError::new(e, lang))?;
+    Ok(Redirect::to(&format!(
+        "/review/ledgers/{}?done={}",
+        urlencode(&id),
+        urlencode(&action)
+    )))
+}
+
+/// `POST /review/api/ledgers/{id}/review` (JSON `{action, comment}`)
+pub async fn review_api(
+    State(app): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let form: ReviewForm = serde_json::from_slice(&body).map_err(|e| ApiError::MalformedBody(e.to_string()))?;
+    let state = do_review(&app, viewer, id.clone(), form).await?;
+    Ok(Json(serde_json::json!({"id": id, "review_state": state})).into_response())
+}

@@ -1,0 +1,231 @@
+//! Login and the web session: a supervisor signs in with the password checked by
+//! [`crate::auth::login`], which registers a fresh "web" device and issues a token; the token
+//! travels in the HttpOnly `gb_session` cookie (SameSite=Strict, so cross-site forms cannot
+//! post with it) and is checked on every request by [`crate::auth::authenticate`].
+
+use askama::Template;
+use axum::extract::{Form, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use gridbook_core::review::is_reviewer;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{Lang, PageError, html};
+use crate::AppState;
+use crate::auth;
+use crate::error::ApiError;
+use crate::scope::Grants;
+use crate::storage::Account;
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "gb_session";
+
+/// The signed-in supervisor of a request.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    /// The account.
+    pub account: Account,
+    /// The web session's device: the Automerge actor of the review changes it makes.
+    pub device: Uuid,
+    /// Grants now.
+    pub grants: Grants,
+    /// Page language.
+    pub lang: Lang,
+    /// Whether the request is for `/review/api/*` (JSON errors) or a page.
+    pub api: bool,
+    /// SHA-256 of the session token.
+    pub token_hash: String,
+}
+
+/// A cookie value from the `Cookie` headers.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+}
+
+/// The language of a request: `?lang=` first, then the `gb_lang` cookie, then zh-CN.
+pub fn lang_of(parts: &Parts) -> Lang {
+    let from_query = parts.uri.query().and_then(|q| {
+        q.split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == "lang")
+            .map(|(_, v)| Lang::parse(v))
+    });
+    from_query
+        .or_else(|| cookie(&parts.headers, "gb_lang").map(Lang::parse))
+        .unwrap_or_default()
+}
+
+/// Why a request has no viewer.
+pub enum Rejection {
+    /// A page: go to the login page (or an error page).
+    Page(PageError),
+    /// An API call: JSON error.
+    Api(ApiError),
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        match self {
+            Rejection::Page(p) => p.into_response(),
+            Rejection::Api(e) => e.into_response(),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Viewer {
+    type Rejection = Rejection;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
+        let lang = lang_of(parts);
+        let api = parts.uri.path().starts_with("/review/api/");
+        let reject = move |e: ApiError| {
+            if api {
+                Rejection::Api(e)
+            } else {
+                Rejection::Page(PageError::new(e, lang))
+            }
+        };
+        let token = cookie(&parts.headers, SESSION_COOKIE)
+            .map(str::to_string)
+            .or_else(|| {
+                // API clients may also send the token as a bearer header.
+                parts
+                    .headers
+                    .get(header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("Bearer "))
+                    .map(str::to_string)
+            })
+            .ok_or_else(|| reject(ApiError::Unauthorized))?;
+        let mut headers = HeaderMap::new();
+        let value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| reject(ApiError::Unauthorized))?;
+        headers.insert(header::AUTHORIZATION, value);
+        let storage = app.storage.clone();
+        let now = crate::now_ms();
+        let ctx = crate::blocking(move || auth::authenticate(&storage, &headers, now))
+            .await
+            .map_err(reject)?;
+        if !is_reviewer(ctx.account.role) {
+            return Err(reject(ApiError::Forbidden("the dashboard is for supervisors".into())));
+        }
+        Ok(Viewer {
+            account: ctx.account,
+            device: ctx.device.id,
+            grants: ctx.grants,
+            lang,
+            api,
+            token_hash: ctx.token_hash,
+        })
+    }
+}
+
+#[derive(Template)]
+#[template(path = "review/login.html")]
+struct LoginPage {
+    lang: Lang,
+    error: Option<String>,
+    username: String,
+}
+
+impl LoginPage {
+    fn t(&self, key: &str) -> &'static str {
+        self.lang.t(key)
+    }
+    fn switch_href(&self) -> &'static str {
+        match self.lang {
+            Lang::Zh => "/review/lang?to=en&back=/review/login",
+            Lang::En => "/review/lang?to=zh&back=/review/login",
+        }
+    }
+}
+
+/// `GET /review/login`
+pub async fn login_page(parts: Parts) -> Response {
+    let lang = lang_of(&parts);
+    let page = LoginPage {
+        lang,
+        error: None,
+        username: String::new(),
+    };
+    html(&page, lang).into_response()
+}
+
+/// The login form.
+#[derive(Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+}
+
+/// `POST /review/login`: check the password and the role, set the session cookie.
+pub async fn login_submit(State(app): State<AppState>, parts: Parts, Form(form): Form<LoginForm>) -> Response {
+    let lang = lang_of(&parts);
+    let fail = |e: ApiError, username: String| {
+        let status = e.status();
+        let message = match lang {
+            Lang::Zh => e.message_zh(),
+            Lang::En => e.to_string(),
+        };
+        let page = LoginPage {
+            lang,
+            error: Some(message),
+            username,
+        };
+        (status, html(&page, lang)).into_response()
+    };
+    if form.username.len() > 100 || form.password.len() > 200 {
+        return fail(ApiError::BadCredentials, String::new());
+    }
+    let storage = app.storage.clone();
+    let ttl = app.config.token_ttl_hours.min(24);
+    let req = auth::LoginRequest {
+        username: form.username.trim().to_string(),
+        password: form.password,
+        device_id: Uuid::new_v4(),
+        device_name: "web dashboard".into(),
+    };
+    let now = crate::now_ms();
+    let result = crate::blocking(move || {
+        let (token, t, account, _) = auth::login(&storage, &req, ttl, now)?;
+        if !is_reviewer(account.role) {
+            storage.revoke_device(t.device_id, now)?;
+            return Err(ApiError::Forbidden("the dashboard is for supervisors".into()));
+        }
+        Ok(token)
+    })
+    .await;
+    match result {
+        Ok(token) => {
+            let cookie = format!("{SESSION_COOKIE}={token}; Path=/review; HttpOnly; SameSite=Strict; Max-Age=86400");
+            let mut resp = Redirect::to("/review/ledgers").into_response();
+            if let Ok(v) = HeaderValue::from_str(&cookie) {
+                resp.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            resp
+        }
+        Err(e) => fail(e, form.username),
+    }
+}
+
+/// `POST /review/logout`: revoke the session's device and clear the cookie.
+pub async fn logout(State(app): State<AppState>, viewer: Viewer) -> Response {
+    let storage = app.storage.clone();
+    let device = viewer.device;
+    let now = crate::now_ms();
+    let _ = crate::blocking(move || Ok(storage.revoke_device(device, now)?)).await;
+    let mut resp = Redirect::to("/review/login").into_response();
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("gb_session=; Path=/review; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
+    resp
+}
