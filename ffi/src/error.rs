@@ -17,8 +17,9 @@ pub type ApiResult<T> = Result<T, ApiError>;
 /// What went wrong, with a stable `code`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
 pub enum ApiError {
-    /// Bad input: a field failed validation, text is not a known value, a date or JSON value
-    /// does not parse, change bytes are garbage, an empty key. Fix the input.
+    /// Bad input: a field failed validation, text is not a known value (an unknown workflow
+    /// action or parameter), a date or JSON value does not parse, change bytes are garbage, an
+    /// empty key. Fix the input.
     #[error("{code}: {message_en}")]
     Invalid {
         /// Stable code, e.g. `empty_field`, `invalid_date`, `invalid_enum_value`.
@@ -104,13 +105,17 @@ impl From<CoreError> for ApiError {
     fn from(e: CoreError) -> Self {
         let (code, message_en, message_zh) = (e.code().to_string(), e.to_string(), e.message_zh());
         match e {
-            CoreError::Invalid { .. } | CoreError::InvalidGridCode { .. } | CoreError::InvalidChange(_) => {
-                ApiError::Invalid {
-                    code,
-                    message_en,
-                    message_zh,
-                }
-            }
+            CoreError::Invalid { .. }
+            | CoreError::InvalidGridCode { .. }
+            | CoreError::InvalidChange(_)
+            | CoreError::Workflow {
+                code: "unknown_action" | "missing_param" | "invalid_param",
+                ..
+            } => ApiError::Invalid {
+                code,
+                message_en,
+                message_zh,
+            },
             CoreError::NotFound { .. } => ApiError::NotFound {
                 code,
                 message_en,
