@@ -91,7 +91,12 @@ pub fn authenticate(storage: &Arc<dyn Storage>, headers: &HeaderMap, now_ms: i64
         return Err(ApiError::AccountDisabled);
     }
     let grants = scope::grants(account.role, &account.org_node, &storage.org_grids()?);
-    Ok(AuthContext { account, device, grants, token_hash: hash })
+    Ok(AuthContext {
+        account,
+        device,
+        grants,
+        token_hash: hash,
+    })
 }
 
 /// What a login asks.
@@ -109,7 +114,12 @@ pub struct LoginRequest {
 }
 
 /// Log in: check the password, register the device, issue a token. Blocking.
-pub fn login(storage: &Arc<dyn Storage>, req: &LoginRequest, ttl_hours: i64, now_ms: i64) -> ApiResult<(String, Token, Account, Grants)> {
+pub fn login(
+    storage: &Arc<dyn Storage>,
+    req: &LoginRequest,
+    ttl_hours: i64,
+    now_ms: i64,
+) -> ApiResult<(String, Token, Account, Grants)> {
     let account = storage.account_by_username(&req.username)?;
     let Some(account) = account.filter(|a| verify_password(&req.password, &a.password_hash)) else {
         return Err(ApiError::BadCredentials);
@@ -135,7 +145,13 @@ pub fn login(storage: &Arc<dyn Storage>, req: &LoginRequest, ttl_hours: i64, now
         return Err(ApiError::DeviceRevoked);
     }
     let (token, hash) = new_token();
-    let t = Token { hash, device_id: device.id, created_at: now_ms, expires_at: now_ms + ttl_hours * 3_600_000, revoked_at: None };
+    let t = Token {
+        hash,
+        device_id: device.id,
+        created_at: now_ms,
+        expires_at: now_ms + ttl_hours * 3_600_000,
+        revoked_at: None,
+    };
     storage.insert_token(&t)?;
     let grants = scope::grants(account.role, &account.org_node, &storage.org_grids()?);
     Ok((token, t, account, grants))

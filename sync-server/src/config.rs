@@ -123,9 +123,13 @@ mod tests {
     fn file_then_env() {
         let mut c: Config = toml::from_str("listen = \"0.0.0.0:9000\"\ntoken_ttl_hours = 1\n").unwrap();
         assert_eq!(c.listen.port(), 9000);
-        c.apply_env(|k| (k == "GRIDBOOK_TOKEN_TTL_HOURS").then(|| "5".to_string())).unwrap();
+        c.apply_env(|k| (k == "GRIDBOOK_TOKEN_TTL_HOURS").then(|| "5".to_string()))
+            .unwrap();
         assert_eq!(c.token_ttl_hours, 5);
-        assert!(c.apply_env(|k| (k == "GRIDBOOK_LISTEN").then(|| "nope".to_string())).is_err());
+        assert!(
+            c.apply_env(|k| (k == "GRIDBOOK_LISTEN").then(|| "nope".to_string()))
+                .is_err()
+        );
         assert!(toml::from_str::<Config>("bogus = 1").is_err());
     }
 }

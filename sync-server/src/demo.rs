@@ -12,7 +12,7 @@ use gridbook_core::{Clock, Identity, Store};
 
 use crate::auth;
 use crate::error::{ApiError, ApiResult};
-use crate::storage::{Account, CommitBatch, LogEntry, Storage};
+use crate::storage::{Account, CommitBatch, LogEntry, SavedDoc, Storage};
 
 /// One demo account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,17 +69,38 @@ pub fn plan() -> DemoDistrict {
     };
     let mut accounts = vec![acct("admin".into(), Role::DistrictAdmin, &district, "邹城市".into())];
     for (i, s) in sub_districts.iter().enumerate() {
-        accounts.push(acct(format!("street{}", i + 1), Role::SubDistrictSupervisor, s, SUB_DISTRICTS[i].into()));
+        accounts.push(acct(
+            format!("street{}", i + 1),
+            Role::SubDistrictSupervisor,
+            s,
+            SUB_DISTRICTS[i].into(),
+        ));
     }
     for (i, c) in communities.iter().enumerate() {
-        accounts.push(acct(format!("community{}", i + 1), Role::CommunitySupervisor, c, COMMUNITIES[i].into()));
+        accounts.push(acct(
+            format!("community{}", i + 1),
+            Role::CommunitySupervisor,
+            c,
+            COMMUNITIES[i].into(),
+        ));
     }
     for (i, g) in grids.iter().enumerate() {
         accounts.push(acct(format!("grid{:02}", i + 1), Role::GridWorker, g, grid_name(i)));
     }
     accounts.push(acct("leader01".into(), Role::GridLeader, &grids[0], grid_name(0)));
-    accounts.push(acct("dept1".into(), Role::Department, &seeded_id(0xDE97), "城市管理局".into()));
-    DemoDistrict { district, sub_districts, communities, grids, accounts }
+    accounts.push(acct(
+        "dept1".into(),
+        Role::Department,
+        &seeded_id(0xDE97),
+        "城市管理局".into(),
+    ));
+    DemoDistrict {
+        district,
+        sub_districts,
+        communities,
+        grids,
+        accounts,
+    }
 }
 
 fn grid_name(i: usize) -> String {
@@ -87,12 +108,22 @@ fn grid_name(i: usize) -> String {
 }
 
 /// Seed `storage` with the demo district unless it already has accounts. Returns the plan.
-pub fn seed(storage: &dyn Storage, opts: DemoOptions, argon2_memory_kib: u32, argon2_iterations: u32) -> ApiResult<DemoDistrict> {
+pub fn seed(
+    storage: &dyn Storage,
+    opts: DemoOptions,
+    argon2_memory_kib: u32,
+    argon2_iterations: u32,
+) -> ApiResult<DemoDistrict> {
     let plan = plan();
     if storage.account_count()? > 0 {
         return Ok(plan);
     }
-    let admin = Identity { account_id: "admin".into(), role: Role::DistrictAdmin, org_node: plan.district.clone(), grids: vec![] };
+    let admin = Identity {
+        account_id: "admin".into(),
+        role: Role::DistrictAdmin,
+        org_node: plan.district.clone(),
+        grids: vec![],
+    };
     let mut store = Store::open_in_memory(admin)?;
     let from = NaiveDate::from_ymd_opt(2024, 1, 1).unwrap_or_default();
     store.set_clock(Clock::Fixed(from.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()));
@@ -104,19 +135,49 @@ pub fn seed(storage: &dyn Storage, opts: DemoOptions, argon2_memory_kib: u32, ar
         effective_from: from,
         effective_to: None,
     };
-    store.create_with_id(&plan.district, &node("邹城市", OrgLevel::District, "370883".into(), None))?;
-    store.create_with_id(&seeded_id(0xDE97), &node("城市管理局", OrgLevel::Department, "370883900".into(), Some(&plan.district)))?;
+    store.create_with_id(
+        &plan.district,
+        &node("邹城市", OrgLevel::District, "370883".into(), None),
+    )?;
+    store.create_with_id(
+        &seeded_id(0xDE97),
+        &node(
+            "城市管理局",
+            OrgLevel::Department,
+            "370883900".into(),
+            Some(&plan.district),
+        ),
+    )?;
     for (s, sid) in plan.sub_districts.iter().enumerate() {
-        store.create_with_id(sid, &node(SUB_DISTRICTS[s], OrgLevel::SubDistrict, format!("370883{:03}", s + 1), Some(&plan.district)))?;
+        store.create_with_id(
+            sid,
+            &node(
+                SUB_DISTRICTS[s],
+                OrgLevel::SubDistrict,
+                format!("370883{:03}", s + 1),
+                Some(&plan.district),
+            ),
+        )?;
     }
     for (c, cid) in plan.communities.iter().enumerate() {
         let code = format!("370883{:03}{:03}", c / 2 + 1, c % 2 + 1);
-        store.create_with_id(cid, &node(COMMUNITIES[c], OrgLevel::Community, code, Some(&plan.sub_districts[c / 2])))?;
+        store.create_with_id(
+            cid,
+            &node(
+                COMMUNITIES[c],
+                OrgLevel::Community,
+                code,
+                Some(&plan.sub_districts[c / 2]),
+            ),
+        )?;
     }
     for (g, gid) in plan.grids.iter().enumerate() {
         let c = g / 3;
         let code = format!("370883{:03}{:03}{:03}", c / 2 + 1, c % 2 + 1, g % 3 + 1);
-        store.create_with_id(gid, &node(&grid_name(g), OrgLevel::Grid, code, Some(&plan.communities[c])))?;
+        store.create_with_id(
+            gid,
+            &node(&grid_name(g), OrgLevel::Grid, code, Some(&plan.communities[c])),
+        )?;
     }
     if opts.households > 0 {
         for (g, gid) in plan.grids.iter().enumerate() {
@@ -144,22 +205,41 @@ pub fn import(storage: &dyn Storage, store: &Store) -> ApiResult<()> {
     let mut docs = Vec::new();
     let mut scopes = HashMap::new();
     {
-        let mut stmt = conn.prepare("SELECT id, scope, bytes FROM docs ORDER BY id").map_err(gridbook_core::Error::from)?;
+        let mut stmt = conn
+            .prepare("SELECT id, scope, bytes FROM docs ORDER BY id")
+            .map_err(gridbook_core::Error::from)?;
         let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, Vec<u8>>(2)?)))
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                ))
+            })
             .map_err(gridbook_core::Error::from)?;
         for row in rows {
             let (id, scope, bytes) = row.map_err(gridbook_core::Error::from)?;
             scopes.insert(id.clone(), scope.unwrap_or_default());
-            docs.push((id, AutoCommit::load(&bytes).map_err(|e| ApiError::Internal(e.to_string()))?));
+            let doc = AutoCommit::load(&bytes).map_err(|e| ApiError::Internal(e.to_string()))?;
+            docs.push(SavedDoc::new(id, doc));
         }
     }
     let changes = store
         .outbox(usize::MAX >> 1)?
         .into_iter()
-        .map(|e| LogEntry { scope: scopes.get(&e.doc_id).cloned().unwrap_or_default(), hash: e.hash, doc_id: e.doc_id, bytes: e.bytes })
+        .map(|e| LogEntry {
+            scope: scopes.get(&e.doc_id).cloned().unwrap_or_default(),
+            hash: e.hash,
+            doc_id: e.doc_id,
+            bytes: e.bytes,
+        })
         .collect();
-    storage.commit(CommitBatch { origin_device: store.device_id().to_string(), received_at: crate::now_ms(), changes, docs })?;
+    storage.commit(CommitBatch {
+        origin_device: store.device_id().to_string(),
+        received_at: crate::now_ms(),
+        changes,
+        docs,
+    })?;
     Ok(())
 }
 
@@ -167,7 +247,13 @@ pub fn import(storage: &dyn Storage, store: &Store) -> ApiResult<()> {
 pub fn account_table(d: &DemoDistrict) -> String {
     let mut out = String::from("demo accounts (username / password / role / org node):\n");
     for a in &d.accounts {
-        out.push_str(&format!("  {:<12} {:<18} {:<24} {}\n", a.username, a.password, a.role.as_str(), a.org_name));
+        out.push_str(&format!(
+            "  {:<12} {:<18} {:<24} {}\n",
+            a.username,
+            a.password,
+            a.role.as_str(),
+            a.org_name
+        ));
     }
     out
 }

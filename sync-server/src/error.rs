@@ -93,9 +93,10 @@ struct Body<'a> {
 impl From<WireError> for ApiError {
     fn from(e: WireError) -> Self {
         match e {
-            WireError::UnsupportedVersion { found } => {
-                ApiError::UnsupportedProtocolVersion { found, supported: gridbook_core::sync::PROTOCOL_VERSION }
-            }
+            WireError::UnsupportedVersion { found } => ApiError::UnsupportedProtocolVersion {
+                found,
+                supported: gridbook_core::sync::PROTOCOL_VERSION,
+            },
             WireError::Malformed(m) => ApiError::MalformedBody(m),
         }
     }
@@ -128,16 +129,18 @@ impl ApiError {
     /// HTTP status.
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::Unauthorized | ApiError::TokenExpired | ApiError::TokenRevoked | ApiError::DeviceRevoked | ApiError::BadCredentials => {
-                StatusCode::UNAUTHORIZED
-            }
+            ApiError::Unauthorized
+            | ApiError::TokenExpired
+            | ApiError::TokenRevoked
+            | ApiError::DeviceRevoked
+            | ApiError::BadCredentials => StatusCode::UNAUTHORIZED,
             ApiError::AccountDisabled | ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::DeviceTaken => StatusCode::CONFLICT,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::PayloadTooLarge { .. } | ApiError::TooManyChanges { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::MalformedBody(_) | ApiError::UnsupportedProtocolVersion { .. } | ApiError::ClockInFuture { .. } => {
-                StatusCode::BAD_REQUEST
-            }
+            ApiError::MalformedBody(_)
+            | ApiError::UnsupportedProtocolVersion { .. }
+            | ApiError::ClockInFuture { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Core(e) => core_status(e),
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -190,8 +193,20 @@ impl IntoResponse for ApiError {
             tracing::info!(code = self.code(), error = %self, "request refused");
         }
         // Internal details stay in the log.
-        let message = if status.is_server_error() { "the server could not complete the request".to_string() } else { self.to_string() };
-        (status, Json(Body { code: self.code(), message, message_zh: self.message_zh() })).into_response()
+        let message = if status.is_server_error() {
+            "the server could not complete the request".to_string()
+        } else {
+            self.to_string()
+        };
+        (
+            status,
+            Json(Body {
+                code: self.code(),
+                message,
+                message_zh: self.message_zh(),
+            }),
+        )
+            .into_response()
     }
 }
 
@@ -201,8 +216,14 @@ mod tests {
 
     #[test]
     fn codes_and_statuses() {
-        assert_eq!(ApiError::from(WireError::UnsupportedVersion { found: 9 }).code(), "unsupported_protocol_version");
-        assert_eq!(ApiError::PayloadTooLarge { limit: 1 }.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(
+            ApiError::from(WireError::UnsupportedVersion { found: 9 }).code(),
+            "unsupported_protocol_version"
+        );
+        assert_eq!(
+            ApiError::PayloadTooLarge { limit: 1 }.status(),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
         let e = ApiError::from(gridbook_core::Error::OutOfScope { scope: "g".into() });
         assert_eq!((e.code(), e.status()), ("out_of_scope", StatusCode::FORBIDDEN));
     }

@@ -57,12 +57,18 @@ pub struct AppState {
 impl AppState {
     /// State over a storage.
     pub fn new(storage: Arc<dyn Storage>, config: Config) -> AppState {
-        AppState { storage, config: Arc::new(config), push_lock: Arc::default(), ready: Arc::new(AtomicBool::new(true)) }
+        AppState {
+            storage,
+            config: Arc::new(config),
+            push_lock: Arc::default(),
+            ready: Arc::new(AtomicBool::new(true)),
+        }
     }
 
     /// Open the embedded database of `config.data_dir` (created if missing).
     pub fn open(config: Config) -> ApiResult<AppState> {
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| ApiError::Internal(format!("{}: {e}", config.data_dir.display())))?;
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| ApiError::Internal(format!("{}: {e}", config.data_dir.display())))?;
         let storage = SqliteStorage::open(&config.db_path(), config.reader_connections)?;
         Ok(AppState::new(Arc::new(storage), config))
     }
@@ -75,7 +81,9 @@ pub fn now_ms() -> i64 {
 
 /// Run blocking work (SQLite, Automerge, Argon2) off the async threads.
 pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::Internal(e.to_string()))?
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
 }
 
 /// Read a (decompressed) body up to `limit` bytes.
@@ -103,14 +111,22 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sync", post(sync::handler))
         .merge(review::router()) // supervisor dashboard (issue 7): /review/*, see review.rs
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
-        .layer(RequestDecompressionLayer::new().gzip(true).pass_through_unaccepted(false))
+        .layer(
+            RequestDecompressionLayer::new()
+                .gzip(true)
+                .pass_through_unaccepted(false),
+        )
         .layer(CompressionLayer::new().gzip(true))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
 
 /// Serve until `shutdown` resolves; requests in flight then finish before this returns.
-pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let ready = state.ready.clone();
     let app = router(state);
     axum::serve(listener, app)
@@ -125,7 +141,9 @@ pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future
 #[instrument(skip_all)]
 async fn health(State(app): State<AppState>) -> ApiResult<Response> {
     let storage = app.storage.clone();
-    blocking(move || Ok(storage.log_len()?)).await.map_err(|_| ApiError::Unavailable)?;
+    blocking(move || Ok(storage.ping()?))
+        .await
+        .map_err(|_| ApiError::Unavailable)?;
     Ok((StatusCode::OK, axum::Json(serde_json::json!({"status": "ok"}))).into_response())
 }
 
@@ -181,7 +199,9 @@ async fn revoke_device(State(app): State<AppState>, headers: HeaderMap, Path(id)
         let auth = auth::authenticate(&storage, &headers, now)?;
         let device = storage.device(id)?.ok_or_else(|| ApiError::NotFound("device".into()))?;
         if device.account_id != auth.account.id && auth.account.role != gridbook_core::domain::Role::DistrictAdmin {
-            return Err(ApiError::Forbidden("only the owner or a district admin may revoke a device".into()));
+            return Err(ApiError::Forbidden(
+                "only the owner or a district admin may revoke a device".into(),
+            ));
         }
         storage.revoke_device(id, now)?;
         Ok(())

@@ -40,11 +40,21 @@ impl Grants {
 pub fn grants(role: Role, org_node: &str, grids: &[OrgGrid]) -> Grants {
     let write: BTreeSet<String> = match role {
         Role::GridWorker | Role::GridLeader => [org_node.to_string()].into(),
-        Role::CommunitySupervisor => grids.iter().filter(|g| g.community.as_deref() == Some(org_node)).map(|g| g.id.clone()).collect(),
-        Role::SubDistrictSupervisor => {
-            grids.iter().filter(|g| g.sub_district.as_deref() == Some(org_node)).map(|g| g.id.clone()).collect()
-        }
-        Role::DistrictAdmin => grids.iter().map(|g| g.id.clone()).chain([DISTRICT_SCOPE.to_string()]).collect(),
+        Role::CommunitySupervisor => grids
+            .iter()
+            .filter(|g| g.community.as_deref() == Some(org_node))
+            .map(|g| g.id.clone())
+            .collect(),
+        Role::SubDistrictSupervisor => grids
+            .iter()
+            .filter(|g| g.sub_district.as_deref() == Some(org_node))
+            .map(|g| g.id.clone())
+            .collect(),
+        Role::DistrictAdmin => grids
+            .iter()
+            .map(|g| g.id.clone())
+            .chain([DISTRICT_SCOPE.to_string()])
+            .collect(),
         Role::Department => BTreeSet::new(),
     };
     let mut read = write.clone();
@@ -57,8 +67,17 @@ mod tests {
     use super::*;
 
     fn tree() -> Vec<OrgGrid> {
-        let g = |id: &str, c: &str, s: &str| OrgGrid { id: id.into(), community: Some(c.into()), sub_district: Some(s.into()) };
-        vec![g("g1", "c1", "s1"), g("g2", "c1", "s1"), g("g3", "c2", "s1"), g("g4", "c3", "s2")]
+        let g = |id: &str, c: &str, s: &str| OrgGrid {
+            id: id.into(),
+            community: Some(c.into()),
+            sub_district: Some(s.into()),
+        };
+        vec![
+            g("g1", "c1", "s1"),
+            g("g2", "c1", "s1"),
+            g("g3", "c2", "s1"),
+            g("g4", "c3", "s2"),
+        ]
     }
 
     #[test]
@@ -68,7 +87,10 @@ mod tests {
         assert!(w.may_write("g1") && !w.may_write("g2") && !w.may_write(DISTRICT_SCOPE));
         assert!(w.read.contains(DISTRICT_SCOPE));
         assert_eq!(grants(Role::CommunitySupervisor, "c1", &t).grids(), vec!["g1", "g2"]);
-        assert_eq!(grants(Role::SubDistrictSupervisor, "s1", &t).grids(), vec!["g1", "g2", "g3"]);
+        assert_eq!(
+            grants(Role::SubDistrictSupervisor, "s1", &t).grids(),
+            vec!["g1", "g2", "g3"]
+        );
         let a = grants(Role::DistrictAdmin, "d", &t);
         assert!(a.may_write(DISTRICT_SCOPE) && a.may_write("g4"));
         assert_eq!(grants(Role::Department, "x", &t).read.len(), 1);

@@ -95,6 +95,39 @@ pub struct LogEntry {
     pub bytes: Vec<u8>,
 }
 
+/// The server's new copy of one document, saved (off the writer) by the validation.
+pub struct SavedDoc {
+    /// Record id.
+    pub id: String,
+    /// `doc.save()`.
+    pub bytes: Vec<u8>,
+    /// Heads, hex, sorted, comma-separated.
+    pub heads: String,
+    /// Root `kind`.
+    pub kind: Option<String>,
+    /// Root `scope`.
+    pub scope: Option<String>,
+    /// The document (for materializing its query rows).
+    pub doc: AutoCommit,
+}
+
+impl SavedDoc {
+    /// Save a document.
+    pub fn new(id: String, mut doc: AutoCommit) -> SavedDoc {
+        let heads = gridbook_core::doc::heads_hex(&doc.get_heads()).join(",");
+        let kind = gridbook_core::doc::root_str(&doc, "kind");
+        let scope = gridbook_core::doc::root_str(&doc, "scope");
+        SavedDoc {
+            id,
+            bytes: doc.save(),
+            heads,
+            kind,
+            scope,
+            doc,
+        }
+    }
+}
+
 /// What one accepted push writes.
 pub struct CommitBatch {
     /// Device that pushed.
@@ -104,7 +137,7 @@ pub struct CommitBatch {
     /// Log rows, in order.
     pub changes: Vec<LogEntry>,
     /// The server's new copy of each touched document.
-    pub docs: Vec<(String, AutoCommit)>,
+    pub docs: Vec<SavedDoc>,
 }
 
 /// A pull: the device's position in each granted scope.
@@ -163,6 +196,8 @@ pub trait Storage: Send + Sync + 'static {
     fn commit(&self, batch: CommitBatch) -> Result<()>;
     /// One page of snapshots and changes after the given cursors.
     fn pull(&self, query: &PullQuery) -> Result<PullPage>;
+    /// A cheap round trip to the database (health checks).
+    fn ping(&self) -> Result<()>;
     /// Rows in the change log.
     fn log_len(&self) -> Result<u64>;
     /// The database's own consistency check (`ok` when sound).

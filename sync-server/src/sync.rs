@@ -35,10 +35,15 @@ pub async fn handler(State(app): State<AppState>, headers: HeaderMap, body: Body
     let req = blocking(move || wire::decode_request(&bytes).map_err(ApiError::from)).await?;
     let ahead_ms = req.client_time.saturating_sub(now);
     if ahead_ms > app.config.max_clock_skew_secs.saturating_mul(1000) {
-        return Err(ApiError::ClockInFuture { ahead_secs: ahead_ms / 1000 });
+        return Err(ApiError::ClockInFuture {
+            ahead_secs: ahead_ms / 1000,
+        });
     }
     if req.push.len() > app.config.max_push_changes {
-        return Err(ApiError::TooManyChanges { found: req.push.len(), limit: app.config.max_push_changes });
+        return Err(ApiError::TooManyChanges {
+            found: req.push.len(),
+            limit: app.config.max_push_changes,
+        });
     }
     span.record("pushed", req.push.len());
     let (acks, rejections) = if req.push.is_empty() {
@@ -54,9 +59,22 @@ pub async fn handler(State(app): State<AppState>, headers: HeaderMap, body: Body
         .grants
         .read
         .iter()
-        .map(|s| theirs.get(s.as_str()).map_or_else(|| Cursor { scope: s.clone(), seq: 0, snapshot_after: None }, |c| (*c).clone()))
+        .map(|s| {
+            theirs.get(s.as_str()).map_or_else(
+                || Cursor {
+                    scope: s.clone(),
+                    seq: 0,
+                    snapshot_after: None,
+                },
+                |c| (*c).clone(),
+            )
+        })
         .collect();
-    let query = PullQuery { cursors, exclude_origin: auth.device.id.to_string(), max_bytes: req.max_bytes.clamp(1, app.config.max_page_bytes) };
+    let query = PullQuery {
+        cursors,
+        exclude_origin: auth.device.id.to_string(),
+        max_bytes: req.max_bytes.clamp(1, app.config.max_page_bytes),
+    };
     let storage = app.storage.clone();
     let page = blocking(move || Ok(storage.pull(&query)?)).await?;
     span.record("pulled", page.changes.len() + page.snapshots.len());
@@ -75,7 +93,12 @@ pub async fn handler(State(app): State<AppState>, headers: HeaderMap, body: Body
 }
 
 /// Validate and commit a push; returns (acks, rejections). Acks only after the commit.
-async fn push(app: &AppState, auth: &AuthContext, push: Vec<PushChange>, now: i64) -> ApiResult<(Vec<String>, Vec<Rejection>)> {
+async fn push(
+    app: &AppState,
+    auth: &AuthContext,
+    push: Vec<PushChange>,
+    now: i64,
+) -> ApiResult<(Vec<String>, Vec<Rejection>)> {
     let device = auth.device.id;
     let (parsed, mut rejections) = blocking(move || Ok(validate::parse(push, device))).await?;
     let storage = app.storage.clone();
@@ -100,6 +123,7 @@ async fn push(app: &AppState, auth: &AuthContext, push: Vec<PushChange>, now: i6
     }
     let storage = app.storage.clone();
     let ids: Vec<String> = groups.iter().map(|(id, _)| id.clone()).collect();
+    let started = std::time::Instant::now();
     let stored = std::sync::Arc::new(blocking(move || Ok(storage.load_docs(&ids)?)).await?);
     let who = std::sync::Arc::new(Pusher {
         account_id: auth.account.id.clone(),
@@ -127,7 +151,12 @@ async fn push(app: &AppState, auth: &AuthContext, push: Vec<PushChange>, now: i6
                 .collect::<Vec<_>>()
         }));
     }
-    let mut batch = CommitBatch { origin_device: device.to_string(), received_at: now, changes: vec![], docs: vec![] };
+    let mut batch = CommitBatch {
+        origin_device: device.to_string(),
+        received_at: now,
+        changes: vec![],
+        docs: vec![],
+    };
     for t in tasks {
         for outcome in t.await.map_err(|e| ApiError::Internal(e.to_string()))? {
             rejections.extend(outcome.rejections);
@@ -135,11 +164,18 @@ async fn push(app: &AppState, auth: &AuthContext, push: Vec<PushChange>, now: i6
             batch.docs.extend(outcome.doc);
         }
     }
+    let validated = started.elapsed();
     let accepted: Vec<String> = batch.changes.iter().map(|c| c.hash.clone()).collect();
     if !accepted.is_empty() {
         let storage = app.storage.clone();
         blocking(move || Ok(storage.commit(batch)?)).await?;
     }
+    tracing::debug!(
+        changes = accepted.len(),
+        validate_ms = validated.as_millis() as u64,
+        commit_ms = (started.elapsed() - validated).as_millis() as u64,
+        "push stored"
+    );
     acks.extend(accepted);
     Ok((acks, rejections))
 }

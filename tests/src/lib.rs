@@ -37,12 +37,21 @@ pub struct TestServer {
 
 /// A config for tests: cheap password hashing, small limits where a test wants them.
 pub fn test_config(dir: PathBuf) -> Config {
-    Config { data_dir: dir, argon2_memory_kib: 256, argon2_iterations: 1, ..Config::default() }
+    Config {
+        data_dir: dir,
+        argon2_memory_kib: 256,
+        argon2_iterations: 1,
+        ..Config::default()
+    }
 }
 
 /// A small demo: 2 households and 3 days per grid.
 pub fn small_demo() -> DemoOptions {
-    DemoOptions { households: 2, days: 3, ..DemoOptions::default() }
+    DemoOptions {
+        households: 2,
+        days: 3,
+        ..DemoOptions::default()
+    }
 }
 
 impl TestServer {
@@ -69,11 +78,24 @@ impl TestServer {
         let task = tokio::spawn(gridbook_sync_server::serve(listener, state.clone(), async move {
             let _ = rx.await;
         }));
-        TestServer { url: format!("http://{addr}"), addr, state, plan, stop: Some(tx), task: Some(task), _dir: dir }
+        TestServer {
+            url: format!("http://{addr}"),
+            addr,
+            state,
+            plan,
+            stop: Some(tx),
+            task: Some(task),
+            _dir: dir,
+        }
     }
 
     /// Ask for a graceful shutdown and wait for it.
     pub async fn stop(mut self) {
+        self.shutdown().await;
+    }
+
+    /// Graceful shutdown, keeping the data folder for inspection.
+    pub async fn shutdown(&mut self) {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
@@ -84,7 +106,8 @@ impl TestServer {
 
     /// A read-only connection to the server's database file.
     pub fn db(&self) -> Connection {
-        Connection::open_with_flags(self.state.config.db_path(), OpenFlags::SQLITE_OPEN_READ_ONLY).expect("open server db")
+        Connection::open_with_flags(self.state.config.db_path(), OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("open server db")
     }
 
     /// Heads of the server's documents in `scopes`.
@@ -92,13 +115,22 @@ impl TestServer {
         let db = self.db();
         let mut stmt = db.prepare("SELECT id, scope, heads FROM docs").expect("prepare");
         let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, String>(2)?)))
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
             .expect("query");
         let mut out = BTreeMap::new();
         for row in rows {
             let (id, scope, heads) = row.expect("row");
             if scope.as_deref().is_some_and(|s| scopes.contains(&s)) {
-                out.insert(id, heads.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect());
+                out.insert(
+                    id,
+                    heads.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect(),
+                );
             }
         }
         out
@@ -111,7 +143,9 @@ impl TestServer {
 
     /// Rows of the change log holding `hash`.
     pub fn log_count(&self, hash: &str) -> i64 {
-        self.db().query_row("SELECT count(*) FROM change_log WHERE hash = ?1", [hash], |r| r.get(0)).expect("count")
+        self.db()
+            .query_row("SELECT count(*) FROM change_log WHERE hash = ?1", [hash], |r| r.get(0))
+            .expect("count")
     }
 
     /// `PRAGMA integrity_check` of the server's database.
@@ -162,7 +196,11 @@ pub struct Phone {
 
 /// Quick retries for tests.
 pub fn fast_client() -> ClientConfig {
-    ClientConfig { backoff_base: std::time::Duration::from_millis(20), max_requests: 500, ..ClientConfig::default() }
+    ClientConfig {
+        backoff_base: std::time::Duration::from_millis(20),
+        max_requests: 500,
+        ..ClientConfig::default()
+    }
 }
 
 impl Phone {
@@ -170,11 +208,25 @@ impl Phone {
     pub async fn login(url: &str, username: &str, password: &str, config: ClientConfig) -> Phone {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("phone.sqlite3");
-        let nobody = Identity { account_id: String::new(), role: Role::GridLeader, org_node: String::new(), grids: vec![] };
+        let nobody = Identity {
+            account_id: String::new(),
+            role: Role::GridLeader,
+            org_node: String::new(),
+            grids: vec![],
+        };
         let mut store = Store::open(&path, nobody).expect("open store");
         let mut client = SyncClient::with_config(url, config).expect("client");
-        let info = client.login(&mut store, username, password, "test phone").await.expect("login");
-        Phone { store, client, info, path, _dir: dir }
+        let info = client
+            .login(&mut store, username, password, "test phone")
+            .await
+            .expect("login");
+        Phone {
+            store,
+            client,
+            info,
+            path,
+            _dir: dir,
+        }
     }
 
     /// Sync, panicking on failure.
@@ -192,7 +244,10 @@ impl Phone {
 pub fn household(grid: &str, room: &str) -> Household {
     let day = NaiveDate::from_ymd_opt(2026, 1, 1).expect("date");
     Household {
-        grid_assignments: vec![GridAssignment { grid_id: grid.into(), from: day }],
+        grid_assignments: vec![GridAssignment {
+            grid_id: grid.into(),
+            from: day,
+        }],
         building: "3栋".into(),
         unit: "2单元".into(),
         room: room.into(),
@@ -204,7 +259,13 @@ pub fn household(grid: &str, room: &str) -> Household {
 
 /// A sync request with these pushes and no cursors.
 pub fn request(push: Vec<PushChange>) -> SyncRequest {
-    SyncRequest { v: PROTOCOL_VERSION, client_time: chrono::Utc::now().timestamp_millis(), max_bytes: 1 << 20, push, cursors: vec![] }
+    SyncRequest {
+        v: PROTOCOL_VERSION,
+        client_time: chrono::Utc::now().timestamp_millis(),
+        max_bytes: 1 << 20,
+        push,
+        cursors: vec![],
+    }
 }
 
 /// What a raw POST got.
@@ -227,7 +288,10 @@ impl Raw {
 
 /// POST raw bytes to `/v1/sync` (optionally gzip-labelled).
 pub async fn post_sync_raw(url: &str, token: Option<&str>, body: Vec<u8>, gzipped: bool) -> Raw {
-    let mut req = reqwest::Client::new().post(format!("{url}/v1/sync")).header("content-type", CONTENT_TYPE).body(body);
+    let mut req = reqwest::Client::new()
+        .post(format!("{url}/v1/sync"))
+        .header("content-type", CONTENT_TYPE)
+        .body(body);
     if gzipped {
         req = req.header("content-encoding", "gzip");
     }
@@ -238,10 +302,19 @@ pub async fn post_sync_raw(url: &str, token: Option<&str>, body: Vec<u8>, gzippe
     let status = resp.status().as_u16();
     let bytes = resp.bytes().await.expect("body");
     if (200..300).contains(&status) {
-        Raw { status, response: Some(wire::decode_response(&bytes).expect("cbor response")), error: None }
+        Raw {
+            status,
+            response: Some(wire::decode_response(&bytes).expect("cbor response")),
+            error: None,
+        }
     } else {
-        let error = serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("status {status}: body is not JSON: {bytes:?}"));
-        Raw { status, response: None, error: Some(error) }
+        let error =
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("status {status}: body is not JSON: {bytes:?}"));
+        Raw {
+            status,
+            response: None,
+            error: Some(error),
+        }
     }
 }
 

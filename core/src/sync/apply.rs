@@ -52,19 +52,42 @@ pub struct SyncSummary {
     pub bytes_received: u64,
 }
 
+/// Store a document whose saved bytes are at hand (a snapshot for a document new here).
+fn save_bytes(tx: &rusqlite::Transaction<'_>, id: &str, doc: &mut AutoCommit, bytes: &[u8]) -> Result<()> {
+    let heads = crate::doc::heads_hex(&doc.get_heads()).join(",");
+    tx.prepare_cached(
+        "INSERT INTO docs (id, kind, scope, bytes, heads) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, scope = excluded.scope, bytes = excluded.bytes, heads = excluded.heads",
+    )?
+    .execute(params![id, crate::doc::root_str(doc, "kind"), crate::doc::root_str(doc, "scope"), bytes, heads])?;
+    Ok(())
+}
+
 impl Store {
     /// The sync cursor of every scope this store has synced.
     pub fn sync_cursors(&self) -> Result<Vec<Cursor>> {
-        let mut stmt = self.conn.prepare_cached("SELECT scope, cursor, snapshot_after FROM sync_cursors ORDER BY scope")?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT scope, cursor, snapshot_after FROM sync_cursors ORDER BY scope")?;
         let rows = stmt.query_map([], |r| {
-            Ok(Cursor { scope: r.get(0)?, seq: r.get::<_, i64>(1)?.max(0) as u64, snapshot_after: r.get(2)? })
+            Ok(Cursor {
+                scope: r.get(0)?,
+                seq: r.get::<_, i64>(1)?.max(0) as u64,
+                snapshot_after: r.get(2)?,
+            })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// A sync request: the oldest outbox changes up to `max_push_bytes` (at least one, at most
     /// `max_push_changes`) and every cursor.
-    pub fn sync_request(&self, max_push_changes: usize, max_push_bytes: usize, max_response_bytes: u64, client_time_ms: i64) -> Result<SyncRequest> {
+    pub fn sync_request(
+        &self,
+        max_push_changes: usize,
+        max_push_bytes: usize,
+        max_response_bytes: u64,
+        client_time_ms: i64,
+    ) -> Result<SyncRequest> {
         let mut push = Vec::new();
         let mut size = 0;
         for e in self.outbox(max_push_changes.max(1))? {
@@ -72,7 +95,11 @@ impl Store {
                 break;
             }
             size += e.bytes.len();
-            push.push(PushChange { doc_id: e.doc_id, hash: e.hash, bytes: e.bytes });
+            push.push(PushChange {
+                doc_id: e.doc_id,
+                hash: e.hash,
+                bytes: e.bytes,
+            });
         }
         Ok(SyncRequest {
             v: PROTOCOL_VERSION,
@@ -116,8 +143,16 @@ impl Store {
                 q.execute(params![r.doc_id, r.hash, r.code, r.message])?;
             }
         }
-        for (id, mut incoming) in snapshots {
-            let mut doc = load_in(&tx, id, &actor)?.unwrap_or_else(|| crate::doc::new_doc(&actor));
+        for ((id, mut incoming), raw) in snapshots.into_iter().zip(&resp.snapshots) {
+            let Some(mut doc) = load_in(&tx, id, &actor)? else {
+                // A document new here: the snapshot is already its saved form.
+                incoming.set_actor(actor.clone());
+                save_bytes(&tx, id, &mut incoming, &raw.bytes)?;
+                materialize::record(&tx, id, &mut incoming)?;
+                out.received += 1;
+                out.touched.insert(id.to_string());
+                continue;
+            };
             let before = doc.get_heads();
             doc.merge(&mut incoming)?;
             if doc.get_heads() != before {
@@ -150,11 +185,14 @@ impl Store {
             for c in &fresh {
                 let hash = c.hash().to_string();
                 if doc.get_change_by_hash(&c.hash()).is_some() {
-                    tx.prepare_cached("DELETE FROM pending_changes WHERE doc_id = ?1 AND hash = ?2")?.execute(params![id, hash])?;
+                    tx.prepare_cached("DELETE FROM pending_changes WHERE doc_id = ?1 AND hash = ?2")?
+                        .execute(params![id, hash])?;
                 } else {
                     still_pending += 1;
-                    tx.prepare_cached("INSERT OR IGNORE INTO pending_changes (doc_id, hash, bytes) VALUES (?1, ?2, ?3)")?
-                        .execute(params![id, hash, c.raw_bytes()])?;
+                    tx.prepare_cached(
+                        "INSERT OR IGNORE INTO pending_changes (doc_id, hash, bytes) VALUES (?1, ?2, ?3)",
+                    )?
+                    .execute(params![id, hash, c.raw_bytes()])?;
                 }
             }
             out.received += n_fresh.saturating_sub(still_pending.min(n_fresh));
@@ -170,7 +208,11 @@ impl Store {
                  ON CONFLICT (scope) DO UPDATE SET cursor = excluded.cursor, snapshot_after = excluded.snapshot_after",
             )?;
             for c in &resp.cursors {
-                stmt.execute(params![c.scope, i64::try_from(c.seq).unwrap_or(i64::MAX), c.snapshot_after])?;
+                stmt.execute(params![
+                    c.scope,
+                    i64::try_from(c.seq).unwrap_or(i64::MAX),
+                    c.snapshot_after
+                ])?;
             }
         }
         tx.execute(
@@ -184,15 +226,28 @@ impl Store {
     /// Server clock minus this device's clock at the last sync, in milliseconds: the anchor of
     /// "server time now" estimates. `None` before the first sync.
     pub fn server_time_offset(&self) -> Result<Option<i64>> {
-        let v: Option<String> =
-            self.conn.query_row("SELECT value FROM meta WHERE key = 'server_time_offset'", [], |r| r.get(0)).optional()?;
+        let v: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'server_time_offset'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
         Ok(v.and_then(|s| s.parse().ok()))
     }
 
     /// Changes the server refused, for review.
     pub fn quarantined(&self) -> Result<Vec<Rejection>> {
-        let mut stmt = self.conn.prepare_cached("SELECT doc_id, hash, code, message FROM quarantine ORDER BY doc_id, hash")?;
-        let rows = stmt.query_map([], |r| Ok(Rejection { doc_id: r.get(0)?, hash: r.get(1)?, code: r.get(2)?, message: r.get(3)? }))?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT doc_id, hash, code, message FROM quarantine ORDER BY doc_id, hash")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(Rejection {
+                doc_id: r.get(0)?,
+                hash: r.get(1)?,
+                code: r.get(2)?,
+                message: r.get(3)?,
+            })
+        })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -215,12 +270,17 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Identity;
     use crate::domain::{OrgLevel, OrgNode, Role};
     use crate::sync::wire::PulledDoc;
-    use crate::Identity;
 
     fn admin() -> Identity {
-        Identity { account_id: "admin".into(), role: Role::DistrictAdmin, org_node: "d".into(), grids: vec![] }
+        Identity {
+            account_id: "admin".into(),
+            role: Role::DistrictAdmin,
+            org_node: "d".into(),
+            grids: vec![],
+        }
     }
 
     fn node(name: &str) -> OrgNode {
@@ -235,7 +295,16 @@ mod tests {
     }
 
     fn response() -> SyncResponse {
-        SyncResponse { v: PROTOCOL_VERSION, server_time: 5_000, acks: vec![], rejections: vec![], snapshots: vec![], changes: vec![], cursors: vec![], more: false }
+        SyncResponse {
+            v: PROTOCOL_VERSION,
+            server_time: 5_000,
+            acks: vec![],
+            rejections: vec![],
+            snapshots: vec![],
+            changes: vec![],
+            cursors: vec![],
+            more: false,
+        }
     }
 
     #[test]
@@ -253,13 +322,26 @@ mod tests {
             .outbox(10)
             .unwrap()
             .into_iter()
-            .map(|e| PulledDoc { scope: "district".into(), doc_id: e.doc_id, bytes: e.bytes })
+            .map(|e| PulledDoc {
+                scope: "district".into(),
+                doc_id: e.doc_id,
+                bytes: e.bytes,
+            })
             .collect();
         let mut resp = response();
         resp.acks = vec![req.push[0].hash.clone()];
-        resp.rejections = vec![Rejection { hash: req.push[1].hash.clone(), doc_id: id2.clone(), code: "out_of_scope".into(), message: "no".into() }];
+        resp.rejections = vec![Rejection {
+            hash: req.push[1].hash.clone(),
+            doc_id: id2.clone(),
+            code: "out_of_scope".into(),
+            message: "no".into(),
+        }];
         resp.changes = pulled.clone();
-        resp.cursors = vec![Cursor { scope: "district".into(), seq: 7, snapshot_after: None }];
+        resp.cursors = vec![Cursor {
+            scope: "district".into(),
+            seq: 7,
+            snapshot_after: None,
+        }];
         let out = a.apply_sync_response(&resp, 1_000).unwrap();
         assert_eq!((out.acked, out.rejected, out.received), (1, 1, 1));
         assert_eq!(a.outbox_len().unwrap(), 0);
@@ -281,8 +363,16 @@ mod tests {
         let hash = a.outbox(1).unwrap()[0].hash.clone();
         let mut resp = response();
         resp.acks = vec![hash];
-        resp.changes = vec![PulledDoc { scope: "x".into(), doc_id: "d".into(), bytes: vec![1, 2, 3] }];
-        resp.cursors = vec![Cursor { scope: "x".into(), seq: 9, snapshot_after: None }];
+        resp.changes = vec![PulledDoc {
+            scope: "x".into(),
+            doc_id: "d".into(),
+            bytes: vec![1, 2, 3],
+        }];
+        resp.cursors = vec![Cursor {
+            scope: "x".into(),
+            seq: 9,
+            snapshot_after: None,
+        }];
         assert_eq!(a.apply_sync_response(&resp, 0).unwrap_err().code(), "invalid_change");
         assert_eq!(a.table_counts().unwrap(), before);
     }

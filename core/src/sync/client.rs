@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::apply::SyncSummary;
-use super::wire::{self, CONTENT_TYPE, SyncResponse, WireError};
+use super::wire::{self, CONTENT_TYPE, PROTOCOL_VERSION, SyncRequest, SyncResponse, WireError};
 use crate::domain::Role;
 use crate::error::Error;
 use crate::store::{Identity, Store};
@@ -46,8 +46,8 @@ pub struct ClientConfig {
 impl Default for ClientConfig {
     fn default() -> Self {
         ClientConfig {
-            max_push_changes: 2_000,
-            max_push_bytes: 2 << 20,
+            max_push_changes: 500,
+            max_push_bytes: 1 << 20,
             max_response_bytes: 4 << 20,
             max_attempts: 5,
             backoff_base: Duration::from_millis(200),
@@ -83,7 +83,12 @@ pub struct LoginInfo {
 impl LoginInfo {
     /// The store identity of this login.
     pub fn identity(&self) -> Identity {
-        Identity { account_id: self.account_id.clone(), role: self.role, org_node: self.org_node.clone(), grids: self.grids.clone() }
+        Identity {
+            account_id: self.account_id.clone(),
+            role: self.role,
+            org_node: self.org_node.clone(),
+            grids: self.grids.clone(),
+        }
     }
 }
 
@@ -192,7 +197,12 @@ impl SyncClient {
             .connect_timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| SyncError::Transport(e.to_string()))?;
-        Ok(SyncClient { http, base: base_url.trim_end_matches('/').to_string(), token: None, config })
+        Ok(SyncClient {
+            http,
+            base: base_url.trim_end_matches('/').to_string(),
+            token: None,
+            config,
+        })
     }
 
     /// Use a token obtained earlier.
@@ -209,7 +219,13 @@ impl SyncClient {
     /// (and its device id, if the server assigned another one to a store that has made no
     /// changes yet).
     #[tracing::instrument(skip_all)]
-    pub async fn login(&mut self, store: &mut Store, username: &str, password: &str, device_name: &str) -> Result<LoginInfo, SyncError> {
+    pub async fn login(
+        &mut self,
+        store: &mut Store,
+        username: &str,
+        password: &str,
+        device_name: &str,
+    ) -> Result<LoginInfo, SyncError> {
         let body = serde_json::json!({
             "username": username,
             "password": password,
@@ -242,28 +258,63 @@ impl SyncClient {
     pub async fn sync(&self, store: &mut Store) -> Result<SyncSummary, SyncError> {
         let mut summary = SyncSummary::default();
         let mut touched = BTreeSet::new();
+        let mut prefetched: Option<Prefetch> = None;
         for _ in 0..self.config.max_requests {
-            let req = store.sync_request(self.config.max_push_changes, self.config.max_push_bytes, self.config.max_response_bytes, now_ms())?;
-            let pushed = req.push.len();
-            let body = gzip(&wire::encode(&req));
-            summary.bytes_sent += body.len() as u64;
-            let (resp, received_bytes) = self.post_sync(body).await?;
+            let (resp, received_bytes, pushed) = match prefetched.take() {
+                Some(p) => {
+                    let (resp, n) = p.wait().await?;
+                    (resp, n, 0)
+                }
+                None => {
+                    let req = store.sync_request(
+                        self.config.max_push_changes,
+                        self.config.max_push_bytes,
+                        self.config.max_response_bytes,
+                        now_ms(),
+                    )?;
+                    let pushed = req.push.len();
+                    let body = gzip(&wire::encode(&req));
+                    summary.bytes_sent += body.len() as u64;
+                    let (resp, n) = self.post_sync(body).await?;
+                    (resp, n, pushed)
+                }
+            };
             summary.bytes_received += received_bytes;
             summary.requests += 1;
+            // Only pulling, and more to come: ask for the next page while this one is applied.
+            // The next request is what the store would build after applying this page.
+            if pushed == 0 && resp.more {
+                let next = SyncRequest {
+                    v: PROTOCOL_VERSION,
+                    client_time: now_ms(),
+                    max_bytes: self.config.max_response_bytes,
+                    push: vec![],
+                    cursors: resp.cursors.clone(),
+                };
+                let body = gzip(&wire::encode(&next));
+                summary.bytes_sent += body.len() as u64;
+                let this = self.clone();
+                prefetched = Some(Prefetch(tokio::spawn(async move { this.post_sync(body).await })));
+            }
             let out = store.apply_sync_response(&resp, now_ms())?;
             summary.sent += resp.acks.len().min(pushed);
             summary.rejected += out.rejected;
             summary.received += out.received;
             touched.extend(out.touched);
             if pushed > 0 && resp.acks.len() + resp.rejections.len() == 0 {
-                return Err(SyncError::NoProgress(format!("{pushed} pushed changes were neither acked nor rejected")));
+                return Err(SyncError::NoProgress(format!(
+                    "{pushed} pushed changes were neither acked nor rejected"
+                )));
             }
             if !resp.more && (pushed == 0 || store.outbox_len()? == 0) {
                 summary.conflicts = store.count_conflicted(&touched)?;
                 return Ok(summary);
             }
         }
-        Err(SyncError::NoProgress(format!("more than {} requests", self.config.max_requests)))
+        Err(SyncError::NoProgress(format!(
+            "more than {} requests",
+            self.config.max_requests
+        )))
     }
 
     /// One sync round trip with retries: returns the response and its size on the wire.
@@ -307,7 +358,11 @@ impl SyncClient {
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
         let bytes = resp.bytes().await.map_err(|e| SyncError::Transport(e.to_string()))?;
         let wire_len = bytes.len() as u64;
-        let plain = if gzipped { gunzip(&bytes, self.config.max_decompressed_bytes)? } else { bytes.to_vec() };
+        let plain = if gzipped {
+            gunzip(&bytes, self.config.max_decompressed_bytes)?
+        } else {
+            bytes.to_vec()
+        };
         if !status.is_success() {
             return Err(server_error(status.as_u16(), &plain));
         }
@@ -315,10 +370,33 @@ impl SyncClient {
     }
 }
 
+/// A request sent ahead; aborted if dropped (a cancelled sync leaves nothing running).
+struct Prefetch(tokio::task::JoinHandle<Result<(SyncResponse, u64), SyncError>>);
+
+impl Prefetch {
+    async fn wait(mut self) -> Result<(SyncResponse, u64), SyncError> {
+        (&mut self.0).await.map_err(|e| SyncError::Transport(e.to_string()))?
+    }
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 fn server_error(status: u16, body: &[u8]) -> SyncError {
     match serde_json::from_slice::<ErrorBody>(body) {
-        Ok(b) => SyncError::Server { status, code: b.code, message: b.message },
-        Err(_) => SyncError::Server { status, code: format!("http_{status}"), message: String::from_utf8_lossy(body).chars().take(200).collect() },
+        Ok(b) => SyncError::Server {
+            status,
+            code: b.code,
+            message: b.message,
+        },
+        Err(_) => SyncError::Server {
+            status,
+            code: format!("http_{status}"),
+            message: String::from_utf8_lossy(body).chars().take(200).collect(),
+        },
     }
 }
 

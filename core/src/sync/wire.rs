@@ -172,12 +172,21 @@ mod tests {
     use proptest::prelude::*;
 
     fn cursor() -> impl Strategy<Value = Cursor> {
-        ("[a-z0-9-]{0,12}", any::<u64>(), proptest::option::of("[a-f0-9-]{1,36}"))
-            .prop_map(|(scope, seq, snapshot_after)| Cursor { scope, seq, snapshot_after })
+        ("[a-z0-9-]{0,12}", any::<u64>(), proptest::option::of("[a-f0-9-]{1,36}")).prop_map(
+            |(scope, seq, snapshot_after)| Cursor {
+                scope,
+                seq,
+                snapshot_after,
+            },
+        )
     }
 
     fn pulled() -> impl Strategy<Value = PulledDoc> {
-        ("[a-z0-9]{0,8}", "\\PC{0,12}", proptest::collection::vec(any::<u8>(), 0..64))
+        (
+            "[a-z0-9]{0,8}",
+            "\\PC{0,12}",
+            proptest::collection::vec(any::<u8>(), 0..64),
+        )
             .prop_map(|(scope, doc_id, bytes)| PulledDoc { scope, doc_id, bytes })
     }
 
@@ -223,19 +232,44 @@ mod tests {
             v: u32,
             something_new: Vec<u8>,
         }
-        let bytes = encode(&Future { v: 2, something_new: vec![1, 2, 3] });
-        assert_eq!(decode_request(&bytes).unwrap_err(), WireError::UnsupportedVersion { found: 2 });
-        assert_eq!(decode_request(&bytes).unwrap_err().code(), "unsupported_protocol_version");
+        let bytes = encode(&Future {
+            v: 2,
+            something_new: vec![1, 2, 3],
+        });
+        assert_eq!(
+            decode_request(&bytes).unwrap_err(),
+            WireError::UnsupportedVersion { found: 2 }
+        );
+        assert_eq!(
+            decode_request(&bytes).unwrap_err().code(),
+            "unsupported_protocol_version"
+        );
         assert_eq!(decode_request(b"\xff\x00").unwrap_err().code(), "malformed_body");
-        let req = SyncRequest { v: PROTOCOL_VERSION, client_time: 1, max_bytes: 2, push: vec![], cursors: vec![] };
+        let req = SyncRequest {
+            v: PROTOCOL_VERSION,
+            client_time: 1,
+            max_bytes: 2,
+            push: vec![],
+            cursors: vec![],
+        };
         let bytes = encode(&req);
         assert!(decode_request(&bytes[..bytes.len() - 1]).is_err(), "truncated");
     }
 
     #[test]
     fn bytes_travel_as_cbor_byte_strings() {
-        let change = PushChange { doc_id: "d".into(), hash: "h".into(), bytes: vec![0xAB; 1000] };
-        let req = SyncRequest { v: PROTOCOL_VERSION, client_time: 0, max_bytes: 0, push: vec![change], cursors: vec![] };
+        let change = PushChange {
+            doc_id: "d".into(),
+            hash: "h".into(),
+            bytes: vec![0xAB; 1000],
+        };
+        let req = SyncRequest {
+            v: PROTOCOL_VERSION,
+            client_time: 0,
+            max_bytes: 0,
+            push: vec![change],
+            cursors: vec![],
+        };
         let n = encode(&req).len();
         assert!(n < 1100, "1000 bytes must not be inflated: {n}");
     }

@@ -66,12 +66,17 @@ pub struct SqliteStorage {
 
 impl std::fmt::Debug for SqliteStorage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStorage").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("SqliteStorage")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
 fn poisoned() -> Error {
-    Error::Corrupt { id: "storage".into(), reason: "a connection lock was poisoned".into() }
+    Error::Corrupt {
+        id: "storage".into(),
+        reason: "a connection lock was poisoned".into(),
+    }
 }
 
 impl SqliteStorage {
@@ -80,14 +85,21 @@ impl SqliteStorage {
         let mut conn = Connection::open(path)?;
         gridbook_core::db::prepare(&conn)?;
         gridbook_core::db::migrate(&mut conn)?;
-        conn.execute_batch("CREATE TABLE IF NOT EXISTS server_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;")?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS server_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;",
+        )?;
         let found: i64 = conn
-            .query_row("SELECT value FROM server_meta WHERE key = 'schema_version'", [], |r| r.get::<_, String>(0))
+            .query_row("SELECT value FROM server_meta WHERE key = 'schema_version'", [], |r| {
+                r.get::<_, String>(0)
+            })
             .optional()?
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
         if found > SERVER_MIGRATIONS.len() as i64 {
-            return Err(Error::SchemaTooNew { found, supported: SERVER_MIGRATIONS.len() as i64 });
+            return Err(Error::SchemaTooNew {
+                found,
+                supported: SERVER_MIGRATIONS.len() as i64,
+            });
         }
         for (i, sql) in SERVER_MIGRATIONS.iter().enumerate().skip(found as usize) {
             let tx = conn.transaction()?;
@@ -98,11 +110,19 @@ impl SqliteStorage {
             )?;
             tx.commit()?;
         }
-        Ok(SqliteStorage { path: path.to_path_buf(), writer: Mutex::new(conn), readers: Mutex::new(Vec::new()), max_readers })
+        Ok(SqliteStorage {
+            path: path.to_path_buf(),
+            writer: Mutex::new(conn),
+            readers: Mutex::new(Vec::new()),
+            max_readers,
+        })
     }
 
     fn open_reader(&self) -> Result<Connection> {
-        let conn = Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "temp_store", 2)?;
         Ok(conn)
@@ -200,17 +220,25 @@ impl Storage for SqliteStorage {
 
     fn device(&self, id: Uuid) -> Result<Option<Device>> {
         self.read(|c| {
-            Ok(c.prepare_cached("SELECT id, account_id, name, created_at, revoked_at FROM devices WHERE id = ?1")?
-                .query_row([id.to_string()], device_row)
-                .optional()?)
+            Ok(
+                c.prepare_cached("SELECT id, account_id, name, created_at, revoked_at FROM devices WHERE id = ?1")?
+                    .query_row([id.to_string()], device_row)
+                    .optional()?,
+            )
         })
     }
 
     fn revoke_device(&self, id: Uuid, at: i64) -> Result<bool> {
         self.write(|c| {
             let tx = c.transaction()?;
-            let n = tx.execute("UPDATE devices SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1", params![id.to_string(), at])?;
-            tx.execute("UPDATE tokens SET revoked_at = coalesce(revoked_at, ?2) WHERE device_id = ?1", params![id.to_string(), at])?;
+            let n = tx.execute(
+                "UPDATE devices SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1",
+                params![id.to_string(), at],
+            )?;
+            tx.execute(
+                "UPDATE tokens SET revoked_at = coalesce(revoked_at, ?2) WHERE device_id = ?1",
+                params![id.to_string(), at],
+            )?;
             tx.commit()?;
             Ok(n > 0)
         })
@@ -220,7 +248,13 @@ impl Storage for SqliteStorage {
         self.write(|c| {
             c.execute(
                 "INSERT INTO tokens (hash, device_id, created_at, expires_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![t.hash, t.device_id.to_string(), t.created_at, t.expires_at, t.revoked_at],
+                params![
+                    t.hash,
+                    t.device_id.to_string(),
+                    t.created_at,
+                    t.expires_at,
+                    t.revoked_at
+                ],
             )?;
             Ok(())
         })
@@ -228,23 +262,30 @@ impl Storage for SqliteStorage {
 
     fn token(&self, hash: &str) -> Result<Option<Token>> {
         self.read(|c| {
-            Ok(c.prepare_cached("SELECT hash, device_id, created_at, expires_at, revoked_at FROM tokens WHERE hash = ?1")?
-                .query_row([hash], |r| {
-                    let d: String = r.get(1)?;
-                    Ok(Token {
-                        hash: r.get(0)?,
-                        device_id: Uuid::parse_str(&d).unwrap_or_default(),
-                        created_at: r.get(2)?,
-                        expires_at: r.get(3)?,
-                        revoked_at: r.get(4)?,
-                    })
+            Ok(c.prepare_cached(
+                "SELECT hash, device_id, created_at, expires_at, revoked_at FROM tokens WHERE hash = ?1",
+            )?
+            .query_row([hash], |r| {
+                let d: String = r.get(1)?;
+                Ok(Token {
+                    hash: r.get(0)?,
+                    device_id: Uuid::parse_str(&d).unwrap_or_default(),
+                    created_at: r.get(2)?,
+                    expires_at: r.get(3)?,
+                    revoked_at: r.get(4)?,
                 })
-                .optional()?)
+            })
+            .optional()?)
         })
     }
 
     fn revoke_token(&self, hash: &str, at: i64) -> Result<bool> {
-        self.write(|c| Ok(c.execute("UPDATE tokens SET revoked_at = coalesce(revoked_at, ?2) WHERE hash = ?1", params![hash, at])? > 0))
+        self.write(|c| {
+            Ok(c.execute(
+                "UPDATE tokens SET revoked_at = coalesce(revoked_at, ?2) WHERE hash = ?1",
+                params![hash, at],
+            )? > 0)
+        })
     }
 
     fn org_grids(&self) -> Result<Vec<OrgGrid>> {
@@ -262,7 +303,8 @@ impl Storage for SqliteStorage {
             return Ok(HashSet::new());
         }
         self.read(|c| {
-            let mut stmt = c.prepare_cached("SELECT hash FROM change_log WHERE hash IN (SELECT value FROM json_each(?1))")?;
+            let mut stmt =
+                c.prepare_cached("SELECT hash FROM change_log WHERE hash IN (SELECT value FROM json_each(?1))")?;
             let rows = stmt.query_map([json_list(hashes)], |r| r.get::<_, String>(0))?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
@@ -273,8 +315,11 @@ impl Storage for SqliteStorage {
             return Ok(HashMap::new());
         }
         self.read(|c| {
-            let mut stmt = c.prepare_cached("SELECT id, bytes FROM docs WHERE id IN (SELECT value FROM json_each(?1))")?;
-            let rows = stmt.query_map([json_list(ids)], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
+            let mut stmt =
+                c.prepare_cached("SELECT id, bytes FROM docs WHERE id IN (SELECT value FROM json_each(?1))")?;
+            let rows = stmt.query_map([json_list(ids)], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }
@@ -293,12 +338,9 @@ impl Storage for SqliteStorage {
                     "INSERT INTO docs (id, kind, scope, bytes, heads) VALUES (?1, ?2, ?3, ?4, ?5)
                      ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, scope = excluded.scope, bytes = excluded.bytes, heads = excluded.heads",
                 )?;
-                for (id, doc) in &mut batch.docs {
-                    let heads = gridbook_core::doc::heads_hex(&doc.get_heads()).join(",");
-                    let kind = gridbook_core::doc::root_str(doc, "kind");
-                    let scope = gridbook_core::doc::root_str(doc, "scope");
-                    save.execute(params![&*id, kind, scope, doc.save(), heads])?;
-                    gridbook_core::materialize::record(&tx, id, doc)?;
+                for d in &mut batch.docs {
+                    save.execute(params![d.id, d.kind, d.scope, d.bytes, d.heads])?;
+                    gridbook_core::materialize::record(&tx, &d.id, &mut d.doc)?;
                 }
             }
             tx.commit()?;
@@ -392,6 +434,10 @@ impl Storage for SqliteStorage {
             page.cursors = cursors.into_values().collect();
             Ok(page)
         })
+    }
+
+    fn ping(&self) -> Result<()> {
+        self.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map(|_| ())?))
     }
 
     fn log_len(&self) -> Result<u64> {

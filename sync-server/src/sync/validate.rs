@@ -13,16 +13,18 @@
 //! [`transition_actor_mismatch`, `transition_role_mismatch`] or by a role that may never take
 //! it [`role_not_allowed`].
 
-use automerge::{AutoCommit, Change, ReadDoc};
+use automerge::{AutoCommit, Change};
 use gridbook_core::doc;
-use gridbook_core::domain::{Case, ChecklistTemplate, HouseCall, Household, Ledger, OrgNode, Patrol, Person, Record, RecordKind, Role};
+use gridbook_core::domain::{
+    Case, ChecklistTemplate, HouseCall, Household, Ledger, OrgNode, Patrol, Person, Record, RecordKind, Role,
+};
 use gridbook_core::review::{self, ReviewState};
 use gridbook_core::sync::{PushChange, Rejection};
 use serde_json::Value as Json;
 use uuid::Uuid;
 
 use crate::scope::Grants;
-use crate::storage::LogEntry;
+use crate::storage::{LogEntry, SavedDoc};
 
 /// Who pushes.
 #[derive(Debug, Clone)]
@@ -48,7 +50,12 @@ pub struct Parsed {
 }
 
 fn reject(p: &PushChange, code: &str, message: impl Into<String>) -> Rejection {
-    Rejection { hash: p.hash.clone(), doc_id: p.doc_id.clone(), code: code.into(), message: message.into() }
+    Rejection {
+        hash: p.hash.clone(),
+        doc_id: p.doc_id.clone(),
+        code: code.into(),
+        message: message.into(),
+    }
 }
 
 /// Parse, check hash and actor, drop repeats within the push.
@@ -74,11 +81,19 @@ pub fn parse(push: Vec<PushChange>, device: Uuid) -> (Vec<Parsed>, Vec<Rejection
             continue;
         }
         if change.actor_id().to_bytes() != device.as_bytes() {
-            bad.push(reject(&p, "actor_mismatch", "the change was not made by the pushing device"));
+            bad.push(reject(
+                &p,
+                "actor_mismatch",
+                "the change was not made by the pushing device",
+            ));
             continue;
         }
         if seen.insert(hash.clone()) {
-            ok.push(Parsed { doc_id: p.doc_id, hash, change });
+            ok.push(Parsed {
+                doc_id: p.doc_id,
+                hash,
+                change,
+            });
         }
     }
     (ok, bad)
@@ -89,7 +104,7 @@ pub struct GroupOutcome {
     /// Accepted changes, in order.
     pub accepted: Vec<LogEntry>,
     /// The document after them (none if nothing was accepted).
-    pub doc: Option<(String, AutoCommit)>,
+    pub doc: Option<SavedDoc>,
     /// Refused changes.
     pub rejections: Vec<Rejection>,
 }
@@ -100,11 +115,16 @@ struct Before {
 }
 
 fn before_of(doc: &AutoCommit) -> Before {
-    Before { scope: doc::root_str(doc, "scope"), transitions: transitions(doc) }
+    Before {
+        scope: doc::root_str(doc, "scope"),
+        transitions: transitions(doc),
+    }
 }
 
 fn transitions(doc: &AutoCommit) -> Vec<Json> {
-    doc::root_obj(doc, "transitions").and_then(|o| doc::read_json(doc, &o).as_array().cloned()).unwrap_or_default()
+    doc::root_obj(doc, "transitions")
+        .and_then(|o| doc::read_json(doc, &o).as_array().cloned())
+        .unwrap_or_default()
 }
 
 fn load(base: Option<&[u8]>) -> Result<AutoCommit, String> {
@@ -116,13 +136,26 @@ fn load(base: Option<&[u8]>) -> Result<AutoCommit, String> {
 
 /// Validate the changes of one document, in push order, against its stored bytes.
 pub fn validate_group(doc_id: &str, base: Option<&[u8]>, changes: Vec<Parsed>, who: &Pusher) -> GroupOutcome {
-    let mut out = GroupOutcome { accepted: vec![], doc: None, rejections: vec![] };
-    let refuse = |p: &Parsed, code: &str, msg: String| Rejection { hash: p.hash.clone(), doc_id: p.doc_id.clone(), code: code.into(), message: msg };
+    let mut out = GroupOutcome {
+        accepted: vec![],
+        doc: None,
+        rejections: vec![],
+    };
+    let refuse = |p: &Parsed, code: &str, msg: String| Rejection {
+        hash: p.hash.clone(),
+        doc_id: p.doc_id.clone(),
+        code: code.into(),
+        message: msg,
+    };
     let mut doc = match load(base) {
         Ok(d) => d,
         Err(e) => {
             tracing::error!(doc_id, error = %e, "stored document does not load");
-            out.rejections.extend(changes.iter().map(|p| refuse(p, "storage_error", "the server's copy does not load".into())));
+            out.rejections.extend(
+                changes
+                    .iter()
+                    .map(|p| refuse(p, "storage_error", "the server's copy does not load".into())),
+            );
             return out;
         }
     };
@@ -131,32 +164,45 @@ pub fn validate_group(doc_id: &str, base: Option<&[u8]>, changes: Vec<Parsed>, w
         let before = before_of(&doc);
         let verdict = match doc.apply_changes([p.change.clone()]) {
             Err(e) => Err(("invalid_change", e.to_string())),
-            Ok(()) if doc.get_change_by_hash(&p.change.hash()).is_none() => {
-                Err(("missing_dependency", "the change depends on changes the server does not hold".to_string()))
-            }
+            // Just applied, it is a head; queued for missing dependencies, it is not.
+            Ok(()) if !doc.get_heads().contains(&p.change.hash()) => Err((
+                "missing_dependency",
+                "the change depends on changes the server does not hold".to_string(),
+            )),
             Ok(()) => check(doc_id, &before, &doc, who),
         };
         match verdict {
             Ok(scope) => {
-                out.accepted.push(LogEntry { hash: p.hash.clone(), doc_id: doc_id.to_string(), scope, bytes: p.change.raw_bytes().to_vec() });
+                out.accepted.push(LogEntry {
+                    hash: p.hash.clone(),
+                    doc_id: doc_id.to_string(),
+                    scope,
+                    bytes: p.change.raw_bytes().to_vec(),
+                });
                 kept.push(p.change);
             }
             Err((code, msg)) => {
                 out.rejections.push(refuse(&p, code, msg));
                 // Start again from the stored document plus what was accepted (this also
                 // drops a change Automerge queued for missing dependencies).
-                doc = match load(base).and_then(|mut d| d.apply_changes(kept.clone()).map(|_| d).map_err(|e| e.to_string())) {
+                doc = match load(base)
+                    .and_then(|mut d| d.apply_changes(kept.clone()).map(|_| d).map_err(|e| e.to_string()))
+                {
                     Ok(d) => d,
                     Err(e) => {
                         tracing::error!(doc_id, error = %e, "rebuilding a document failed");
-                        return GroupOutcome { accepted: vec![], doc: None, rejections: out.rejections };
+                        return GroupOutcome {
+                            accepted: vec![],
+                            doc: None,
+                            rejections: out.rejections,
+                        };
                     }
                 };
             }
         }
     }
     if !out.accepted.is_empty() {
-        out.doc = Some((doc_id.to_string(), doc));
+        out.doc = Some(SavedDoc::new(doc_id.to_string(), doc));
     }
     out
 }
@@ -164,13 +210,19 @@ pub fn validate_group(doc_id: &str, base: Option<&[u8]>, changes: Vec<Parsed>, w
 type Verdict = Result<String, (&'static str, String)>;
 
 fn body_check<R: Record>(body: &Json, kind: RecordKind, scope: &str) -> Result<(), (&'static str, String)> {
-    let r: R = serde_json::from_value(body.clone()).map_err(|e| ("invalid_record", format!("body is not a {}: {e}", kind.as_str())))?;
+    let r = R::deserialize(body).map_err(|e| ("invalid_record", format!("body is not a {}: {e}", kind.as_str())))?;
     r.validate().map_err(|e| (e.code(), e.to_string()))?;
     if r.kind() != kind {
-        return Err(("kind_mismatch", format!("body is a {}, document says {}", r.kind().as_str(), kind.as_str())));
+        return Err((
+            "kind_mismatch",
+            format!("body is a {}, document says {}", r.kind().as_str(), kind.as_str()),
+        ));
     }
     if r.scope() != scope {
-        return Err(("scope_mismatch", format!("document scope `{scope}` differs from the body's `{}`", r.scope())));
+        return Err((
+            "scope_mismatch",
+            format!("document scope `{scope}` differs from the body's `{}`", r.scope()),
+        ));
     }
     Ok(())
 }
@@ -178,7 +230,10 @@ fn body_check<R: Record>(body: &Json, kind: RecordKind, scope: &str) -> Result<(
 /// The shared rules on a document after a change.
 fn check(doc_id: &str, before: &Before, after: &AutoCommit, who: &Pusher) -> Verdict {
     if doc::root_str(after, "id").as_deref() != Some(doc_id) {
-        return Err(("doc_id_mismatch", "the document's id is not the one it was pushed under".into()));
+        return Err((
+            "doc_id_mismatch",
+            "the document's id is not the one it was pushed under".into(),
+        ));
     }
     let kind: RecordKind = doc::root_str(after, "kind")
         .unwrap_or_default()
@@ -188,12 +243,17 @@ fn check(doc_id: &str, before: &Before, after: &AutoCommit, who: &Pusher) -> Ver
     if let Some(old) = &before.scope
         && *old != scope
     {
-        return Err(("scope_change", format!("a record cannot move from `{old}` to `{scope}`")));
+        return Err((
+            "scope_change",
+            format!("a record cannot move from `{old}` to `{scope}`"),
+        ));
     }
     if !who.grants.may_write(&scope) {
         return Err(("out_of_scope", format!("scope `{scope}` is outside this device's area")));
     }
-    let body = doc::root_obj(after, "body").map(|b| doc::read_json(after, &b)).ok_or(("invalid_record", "the document has no body".to_string()))?;
+    let body = doc::root_obj(after, "body")
+        .map(|b| doc::read_json(after, &b))
+        .ok_or(("invalid_record", "the document has no body".to_string()))?;
     match kind {
         RecordKind::OrgNode => body_check::<OrgNode>(&body, kind, &scope)?,
         RecordKind::Household => body_check::<Household>(&body, kind, &scope)?,
@@ -217,16 +277,30 @@ fn check(doc_id: &str, before: &Before, after: &AutoCommit, who: &Pusher) -> Ver
         }
         for t in &remaining {
             if t.get("actor").and_then(Json::as_str) != Some(who.account_id.as_str()) {
-                return Err(("transition_actor_mismatch", "a transition names another account as its actor".into()));
+                return Err((
+                    "transition_actor_mismatch",
+                    "a transition names another account as its actor".into(),
+                ));
             }
             if t.get("role").and_then(Json::as_str) != Some(who.role.as_str()) {
-                return Err(("transition_role_mismatch", "a transition names another role than the account's".into()));
+                return Err((
+                    "transition_role_mismatch",
+                    "a transition names another role than the account's".into(),
+                ));
             }
             if kind == RecordKind::Ledger {
                 let action = t.get("action").and_then(Json::as_str).unwrap_or_default();
-                let states = [ReviewState::Draft, ReviewState::Submitted, ReviewState::Approved, ReviewState::Returned];
+                let states = [
+                    ReviewState::Draft,
+                    ReviewState::Submitted,
+                    ReviewState::Approved,
+                    ReviewState::Returned,
+                ];
                 if !states.iter().any(|s| review::next(*s, action, who.role).is_some()) {
-                    return Err(("role_not_allowed", format!("a {} may not {action} a ledger", who.role.as_str())));
+                    return Err((
+                        "role_not_allowed",
+                        format!("a {} may not {action} a ledger", who.role.as_str()),
+                    ));
                 }
             }
         }

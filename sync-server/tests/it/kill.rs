@@ -49,14 +49,24 @@ fn spawn(data: &Path, port: u16) -> Server {
             }
         }
     });
-    let (port, reader) = rx.recv_timeout(Duration::from_secs(120)).expect("server started in time").expect("server printed its address");
-    Server { child, _stdout: reader, port }
+    let (port, reader) = rx
+        .recv_timeout(Duration::from_secs(120))
+        .expect("server started in time")
+        .expect("server printed its address");
+    Server {
+        child,
+        _stdout: reader,
+        port,
+    }
 }
 
 fn household(grid: &str, room: usize) -> Household {
     let day = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
     Household {
-        grid_assignments: vec![GridAssignment { grid_id: grid.into(), from: day }],
+        grid_assignments: vec![GridAssignment {
+            grid_id: grid.into(),
+            from: day,
+        }],
         building: "1栋".into(),
         unit: "1单元".into(),
         room: room.to_string(),
@@ -67,7 +77,12 @@ fn household(grid: &str, room: usize) -> Household {
 }
 
 async fn phone(dir: &Path, name: &str, url: &str) -> (Store, SyncClient) {
-    let nobody = Identity { account_id: String::new(), role: Role::GridLeader, org_node: String::new(), grids: vec![] };
+    let nobody = Identity {
+        account_id: String::new(),
+        role: Role::GridLeader,
+        org_node: String::new(),
+        grids: vec![],
+    };
     let mut store = Store::open(&dir.join(name), nobody).unwrap();
     let config = ClientConfig {
         max_push_changes: 25,
@@ -83,7 +98,13 @@ async fn phone(dir: &Path, name: &str, url: &str) -> (Store, SyncClient) {
 
 fn log_counts(data: &Path, hashes: &[String]) -> Vec<i64> {
     let db = Connection::open_with_flags(data.join("gridbook.sqlite3"), OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
-    hashes.iter().map(|h| db.query_row("SELECT count(*) FROM change_log WHERE hash = ?1", [h], |r| r.get(0)).unwrap()).collect()
+    hashes
+        .iter()
+        .map(|h| {
+            db.query_row("SELECT count(*) FROM change_log WHERE hash = ?1", [h], |r| r.get(0))
+                .unwrap()
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -107,7 +128,11 @@ async fn sigkill_after_a_push_loses_nothing_acked_and_stores_nothing_twice() {
     server.child.kill().unwrap();
     server.child.wait().unwrap();
     server = spawn(&data, port);
-    assert_eq!(log_counts(&data, &first), vec![1; 30], "every acked change survived the kill");
+    assert_eq!(
+        log_counts(&data, &first),
+        vec![1; 30],
+        "every acked change survived the kill"
+    );
 
     // 2. Killed while a sync is pushing; the client retries into the restarted server.
     for i in 0..200 {
@@ -131,11 +156,17 @@ async fn sigkill_after_a_push_loses_nothing_acked_and_stores_nothing_twice() {
         let server = tokio::task::spawn_blocking(move || spawn(&data2, port)).await.unwrap();
         (server, killed_at, partial)
     });
-    let s = client.sync(&mut store).await.expect("the client retries until the server is back");
+    let s = client
+        .sync(&mut store)
+        .await
+        .expect("the client retries until the server is back");
     let done_at = std::time::Instant::now();
     let (mut server, killed_at, partial) = killer.await.unwrap();
     assert!(done_at > killed_at, "the kill happened during the sync");
-    assert!(partial > 0, "the kill came after the server had committed part of the push");
+    assert!(
+        partial > 0,
+        "the kill came after the server had committed part of the push"
+    );
     eprintln!("killed with {partial} of 200 changes committed");
     assert!(s.sent <= 200);
     assert_eq!(store.outbox_len().unwrap(), 0, "everything acked in the end");
@@ -144,8 +175,18 @@ async fn sigkill_after_a_push_loses_nothing_acked_and_stores_nothing_twice() {
     // 3. Another device gets all of it.
     let (mut other, client2) = phone(dir.path(), "b.sqlite3", &url).await;
     client2.sync(&mut other).await.unwrap();
-    let n: i64 = other.connection().query_row("SELECT count(*) FROM households WHERE grid_id = ?1", [&grid], |r| r.get(0)).unwrap();
-    let mine: i64 = store.connection().query_row("SELECT count(*) FROM households WHERE grid_id = ?1", [&grid], |r| r.get(0)).unwrap();
+    let n: i64 = other
+        .connection()
+        .query_row("SELECT count(*) FROM households WHERE grid_id = ?1", [&grid], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let mine: i64 = store
+        .connection()
+        .query_row("SELECT count(*) FROM households WHERE grid_id = ?1", [&grid], |r| {
+            r.get(0)
+        })
+        .unwrap();
     assert_eq!(n, mine);
     assert!(n >= 230);
     let db = Connection::open_with_flags(data.join("gridbook.sqlite3"), OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();

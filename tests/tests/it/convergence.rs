@@ -2,9 +2,9 @@
 
 use gridbook_core::domain::{DISTRICT_SCOPE, Household};
 use gridbook_tests::{Phone, TestServer, fast_client, household, records_of};
+use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_devices_converge_with_the_server() {
@@ -39,7 +39,9 @@ async fn three_devices_converge_with_the_server() {
                 }
             }
             p.store.update(&shared, &h).unwrap();
-            p.store.create(&household(&grid, &format!("{}0{}", i + 2, seed))).unwrap();
+            p.store
+                .create(&household(&grid, &format!("{}0{}", i + 2, seed)))
+                .unwrap();
         }
         let mut order: Vec<usize> = (0..phones.len()).collect();
         let mut rng = StdRng::seed_from_u64(seed);
@@ -55,10 +57,21 @@ async fn three_devices_converge_with_the_server() {
     let dump0 = phones[0].store.query_table_dump().unwrap();
     for (i, p) in phones.iter().enumerate() {
         assert_eq!(p.store.outbox_len().unwrap(), 0, "phone {i} pushed everything");
-        assert_eq!(p.store.doc_heads().unwrap(), server_heads, "phone {i} holds the server's documents");
-        assert_eq!(records_of(p.store.connection(), &scopes), server_records, "phone {i} records rows");
+        assert_eq!(
+            p.store.doc_heads().unwrap(),
+            server_heads,
+            "phone {i} holds the server's documents"
+        );
+        assert_eq!(
+            records_of(p.store.connection(), &scopes),
+            server_records,
+            "phone {i} records rows"
+        );
         assert_eq!(p.store.query_table_dump().unwrap(), dump0, "phone {i} query tables");
-        assert!(!p.store.conflicts().unwrap().is_empty(), "the concurrent building edits show as a conflict");
+        assert!(
+            !p.store.conflicts().unwrap().is_empty(),
+            "the concurrent building edits show as a conflict"
+        );
     }
     assert_eq!(server.integrity(), "ok");
     server.stop().await;

@@ -11,11 +11,21 @@ async fn the_same_push_twice_is_stored_once() {
     p.sync().await;
     p.store.create(&household(&grid, "301")).unwrap();
     let e = p.store.outbox(1).unwrap().remove(0);
-    let push = PushChange { doc_id: e.doc_id.clone(), hash: e.hash.clone(), bytes: e.bytes.clone() };
-    let first = post_sync(&server.url, &p.token(), &request(vec![push.clone()])).await.response.unwrap();
+    let push = PushChange {
+        doc_id: e.doc_id.clone(),
+        hash: e.hash.clone(),
+        bytes: e.bytes.clone(),
+    };
+    let first = post_sync(&server.url, &p.token(), &request(vec![push.clone()]))
+        .await
+        .response
+        .unwrap();
     assert_eq!(first.acks, vec![e.hash.clone()]);
     let len = server.state.storage.log_len().unwrap();
-    let second = post_sync(&server.url, &p.token(), &request(vec![push.clone(), push])).await.response.unwrap();
+    let second = post_sync(&server.url, &p.token(), &request(vec![push.clone(), push]))
+        .await
+        .response
+        .unwrap();
     assert_eq!(second.acks, vec![e.hash.clone()], "acked again, once");
     assert!(second.rejections.is_empty());
     assert_eq!(server.state.storage.log_len().unwrap(), len);

@@ -6,3 +6,4 @@ mod convergence;
 mod idempotent;
 mod revoke;
 mod scope;
+mod shutdown;

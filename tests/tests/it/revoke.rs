@@ -13,7 +13,12 @@ fn status_code(e: SyncError) -> (u16, String) {
 }
 
 async fn post_empty(url: &str, path: &str, token: &str) -> (u16, serde_json::Value) {
-    let r = reqwest::Client::new().post(format!("{url}{path}")).bearer_auth(token).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("{url}{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
     let status = r.status().as_u16();
     let body = r.bytes().await.unwrap();
     (status, serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null))
@@ -29,7 +34,11 @@ async fn a_revoked_device_gets_401_and_its_pushes_are_refused() {
     let device = p.store.device_id();
 
     let (status, body) = post_empty(&server.url, &format!("/v1/devices/{device}/revoke"), &other.token()).await;
-    assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")), "another worker may not revoke it");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("forbidden")),
+        "another worker may not revoke it"
+    );
 
     let admin = Phone::login(&server.url, "admin", &server.password("admin"), fast_client()).await;
     let (status, _) = post_empty(&server.url, &format!("/v1/devices/{device}/revoke"), &admin.token()).await;
@@ -41,7 +50,11 @@ async fn a_revoked_device_gets_401_and_its_pushes_are_refused() {
     assert_eq!(status_code(err), (401, "device_revoked".to_string()));
     assert_eq!(server.log_count(&hash), 0, "its push was not stored");
     assert_eq!(p.store.outbox_len().unwrap(), 1, "and stays in its outbox");
-    let err = p.client.login(&mut p.store, "grid01", &server.password("grid01"), "again").await.unwrap_err();
+    let err = p
+        .client
+        .login(&mut p.store, "grid01", &server.password("grid01"), "again")
+        .await
+        .unwrap_err();
     assert_eq!(status_code(err), (401, "device_revoked".to_string()));
 
     // Logout revokes the token.
@@ -49,7 +62,10 @@ async fn a_revoked_device_gets_401_and_its_pushes_are_refused() {
     q.sync().await;
     let (status, _) = post_empty(&server.url, "/v1/logout", &q.token()).await;
     assert_eq!(status, 204);
-    assert_eq!(status_code(q.client.sync(&mut q.store).await.unwrap_err()), (401, "token_revoked".into()));
+    assert_eq!(
+        status_code(q.client.sync(&mut q.store).await.unwrap_err()),
+        (401, "token_revoked".into())
+    );
 
     // An expired token.
     let (token, hash) = auth::new_token();
@@ -57,12 +73,21 @@ async fn a_revoked_device_gets_401_and_its_pushes_are_refused() {
     server
         .state
         .storage
-        .insert_token(&Token { hash, device_id: q.store.device_id(), created_at: past - 10, expires_at: past, revoked_at: None })
+        .insert_token(&Token {
+            hash,
+            device_id: q.store.device_id(),
+            created_at: past - 10,
+            expires_at: past,
+            revoked_at: None,
+        })
         .unwrap();
     let raw = post_sync(&server.url, &token, &request(vec![])).await;
     assert_eq!((raw.status, raw.code()), (401, "token_expired"));
     // Logging in again gives a working token.
-    q.client.login(&mut q.store, "grid03", &server.password("grid03"), "again").await.unwrap();
+    q.client
+        .login(&mut q.store, "grid03", &server.password("grid03"), "again")
+        .await
+        .unwrap();
     q.sync().await;
     let wrong = q.client.login(&mut q.store, "grid03", "wrong", "x").await.unwrap_err();
     assert_eq!(status_code(wrong), (401, "bad_credentials".into()));
