@@ -17,8 +17,8 @@ cargo fmt --all -- --check
 step "lint"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "tests (unit, property, integration)"
-cargo test --workspace --locked
+step "tests (unit, property, integration; convergence simulation at ${GRIDBOOK_SIM_SEEDS:-100} seeds)"
+GRIDBOOK_SIM_SEEDS=${GRIDBOOK_SIM_SEEDS:-100} cargo test --workspace --locked
 
 for extra in scripts/test-*.sh; do
   [ -e "$extra" ] || continue
