@@ -22,7 +22,7 @@ pub enum ApiError {
     /// empty key. Fix the input.
     #[error("{code}: {message_en}")]
     Invalid {
-        /// Stable code, e.g. `empty_field`, `invalid_date`, `invalid_enum_value`.
+        /// Stable code, e.g. `empty_field`, `invalid_date`, `unknown_action`.
         code: String,
         /// English message.
         message_en: String,

@@ -6126,7 +6126,7 @@ enum ApiError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
      */
     case Invalid(
         /**
-         * Stable code, e.g. `empty_field`, `invalid_date`, `invalid_enum_value`.
+         * Stable code, e.g. `empty_field`, `invalid_date`, `unknown_action`.
          */code: String, 
         /**
          * English message.

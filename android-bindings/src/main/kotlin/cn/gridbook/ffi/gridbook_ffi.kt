@@ -7009,7 +7009,7 @@ sealed class ApiException: kotlin.Exception() {
     class Invalid(
         
         /**
-         * Stable code, e.g. `empty_field`, `invalid_date`, `invalid_enum_value`.
+         * Stable code, e.g. `empty_field`, `invalid_date`, `unknown_action`.
          */
         val `code`: kotlin.String, 
         
