@@ -30,7 +30,8 @@ const val DAY_MS = 86_400_000L
 /** 2026-11-26T02:00:00Z (10:00 in China). */
 const val NOV26 = 1_795_658_400_000L
 
-fun tempDir(): File = Files.createTempDirectory("gridbook-kt").toFile().also { it.deleteOnExit() }
+val tempDirs = java.util.concurrent.ConcurrentLinkedQueue<File>()
+fun tempDir(): File = Files.createTempDirectory("gridbook-kt").toFile().also { tempDirs.add(it) }
 
 fun admin() = Identity("admin", Role.DISTRICT_ADMIN, "district", listOf())
 fun worker(grid: String) = Identity("worker-1", Role.GRID_WORKER, grid, listOf(grid))
@@ -440,6 +441,62 @@ fun defineScenarios(server: () -> DemoServer) {
         assertEquals(1, s.households(null).size)
     }
 
+    scenario("every exported Store method: closed store and unknown ids give typed errors, never a crash") {
+        val f = Fixture()
+        val s = f.store
+        val template = s.activeTemplate()
+        val samples: Map<Class<*>, Any> = mapOf(
+            String::class.java to "no-such-id",
+            ByteArray::class.java to KEY,
+            java.lang.Long.TYPE to NOV26,
+            java.lang.Long::class.java to NOV26,
+            Integer.TYPE to 1,
+            java.lang.Boolean.TYPE to false,
+            Map::class.java to mapOf<String, String>(),
+            List::class.java to listOf<Any>(),
+            Identity::class.java to worker(f.grid),
+            OrgNode::class.java to OrgNode("x", OrgLevel.GRID, "370883001002009", "no-such-id", "2026-01-01", null),
+            Household::class.java to household(f.grid),
+            Person::class.java to Person("no-such-id", f.grid, "张三", null, null, "户主", null, listOf()),
+            HouseCall::class.java to houseCall(f.grid, "no-such-id"),
+            Patrol::class.java to Patrol(f.grid, "worker-1", NOV26, null, listOf(), listOf(), listOf(), ""),
+            Ledger::class.java to Ledger(f.grid, "worker-1", "2026-11-26", ""),
+            Case::class.java to incident(f.grid),
+            ChecklistTemplate::class.java to template,
+            DeleteResolution::class.java to DeleteResolution.RESTORE,
+        )
+        val methods = StoreInterface::class.java.methods.sortedBy { it.name }
+        fun args(m: java.lang.reflect.Method) = m.parameterTypes.map { t ->
+            samples[t] ?: fail("no sample for ${t.name} in ${m.name}")
+        }.toTypedArray()
+        fun call(m: java.lang.reflect.Method): Throwable? = try {
+            m.invoke(s, *args(m)); null
+        } catch (e: java.lang.reflect.InvocationTargetException) { e.targetException }
+        assertTrue(methods.size >= 45, "${methods.size} methods")
+
+        // Open store, unknown ids: a typed ApiException or a value, never anything else.
+        var notFound = 0
+        for (m in methods.filter { it.name !in setOf("closeStore", "setIdentity", "setFixedClock") }) {
+            when (val e = call(m)) {
+                null -> {}
+                is ApiException -> if (e is ApiException.NotFound) notFound++
+                else -> fail("${m.name} threw ${e::class.qualifiedName}: $e")
+            }
+        }
+        assertTrue(notFound >= 20, "unknown ids are NotFound ($notFound)")
+
+        // Closed store: every method but close/isClosed throws a typed error.
+        s.closeStore()
+        val inputCodes = setOf("invalid_date", "invalid_time", "invalid_json")
+        for (m in methods.filter { it.name !in setOf("closeStore", "isClosed") }) {
+            val e = call(m) ?: fail("${m.name} succeeded on a closed store")
+            assertTrue(e is ApiException, "${m.name} threw ${e::class.qualifiedName}: $e")
+            val code = codeOf(e)
+            assertTrue(code == "store_closed" || code in inputCodes, "${m.name}: $code")
+        }
+        assertTrue(s.isClosed())
+    }
+
     scenario("logs are forwarded to the host") {
         val lines = CopyOnWriteArrayList<String>()
         initLogging(object : LogSink {
@@ -552,6 +609,7 @@ fun main() {
         }
     } finally {
         srv?.close()
+        tempDirs.forEach { it.deleteRecursively() }
     }
     println("$passed passed, $failed failed")
     exitProcess(if (failed == 0 && passed > 0) 0 else 1)
