@@ -50,6 +50,18 @@ fn uuid() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+/// With `GRIDBOOK_WRITE_FUZZ_CORPUS=1`, the crafted payloads become the fuzzers' seed corpus
+/// (`fuzz/corpus/<target>/`).
+fn seed_corpus(target: &str, name: &str, bytes: &[u8]) {
+    if std::env::var_os("GRIDBOOK_WRITE_FUZZ_CORPUS").is_none() {
+        return;
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus").join(target);
+    std::fs::create_dir_all(&dir).expect("corpus dir");
+    let file: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    std::fs::write(dir.join(file), bytes).expect("write corpus file");
+}
+
 struct Outcome {
     name: String,
     got: String,
@@ -241,6 +253,10 @@ async fn hostile_inputs_get_typed_answers_and_the_server_keeps_serving() {
             "payload_too_large",
         ),
     ];
+    for (name, b, _, _, _) in &body_cases {
+        seed_corpus("sync_request", name, b);
+    }
+    seed_corpus("sync_request", "valid request", &cbor);
     for (name, b, gz, status, code) in body_cases {
         let r = post_sync_raw(&url, Some(&token), b, gz).await;
         results.push(Outcome {
@@ -429,6 +445,9 @@ async fn hostile_inputs_get_typed_answers_and_the_server_keeps_serving() {
             "out_of_scope",
         ),
     ];
+    for (name, change, _) in &change_cases {
+        seed_corpus("change_validator", name, &change.bytes);
+    }
     for (name, change, code) in change_cases {
         let r = post_sync(&url, &token, &request(vec![change])).await;
         let got = r
