@@ -45,3 +45,18 @@ pub(crate) fn check(path: &Path, key: &[u8]) -> ApiResult<()> {
         Err(e) => Err(storage(e)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_and_wrong_keys_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("phone.sqlite3");
+        assert_eq!(check(&path, b"").unwrap_err().code(), "invalid_key");
+        check(&path, b"first key").expect("first open records the key");
+        check(&path, b"first key").expect("same key again");
+        assert_eq!(check(&path, b"other key").unwrap_err().code(), "wrong_key");
+    }
+}
