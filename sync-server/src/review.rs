@@ -205,7 +205,7 @@ pub async fn run<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send + 's
 #[derive(Debug)]
 pub struct PageError {
     /// What went wrong.
-    pub error: ApiError,
+    pub error: Box<ApiError>,
     /// Language of the page.
     pub lang: Lang,
 }
@@ -213,7 +213,10 @@ pub struct PageError {
 impl PageError {
     /// Wrap an error for a page in `lang`.
     pub fn new(error: ApiError, lang: Lang) -> PageError {
-        PageError { error, lang }
+        PageError {
+            error: Box::new(error),
+            lang,
+        }
     }
 }
 

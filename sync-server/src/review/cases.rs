@@ -144,7 +144,39 @@ fn board_row(id: String, grid_name: String, case: &Case, state: &CaseState, now:
     }
 }
 
-/// Every case of `grids` that has left 采集 (drafts stay on the phone), folded as of `now`.
+/// Rows folded per batch: the batch is spread over the cores, then handed on in order, so
+/// memory stays bounded whatever the number of cases.
+const SCAN_CHUNK: usize = 1024;
+
+type Folded = Option<(BoardRow, Case)>;
+
+fn fold_chunk(chunk: &[(String, String, Vec<u8>)], now: DateTime<Utc>) -> ApiResult<Vec<Folded>> {
+    let one = |(id, grid_name, bytes): &(String, String, Vec<u8>)| {
+        state_of(bytes).map(|(case, state)| (board_row(id.clone(), grid_name.clone(), &case, &state, now), case))
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
+    if threads == 1 || chunk.len() < 64 {
+        return Ok(chunk.iter().map(one).collect());
+    }
+    let per = chunk.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = chunk
+            .chunks(per)
+            .map(|part| s.spawn(move || part.iter().map(one).collect::<Vec<_>>()))
+            .collect();
+        let mut out = Vec::with_capacity(chunk.len());
+        for h in handles {
+            out.extend(
+                h.join()
+                    .map_err(|_| ApiError::Internal("a fold thread panicked".into()))?,
+            );
+        }
+        Ok(out)
+    })
+}
+
+/// Every case of `grids` that has left 采集 (drafts stay on the phone), folded as of `now`, in
+/// the order of the table (newest first).
 pub fn scan(
     conn: &Connection,
     area: &Area,
@@ -160,15 +192,27 @@ pub fn scan(
         )
         .map_err(db_err)?;
     let mut rows = stmt.query(params![grids_json]).map_err(db_err)?;
-    while let Some(r) = rows.next().map_err(db_err)? {
-        let id: String = r.get(0).map_err(db_err)?;
-        let grid: String = r.get(1).map_err(db_err)?;
-        let bytes: Vec<u8> = r.get(2).map_err(db_err)?;
-        if let Some((case, state)) = state_of(&bytes) {
-            each(board_row(id, area.name(&grid).to_string(), &case, &state, now), &case)?;
+    let mut chunk: Vec<(String, String, Vec<u8>)> = Vec::with_capacity(SCAN_CHUNK);
+    loop {
+        let next = rows.next().map_err(db_err)?;
+        if let Some(r) = next {
+            let grid: String = r.get(1).map_err(db_err)?;
+            chunk.push((
+                r.get(0).map_err(db_err)?,
+                area.name(&grid).to_string(),
+                r.get(2).map_err(db_err)?,
+            ));
+        }
+        if chunk.len() >= SCAN_CHUNK || (next.is_none() && !chunk.is_empty()) {
+            for (row, case) in fold_chunk(&chunk, now)?.into_iter().flatten() {
+                each(row, &case)?;
+            }
+            chunk.clear();
+        }
+        if next.is_none() {
+            return Ok(());
         }
     }
-    Ok(())
 }
 
 /// The board for a query.

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use askama::Template;
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 use gridbook_core::domain::Role;
@@ -35,8 +35,29 @@ use super::{Area, Lang, Layout, PageError, Viewer, db_err, invalid, not_found, o
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 
-/// Exports with more rows than this run as background jobs.
+/// Exports with more rows than this run as background jobs (default of [`sync_limit`]).
 pub const SYNC_LIMIT: u64 = 20_000;
+
+fn limits() -> &'static Mutex<HashMap<PathBuf, u64>> {
+    static LIMITS: OnceLock<Mutex<HashMap<PathBuf, u64>>> = OnceLock::new();
+    LIMITS.get_or_init(Default::default)
+}
+
+/// Rows above which an export of the server with this data folder runs as a background job.
+pub fn sync_limit(data_dir: &FsPath) -> u64 {
+    limits()
+        .lock()
+        .ok()
+        .and_then(|l| l.get(data_dir).copied())
+        .unwrap_or(SYNC_LIMIT)
+}
+
+/// Change [`sync_limit`] for one server (tests exercise the job path on small data with it).
+pub fn set_sync_limit(data_dir: &FsPath, rows: u64) {
+    if let Ok(mut l) = limits().lock() {
+        l.insert(data_dir.to_path_buf(), rows);
+    }
+}
 
 /// A cell.
 #[derive(Debug, Clone)]
@@ -636,6 +657,7 @@ fn content_type(xlsx: bool) -> &'static str {
 }
 
 /// Write an export to `path` (blocking). Public for the benchmark.
+#[allow(clippy::too_many_arguments)]
 pub fn export_to_file(
     db: &FsPath,
     viewer: &Viewer,
@@ -740,7 +762,7 @@ async fn inner_download(
         run(move || audit(&d3, &v3, &f3, &q3)).await?;
     }
     let progress = Arc::new(Progress::default());
-    if rows <= SYNC_LIMIT {
+    if rows <= sync_limit(&data_dir) {
         let (p2, path2) = (progress.clone(), path.clone());
         return run(move || {
             let r = export_to_file(&db, &viewer, what, &q, unmasked, xlsx, &path2, &p2);
@@ -835,11 +857,7 @@ pub async fn job_page(
     let lang: Lang = viewer.lang;
     let (id, job) = job_of(&viewer, &id).map_err(|e| PageError::new(e, lang))?;
     let s = status(id, &job);
-    let pct = if s.total == 0 {
-        0
-    } else {
-        (s.done * 100 / s.total).min(100)
-    };
+    let pct = (s.done * 100).checked_div(s.total).unwrap_or(0).min(100);
     let l = run(move || {
         let conn = super::open_db(&app)?;
         let area = Area::load(&conn, &viewer)?;
@@ -877,9 +895,4 @@ pub async fn job_file(viewer: Viewer, Path(id): Path<String>) -> Result<Response
     run(move || file_response(&path, &name, xlsx))
         .await
         .map_err(|e| PageError::new(e, lang))
-}
-
-/// 202 helper kept for API clients.
-pub fn accepted(id: Uuid) -> Response {
-    (StatusCode::ACCEPTED, Json(serde_json::json!({"job": id.to_string()}))).into_response()
 }

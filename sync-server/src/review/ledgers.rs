@@ -602,7 +602,11 @@ pub fn detail(conn: &Connection, area: &Area, viewer: &Viewer, id: &str) -> ApiR
                 )
                 .optional()
                 .map_err(db_err)?;
-            templates.insert(key.clone(), json.and_then(|j| ChecklistTemplate::from_json(&j).ok()));
+            let builtin = ChecklistTemplate::builtin();
+            let t = json
+                .and_then(|j| ChecklistTemplate::from_json(&j).ok())
+                .or_else(|| (builtin.template_id == key.0 && builtin.version == key.1).then_some(builtin));
+            templates.insert(key.clone(), t);
         }
         let template = templates.get(&key).and_then(Option::as_ref);
         let answers = call

@@ -93,7 +93,7 @@ async fn community_a_never_sees_community_b() {
         format!("/review/reports?node={community_b}"),
         format!("/review/api/reports?node={community_b}"),
         format!("/review/exports/ledgers.xlsx?node={community_b}"),
-        format!("/review/exports/ledgers.csv?worker=grid04"),
+        "/review/exports/ledgers.csv?worker=grid04".to_string(),
         format!("/review/exports/cases.xlsx?node={grid_b}"),
         format!("/review/exports/cases.csv?node={community_b}"),
         format!("/review/exports/report.xlsx?node={community_b}"),
@@ -196,4 +196,90 @@ async fn community_a_never_sees_community_b() {
     assert_eq!(r.status().as_u16(), 401);
     let r = http().get(format!("{url}/review/ledgers")).send().await.expect("get");
     assert_eq!(r.status().as_u16(), 303, "pages send strangers to the login");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_exports_run_as_jobs_with_progress() {
+    let server = Server::start(DemoOptions {
+        households: 3,
+        days: 5,
+        ..DemoOptions::default()
+    })
+    .await;
+    gridbook_sync_server::review::exports::set_sync_limit(&server.data_dir(), 5);
+    let url = &server.url;
+    let cookie = web_login(url, "community1", "demo-community1").await.expect("login");
+    let c = http();
+    let r = c
+        .get(format!("{url}/review/exports/ledgers.xlsx"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("export");
+    assert_eq!(r.status().as_u16(), 303, "a job");
+    let job = r.headers()["location"].to_str().expect("location").to_string();
+    assert!(job.starts_with("/review/exports/jobs/"));
+    let id = job.rsplit('/').next().expect("id").to_string();
+    // Another supervisor cannot see it.
+    let other = web_login(url, "community2", "demo-community2").await.expect("login B");
+    let r = c
+        .get(format!("{url}/review/api/exports/jobs/{id}"))
+        .header("cookie", &other)
+        .send()
+        .await
+        .expect("job");
+    assert_eq!(r.status().as_u16(), 404);
+    let mut file = None;
+    for _ in 0..100 {
+        let r = c
+            .get(format!("{url}/review/api/exports/jobs/{id}"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .expect("job");
+        let v: serde_json::Value = r.json().await.expect("json");
+        if v["finished"] == true {
+            assert!(v["error"].is_null(), "{v}");
+            assert_eq!(v["done"], v["total"]);
+            file = v["file"].as_str().map(str::to_string);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let file = file.expect("job finished");
+    assert_eq!(
+        c.get(format!("{url}{job}"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .expect("page")
+            .status()
+            .as_u16(),
+        200
+    );
+    let bytes = c
+        .get(format!("{url}{file}"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("file")
+        .bytes()
+        .await
+        .expect("bytes");
+    assert!(bytes.starts_with(b"PK"), "an XLSX (zip) file");
+
+    // Unmasked: only with the permission (district admin), and audited.
+    let admin = web_login(url, "admin", "demo-admin").await.expect("admin login");
+    let r = c
+        .get(format!("{url}/review/exports/report.csv?unmasked=1"))
+        .header("cookie", &admin)
+        .send()
+        .await
+        .expect("export");
+    assert_eq!(r.status().as_u16(), 200);
+    let audit = std::fs::read_to_string(server.data_dir().join("audit.jsonl")).expect("audit log");
+    assert!(
+        audit.contains("export_unmasked") && audit.contains("\"account\":\"admin\""),
+        "{audit}"
+    );
 }
