@@ -349,3 +349,22 @@ pub fn urlencode(s: &str) -> String {
 
 /// `State` shorthand used by the handlers.
 pub type App = State<AppState>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn helpers() {
+        assert_eq!(
+            urlencode("/review/ledgers?node=a b&x=和"),
+            "/review/ledgers%3Fnode%3Da%20b%26x%3D%E5%92%8C"
+        );
+        assert_eq!(parse_day("from", Some("")).unwrap(), None);
+        assert_eq!(
+            parse_day("from", Some("2026-02-30")).unwrap_err().code(),
+            "invalid_date"
+        );
+        assert_eq!(fmt_cn("2026-11-27T01:30:00Z".parse().unwrap()), "2026-11-27 09:30");
+    }
+}

@@ -896,3 +896,42 @@ pub async fn job_file(viewer: Viewer, Path(id): Path<String>) -> Result<Response
         .await
         .map_err(|e| PageError::new(e, lang))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_and_formulas_neutralised() {
+        assert_eq!(csv_field("幸福社区"), "幸福社区");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(csv_field("-12"), "-12");
+        assert_eq!(csv_field("-cmd"), "'-cmd");
+    }
+
+    #[test]
+    fn csv_and_xlsx_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.csv");
+        let mut sink: Box<dyn Sink> = Box::new(CsvSink::new(&path).unwrap());
+        sink.table("a", &[("日期", 10.0), ("数", 5.0)]).unwrap();
+        sink.row(&[t("2026-11-27"), n(3)]).unwrap();
+        sink.table("b", &[("x", 1.0)]).unwrap();
+        sink.row(&[t("ignored")]).unwrap();
+        sink.finish().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "\u{feff}日期,数\r\n2026-11-27,3\r\n"
+        );
+        let path = dir.path().join("t.xlsx");
+        let mut sink: Box<dyn Sink> = Box::new(XlsxSink::new(&path).unwrap());
+        sink.table("台账", &[("日期", 10.0)]).unwrap();
+        sink.row(&[t("2026-11-27")]).unwrap();
+        sink.finish().unwrap();
+        assert!(std::fs::read(&path).unwrap().starts_with(b"PK"));
+        assert!(parse_file("ledgers.pdf").is_err() && parse_file("secrets.xlsx").is_err());
+        assert_eq!(parse_file("cases.csv").unwrap(), (What::Cases, false));
+    }
+}

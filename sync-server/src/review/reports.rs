@@ -420,3 +420,33 @@ pub async fn api(State(app): State<AppState>, viewer: Viewer, Query(q): Query<Re
     .await?;
     Ok(Json(r).into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_are_calendar_units() {
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        assert_eq!(
+            period_days("day", d("2026-11-27")).unwrap(),
+            (d("2026-11-27"), d("2026-11-27"))
+        );
+        assert_eq!(
+            period_days("week", d("2026-11-27")).unwrap(),
+            (d("2026-11-23"), d("2026-11-29"))
+        );
+        assert_eq!(
+            period_days("month", d("2026-02-10")).unwrap(),
+            (d("2026-02-01"), d("2026-02-28"))
+        );
+        assert_eq!(
+            period_days("quarter", d("2026-11-27")).unwrap(),
+            (d("2026-10-01"), d("2026-12-31"))
+        );
+        assert_eq!(
+            period_days("year", d("2026-11-27")).unwrap_err().code(),
+            "invalid_period"
+        );
+    }
+}
