@@ -48,11 +48,20 @@ fn spawn(data: &Path) -> (Child, String) {
         })
         .spawn()
         .expect("start gridbook-server (cargo bench builds it)");
-    let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
+    let Some(stdout) = child.stdout.take() else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("no stdout of gridbook-server");
+    };
+    let mut reader = BufReader::new(stdout);
     let mut line = String::new();
     loop {
         line.clear();
-        assert!(reader.read_line(&mut line).expect("read") > 0, "server exited");
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("gridbook-server exited before listening");
+        }
         if let Some(addr) = line.trim().strip_prefix("gridbook-server listening on ") {
             let url = addr.to_string();
             std::thread::spawn(move || for _ in reader.lines() {});
@@ -61,12 +70,12 @@ fn spawn(data: &Path) -> (Child, String) {
     }
 }
 
-fn vm_hwm_kib(pid: u32) -> u64 {
+fn vm_kib(pid: u32, key: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(key))
                 .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
@@ -80,7 +89,11 @@ async fn phone(dir: &Path, name: &str, url: &str) -> (Store, SyncClient) {
         grids: vec![],
     };
     let mut store = Store::open(&dir.join(name), nobody).expect("store");
-    let mut client = SyncClient::with_config(url, ClientConfig::default()).expect("client");
+    let mut config = ClientConfig::default();
+    if let Some(n) = std::env::var("BENCH_PUSH_PAGE").ok().and_then(|v| v.parse().ok()) {
+        config.max_push_changes = n;
+    }
+    let mut client = SyncClient::with_config(url, config).expect("client");
     client
         .login(&mut store, "grid01", "demo-grid01", name)
         .await
@@ -93,7 +106,7 @@ fn house_call(store: &Store, grid: &str, household: &str, i: usize) -> HouseCall
     let mut answers = BTreeMap::new();
     for item in template.items() {
         let v = match item.answer {
-            AnswerType::Bool => json!(i % 3 != 0),
+            AnswerType::Bool => json!(!i.is_multiple_of(3)),
             AnswerType::Choice => json!(item.options[i % item.options.len()]),
             AnswerType::Text => json!("无异常"),
             AnswerType::Number => json!(0),
@@ -166,6 +179,11 @@ async fn run() {
     let up = ca.sync(&mut a).await.expect("upload");
     let upload = t.elapsed();
     line("upload 10,000 records", upload, &up);
+    println!(
+        "  server RSS {:.1} MiB, peak {:.1} MiB",
+        vm_kib(pid, "VmRSS:") as f64 / 1024.0,
+        vm_kib(pid, "VmHWM:") as f64 / 1024.0
+    );
     assert_eq!(up.sent, RECORDS + 1);
 
     let (mut b, cb) = phone(dir.path(), "b.sqlite3", &url).await;
@@ -173,6 +191,11 @@ async fn run() {
     let down = cb.sync(&mut b).await.expect("pull");
     let pull = t.elapsed();
     line("fresh device pulls them", pull, &down);
+    println!(
+        "  server RSS {:.1} MiB, peak {:.1} MiB",
+        vm_kib(pid, "VmRSS:") as f64 / 1024.0,
+        vm_kib(pid, "VmHWM:") as f64 / 1024.0
+    );
     let n: i64 = b
         .connection()
         .query_row("SELECT count(*) FROM house_calls", [], |r| r.get(0))
@@ -202,7 +225,7 @@ async fn run() {
     line("100 changes: push", reach, &push);
     line("100 changes: pull (same interval)", reach, &pull100);
     assert_eq!(pull100.received, 100);
-    let hwm = vm_hwm_kib(pid);
+    let hwm = vm_kib(pid, "VmHWM:");
     println!("server peak RSS (VmHWM): {:.1} MiB", hwm as f64 / 1024.0);
     println!(
         "targets: upload {} | pull {} | no-change {} | RSS {}",

@@ -84,6 +84,9 @@ impl SqliteStorage {
     pub fn open(path: &Path, max_readers: usize) -> Result<SqliteStorage> {
         let mut conn = Connection::open(path)?;
         gridbook_core::db::prepare(&conn)?;
+        // The server acks only after a commit that survives power loss, whatever the phone's
+        // store chose for itself.
+        conn.pragma_update(None, "synchronous", "FULL")?;
         gridbook_core::db::migrate(&mut conn)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS server_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;",
@@ -446,5 +449,40 @@ impl Storage for SqliteStorage {
 
     fn integrity_check(&self) -> Result<String> {
         self.read(|c| Ok(c.query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0))?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durable_settings_and_an_empty_pull() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStorage::open(&dir.path().join("db.sqlite3"), 2).unwrap();
+        let (sync, journal): (i64, String) = s
+            .write(|c| {
+                let sync = c.pragma_query_value(None, "synchronous", |r| r.get(0))?;
+                let journal = c.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
+                Ok((sync, journal))
+            })
+            .unwrap();
+        assert_eq!((sync, journal.as_str()), (2, "wal"), "synchronous=FULL, WAL");
+        assert_eq!(s.integrity_check().unwrap(), "ok");
+        let page = s
+            .pull(&PullQuery {
+                cursors: vec![Cursor {
+                    scope: "g".into(),
+                    seq: 0,
+                    snapshot_after: None,
+                }],
+                exclude_origin: "d".into(),
+                max_bytes: 1024,
+            })
+            .unwrap();
+        assert!(!page.more && page.snapshots.is_empty() && page.changes.is_empty());
+        // Reopening is a no-op migration.
+        drop(s);
+        SqliteStorage::open(&dir.path().join("db.sqlite3"), 2).unwrap();
     }
 }

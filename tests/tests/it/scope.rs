@@ -70,14 +70,8 @@ async fn a_worker_cannot_pull_or_push_another_grid() {
     // A change made by another actor, pushed with this device's token.
     let mut doc = AutoCommit::new().with_actor(ActorId::random());
     doc.put(automerge::ROOT, "id", "forged-actor").unwrap();
-    let change = doc.get_last_local_change().map(|c| c.clone());
-    let change = match change {
-        Some(c) => c,
-        None => {
-            doc.commit();
-            doc.get_last_local_change().unwrap().clone()
-        }
-    };
+    doc.commit();
+    let change = doc.get_last_local_change().expect("a change");
     let push = PushChange {
         doc_id: "forged-actor".into(),
         hash: change.hash().to_string(),
