@@ -13,7 +13,8 @@ fun main() {
     val dir = Files.createTempDirectory("gridbook-bench").toFile()
     val path = File(dir, "grid.db").path
     val key = ByteArray(32) { 1 }
-    val admin = Identity("admin", Role.DISTRICT_ADMIN, "district", listOf())
+    // Same as the Rust bench: the demo grid's worker is `worker-1`, writing as a district admin.
+    val admin = Identity("worker-1", Role.DISTRICT_ADMIN, "district", listOf())
 
     val t0 = System.nanoTime()
     val demo = Store.open(path, key, admin).let { s ->
