@@ -11,16 +11,18 @@ cd "$(dirname "$0")/.."
 t0=$(date +%s)
 say() { printf '[test-android %ss] %s\n' "$(( $(date +%s) - t0 ))" "$*"; }
 
-JNA=/usr/share/java/jna.jar
-if [ ! -f "$JNA" ]; then
-  say "installing libjna-java"
-  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-  if ! $SUDO apt-get install -y libjna-java >/dev/null 2>&1; then
+SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+apt_install() {
+  say "apt-get install $*"
+  if ! $SUDO apt-get install -y "$@" >/dev/null 2>&1; then
     $SUDO apt-get update >/dev/null
-    $SUDO apt-get install -y libjna-java >/dev/null
+    $SUDO apt-get install -y "$@" >/dev/null
   fi
-fi
-command -v java >/dev/null || { echo "java (JDK 17+) is required: apt-get install -y default-jdk-headless" >&2; exit 1; }
+}
+JNA=/usr/share/java/jna.jar
+[ -f "$JNA" ] || apt_install libjna-java
+command -v java >/dev/null || apt_install default-jdk-headless
+command -v npm >/dev/null || apt_install npm
 
 say "npm ci (kotlin-compiler)"
 (cd android-bindings && npm ci --no-audit --no-fund --loglevel=error >/dev/null)

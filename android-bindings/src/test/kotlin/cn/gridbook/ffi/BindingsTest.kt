@@ -449,7 +449,7 @@ fun defineScenarios(server: () -> DemoServer) {
             String::class.java to "no-such-id",
             ByteArray::class.java to KEY,
             java.lang.Long.TYPE to NOV26,
-            java.lang.Long::class.java to NOV26,
+            Long::class.javaObjectType to NOV26,
             Integer.TYPE to 1,
             java.lang.Boolean.TYPE to false,
             Map::class.java to mapOf<String, String>(),
