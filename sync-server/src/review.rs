@@ -35,13 +35,14 @@ use std::path::PathBuf;
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, OpenFlags};
 use serde::Deserialize;
+use session::Q;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -91,7 +92,7 @@ struct LangQuery {
 }
 
 /// `/review/lang?to=en&back=/review/ledgers`: remember the language in a cookie.
-async fn set_lang(Query(q): Query<LangQuery>) -> Response {
+async fn set_lang(Q(q): Q<LangQuery>) -> Response {
     let lang = Lang::parse(q.to.as_deref().unwrap_or("zh"));
     // Only local paths: never an open redirect.
     let back = q

@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use askama::Template;
 use axum::Json;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Form, Path, State};
+
+use super::session::Q;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use gridbook_core::cases::{default_rules, parse_history};
@@ -405,7 +407,7 @@ pub async fn board_page(
     State(app): State<AppState>,
     viewer: Viewer,
     uri: axum::http::Uri,
-    Query(q): Query<BoardQuery>,
+    Q(q): Q<BoardQuery>,
 ) -> PageResult {
     let lang = viewer.lang;
     run(move || {
@@ -434,7 +436,7 @@ pub async fn board_page(
 }
 
 /// `GET /review/api/cases`
-pub async fn list_api(State(app): State<AppState>, viewer: Viewer, Query(q): Query<BoardQuery>) -> ApiResult<Response> {
+pub async fn list_api(State(app): State<AppState>, viewer: Viewer, Q(q): Q<BoardQuery>) -> ApiResult<Response> {
     let b = run(move || {
         let conn = open_db(&app)?;
         let area = Area::load(&conn, &viewer)?;
@@ -651,7 +653,7 @@ pub async fn detail_page(
     viewer: Viewer,
     uri: axum::http::Uri,
     Path(id): Path<String>,
-    Query(dq): Query<DoneQuery>,
+    Q(dq): Q<DoneQuery>,
 ) -> PageResult {
     let lang = viewer.lang;
     run(move || {

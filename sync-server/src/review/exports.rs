@@ -18,7 +18,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use askama::Template;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
+
+use super::session::Q;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
@@ -715,7 +717,7 @@ pub async fn download(
     State(app): State<AppState>,
     viewer: Viewer,
     Path(file): Path<String>,
-    Query(q): Query<ExportQuery>,
+    Q(q): Q<ExportQuery>,
 ) -> Result<Response, PageError> {
     let lang = viewer.lang;
     let wants_json = false;

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use askama::Template;
 use axum::Json;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Path, State};
+
+use super::session::{F, Q};
 use axum::response::{IntoResponse, Redirect, Response};
 use gridbook_core::domain::{ChecklistTemplate, HouseCall, Patrol};
 use gridbook_core::review::{self, ReviewEntry};
@@ -351,7 +353,7 @@ pub async fn list_page(
     State(app): State<AppState>,
     viewer: Viewer,
     uri: axum::http::Uri,
-    Query(q): Query<LedgerQuery>,
+    Q(q): Q<LedgerQuery>,
 ) -> PageResult {
     let lang = viewer.lang;
     run(move || {
@@ -377,11 +379,7 @@ pub async fn list_page(
 }
 
 /// `GET /review/api/ledgers`
-pub async fn list_api(
-    State(app): State<AppState>,
-    viewer: Viewer,
-    Query(q): Query<LedgerQuery>,
-) -> ApiResult<Response> {
+pub async fn list_api(State(app): State<AppState>, viewer: Viewer, Q(q): Q<LedgerQuery>) -> ApiResult<Response> {
     let page = run(move || {
         let conn = open_db(&app)?;
         let area = Area::load(&conn, &viewer)?;
@@ -736,7 +734,7 @@ pub async fn detail_page(
     viewer: Viewer,
     uri: axum::http::Uri,
     Path(id): Path<String>,
-    Query(dq): Query<DoneQuery>,
+    Q(dq): Q<DoneQuery>,
 ) -> PageResult {
     let lang = viewer.lang;
     run(move || {
@@ -788,7 +786,7 @@ pub async fn review_form(
     State(app): State<AppState>,
     viewer: Viewer,
     Path(id): Path<String>,
-    Form(form): Form<ReviewForm>,
+    F(form): F<ReviewForm>,
 ) -> Result<Redirect, PageError> {
     let lang = viewer.lang;
     let action = form.action.clone();

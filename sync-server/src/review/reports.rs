@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 
 use askama::Template;
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
+
+use super::session::Q;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, Utc};
 use gridbook_core::cases::default_rules;
@@ -376,7 +378,7 @@ pub async fn page(
     State(app): State<AppState>,
     viewer: Viewer,
     uri: axum::http::Uri,
-    Query(q): Query<ReportQuery>,
+    Q(q): Q<ReportQuery>,
 ) -> PageResult {
     let lang = viewer.lang;
     run(move || {
@@ -411,7 +413,7 @@ pub async fn page(
 }
 
 /// `GET /review/api/reports`
-pub async fn api(State(app): State<AppState>, viewer: Viewer, Query(q): Query<ReportQuery>) -> ApiResult<Response> {
+pub async fn api(State(app): State<AppState>, viewer: Viewer, Q(q): Q<ReportQuery>) -> ApiResult<Response> {
     let r = run(move || {
         let conn = open_db(&app)?;
         let area = Area::load(&conn, &viewer)?;

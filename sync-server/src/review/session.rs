@@ -167,7 +167,7 @@ pub struct LoginForm {
 }
 
 /// `POST /review/login`: check the password and the role, set the session cookie.
-pub async fn login_submit(State(app): State<AppState>, parts: Parts, Form(form): Form<LoginForm>) -> Response {
+pub async fn login_submit(State(app): State<AppState>, parts: Parts, F(form): F<LoginForm>) -> Response {
     let lang = lang_of(&parts);
     let fail = |e: ApiError, username: String| {
         let status = e.status();
@@ -228,4 +228,49 @@ pub async fn logout(State(app): State<AppState>, viewer: Viewer) -> Response {
         HeaderValue::from_static("gb_session=; Path=/review; HttpOnly; SameSite=Strict; Max-Age=0"),
     );
     resp
+}
+
+/// `Query<T>` whose failures are typed: a JSON error under `/review/api/`, an error page
+/// elsewhere (never axum's plain-text rejection).
+pub struct Q<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Q<T> {
+    type Rejection = Rejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(Q(v)),
+            Err(e) => {
+                let err = super::invalid("invalid_query", "query", e.body_text());
+                Err(if parts.uri.path().starts_with("/review/api/") {
+                    Rejection::Api(err)
+                } else {
+                    Rejection::Page(PageError::new(err, lang_of(parts)))
+                })
+            }
+        }
+    }
+}
+
+/// `Form<T>` of a page whose failures are a typed error page.
+pub struct F<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S> for F<T> {
+    type Rejection = Rejection;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        let lang = {
+            let (parts, body) = req.into_parts();
+            let lang = lang_of(&parts);
+            let req = axum::extract::Request::from_parts(parts, body);
+            match Form::<T>::from_request(req, state).await {
+                Ok(Form(v)) => return Ok(F(v)),
+                Err(e) => (lang, e.body_text()),
+            }
+        };
+        Err(Rejection::Page(PageError::new(
+            super::invalid("invalid_form", "form", lang.1),
+            lang.0,
+        )))
+    }
 }

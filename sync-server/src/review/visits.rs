@@ -11,7 +11,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use askama::Template;
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
+
+use super::session::Q;
 use axum::response::{IntoResponse, Response};
 use chrono::{Days, NaiveDate};
 use gridbook_core::domain::ChecklistTemplate;
@@ -222,7 +224,7 @@ impl VisitsPage {
 }
 
 /// `GET /review/visits`
-pub async fn page(State(app): State<AppState>, viewer: Viewer, Query(q): Query<VisitsQuery>) -> PageResult {
+pub async fn page(State(app): State<AppState>, viewer: Viewer, Q(q): Q<VisitsQuery>) -> PageResult {
     let lang = viewer.lang;
     run(move || {
         let conn = open_db(&app)?;
@@ -243,7 +245,7 @@ pub async fn page(State(app): State<AppState>, viewer: Viewer, Query(q): Query<V
 }
 
 /// `GET /review/api/visits`
-pub async fn api(State(app): State<AppState>, viewer: Viewer, Query(q): Query<VisitsQuery>) -> ApiResult<Response> {
+pub async fn api(State(app): State<AppState>, viewer: Viewer, Q(q): Q<VisitsQuery>) -> ApiResult<Response> {
     let rows = run(move || {
         let conn = open_db(&app)?;
         let area = Area::load(&conn, &viewer)?;

@@ -167,6 +167,7 @@ async fn community_a_never_sees_community_b() {
         ("/review/api/cases?level=purple", "invalid_level"),
         ("/review/api/reports?period=decade", "invalid_period"),
         ("/review/api/ledgers/not-a-ledger", "not_found"),
+        ("/review/api/ledgers?page=1&page=2", "invalid_query"),
     ] {
         let (status, body) = get(p.to_string()).await;
         let v: serde_json::Value = serde_json::from_str(&body).expect("json");
@@ -181,6 +182,12 @@ async fn community_a_never_sees_community_b() {
     )
     .await;
     assert_eq!(status, 422, "a return needs a comment");
+    let (status, body) = post(format!("/review/ledgers/{ledger_a}/review"), "comment=x".into(), false).await;
+    assert_eq!(status, 422, "a form without its action");
+    assert!(body.contains("error-page") && body.contains("invalid_form"), "{body}");
+    let (status, body) = get("/review/cases?page=x&page=y".into()).await;
+    assert_eq!(status, 422);
+    assert!(body.contains("error-page"), "{body}");
     // Unmasked exports need the permission.
     assert_eq!(get("/review/exports/ledgers.xlsx?unmasked=1".into()).await.0, 403);
 
