@@ -5,6 +5,7 @@
 
 mod dashboard;
 mod scope;
+mod workflow;
 
 use std::path::PathBuf;
 
