@@ -16,6 +16,10 @@ use crate::error::{ApiError, ApiResult};
 use crate::types::*;
 
 /// The phone's offline record store.
+///
+/// Every method is blocking (SQLite, Automerge): call it from a background dispatcher
+/// (`Dispatchers.IO`, a detached `Task`), never from the UI thread. Instants are ms since the
+/// epoch (UTC), calendar days `YYYY-MM-DD` text; errors are `ApiError` with a stable `code`.
 #[derive(uniffi::Object)]
 pub struct Store {
     inner: Mutex<Option<gridbook_core::Store>>,
@@ -232,6 +236,12 @@ impl Store {
     /// Publish a checklist template version (district admin); returns its record id.
     pub fn create_template(&self, template: ChecklistTemplate) -> ApiResult<String> {
         self.with(|s| Ok(s.create(&d::ChecklistTemplate::from(template))?))
+    }
+
+    /// Replace a template record's fields (a correction of a published version; publish a new
+    /// version for changed questions).
+    pub fn update_template(&self, id: String, template: ChecklistTemplate) -> ApiResult<()> {
+        self.with(|s| Ok(s.update(&id, &d::ChecklistTemplate::from(template))?))
     }
 
     /// Read a template record.

@@ -841,6 +841,10 @@ public func FfiConverterTypeLogSink_lower(_ value: LogSink) -> UInt64 {
 
 /**
  * The phone's offline record store.
+ *
+ * Every method is blocking (SQLite, Automerge): call it from a background dispatcher
+ * (`Dispatchers.IO`, a detached `Task`), never from the UI thread. Instants are ms since the
+ * epoch (UTC), calendar days `YYYY-MM-DD` text; errors are `ApiError` with a stable `code`.
  */
 public protocol StoreProtocol: AnyObject, Sendable {
     
@@ -1116,6 +1120,12 @@ public protocol StoreProtocol: AnyObject, Sendable {
     func updatePerson(id: String, person: Person) throws 
     
     /**
+     * Replace a template record's fields (a correction of a published version; publish a new
+     * version for changed questions).
+     */
+    func updateTemplate(id: String, template: ChecklistTemplate) throws 
+    
+    /**
      * 应访清单: visits due or overdue on `today` (YYYY-MM-DD), most overdue first.
      */
     func visitsDue(today: String, grid: String?) throws  -> [VisitDue]
@@ -1123,6 +1133,10 @@ public protocol StoreProtocol: AnyObject, Sendable {
 }
 /**
  * The phone's offline record store.
+ *
+ * Every method is blocking (SQLite, Automerge): call it from a background dispatcher
+ * (`Dispatchers.IO`, a detached `Task`), never from the UI thread. Instants are ms since the
+ * epoch (UTC), calendar days `YYYY-MM-DD` text; errors are `ApiError` with a stable `code`.
  */
 open class Store: StoreProtocol, @unchecked Sendable {
     fileprivate let handle: UInt64
@@ -1886,6 +1900,20 @@ open func updatePerson(id: String, person: Person)throws   {try rustCallWithErro
             self.uniffiCloneHandle(),
         FfiConverterString.lower(id),
         FfiConverterTypePerson_lower(person),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Replace a template record's fields (a correction of a published version; publish a new
+     * version for changed questions).
+     */
+open func updateTemplate(id: String, template: ChecklistTemplate)throws   {try rustCallWithError(FfiConverterTypeApiError_lift) {
+        uniffiCallStatus in
+    uniffi_gridbook_ffi_fn_method_store_update_template(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(id),
+        FfiConverterTypeChecklistTemplate_lower(template),uniffiCallStatus
     )
 }
 }
@@ -8423,6 +8451,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridbook_ffi_checksum_method_store_update_person() != 32392) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gridbook_ffi_checksum_method_store_update_template() != 1940) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridbook_ffi_checksum_method_store_visits_due() != 53975) {

@@ -575,6 +575,11 @@ void uniffi_gridbook_ffi_fn_method_store_update_patrol(uint64_t ptr, RustBuffer 
 void uniffi_gridbook_ffi_fn_method_store_update_person(uint64_t ptr, RustBuffer id, RustBuffer person, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDBOOK_FFI_FN_METHOD_STORE_UPDATE_TEMPLATE
+#define UNIFFI_FFIDEF_UNIFFI_GRIDBOOK_FFI_FN_METHOD_STORE_UPDATE_TEMPLATE
+void uniffi_gridbook_ffi_fn_method_store_update_template(uint64_t ptr, RustBuffer id, RustBuffer template, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDBOOK_FFI_FN_METHOD_STORE_VISITS_DUE
 #define UNIFFI_FFIDEF_UNIFFI_GRIDBOOK_FFI_FN_METHOD_STORE_VISITS_DUE
 RustBuffer uniffi_gridbook_ffi_fn_method_store_visits_due(uint64_t ptr, RustBuffer today, RustBuffer grid, RustCallStatus *_Nonnull out_status
@@ -1251,6 +1256,12 @@ uint16_t uniffi_gridbook_ffi_checksum_method_store_update_patrol(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDBOOK_FFI_CHECKSUM_METHOD_STORE_UPDATE_PERSON
 #define UNIFFI_FFIDEF_UNIFFI_GRIDBOOK_FFI_CHECKSUM_METHOD_STORE_UPDATE_PERSON
 uint16_t uniffi_gridbook_ffi_checksum_method_store_update_person(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDBOOK_FFI_CHECKSUM_METHOD_STORE_UPDATE_TEMPLATE
+#define UNIFFI_FFIDEF_UNIFFI_GRIDBOOK_FFI_CHECKSUM_METHOD_STORE_UPDATE_TEMPLATE
+uint16_t uniffi_gridbook_ffi_checksum_method_store_update_template(void
     
 );
 #endif

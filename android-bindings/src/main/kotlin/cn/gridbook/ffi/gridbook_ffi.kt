@@ -840,6 +840,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_gridbook_ffi_checksum_method_store_update_person(
     ): Int
+    external fun uniffi_gridbook_ffi_checksum_method_store_update_template(
+    ): Int
     external fun uniffi_gridbook_ffi_checksum_method_store_visits_due(
     ): Int
     external fun uniffi_gridbook_ffi_checksum_method_syncclient_login(
@@ -997,6 +999,8 @@ internal object UniffiLib {
     external fun uniffi_gridbook_ffi_fn_method_store_update_patrol(`ptr`: Long,`id`: RustBuffer.ByValue,`patrol`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_gridbook_ffi_fn_method_store_update_person(`ptr`: Long,`id`: RustBuffer.ByValue,`person`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_gridbook_ffi_fn_method_store_update_template(`ptr`: Long,`id`: RustBuffer.ByValue,`template`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_gridbook_ffi_fn_method_store_visits_due(`ptr`: Long,`today`: RustBuffer.ByValue,`grid`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1316,6 +1320,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridbook_ffi_checksum_method_store_update_person() and 0xFFFF) != 32392) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_gridbook_ffi_checksum_method_store_update_template() and 0xFFFF) != 1940) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridbook_ffi_checksum_method_store_visits_due() and 0xFFFF) != 53975) {
@@ -2186,6 +2193,10 @@ public object FfiConverterTypeLogSink: FfiConverter<LogSink, Long> {
 
 /**
  * The phone's offline record store.
+ *
+ * Every method is blocking (SQLite, Automerge): call it from a background dispatcher
+ * (`Dispatchers.IO`, a detached `Task`), never from the UI thread. Instants are ms since the
+ * epoch (UTC), calendar days `YYYY-MM-DD` text; errors are `ApiError` with a stable `code`.
  */
 public interface StoreInterface {
     
@@ -2461,6 +2472,12 @@ public interface StoreInterface {
     fun `updatePerson`(`id`: kotlin.String, `person`: Person)
     
     /**
+     * Replace a template record's fields (a correction of a published version; publish a new
+     * version for changed questions).
+     */
+    fun `updateTemplate`(`id`: kotlin.String, `template`: ChecklistTemplate)
+    
+    /**
      * 应访清单: visits due or overdue on `today` (YYYY-MM-DD), most overdue first.
      */
     fun `visitsDue`(`today`: kotlin.String, `grid`: kotlin.String?): List<VisitDue>
@@ -2470,6 +2487,10 @@ public interface StoreInterface {
 
 /**
  * The phone's offline record store.
+ *
+ * Every method is blocking (SQLite, Automerge): call it from a background dispatcher
+ * (`Dispatchers.IO`, a detached `Task`), never from the UI thread. Instants are ms since the
+ * epoch (UTC), calendar days `YYYY-MM-DD` text; errors are `ApiError` with a stable `code`.
  */
 open class Store: Disposable, AutoCloseable, StoreInterface
 {
@@ -3508,6 +3529,25 @@ open class Store: Disposable, AutoCloseable, StoreInterface
         
         FfiConverterString.lower(`id`),
         FfiConverterTypePerson.lower(`person`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Replace a template record's fields (a correction of a published version; publish a new
+     * version for changed questions).
+     */
+    @Throws(ApiException::class)override fun `updateTemplate`(`id`: kotlin.String, `template`: ChecklistTemplate)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(ApiException) { _status ->
+    UniffiLib.uniffi_gridbook_ffi_fn_method_store_update_template(
+        it,
+        
+        FfiConverterString.lower(`id`),
+        FfiConverterTypeChecklistTemplate.lower(`template`),_status)
 }
     }
     
