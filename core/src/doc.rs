@@ -29,6 +29,16 @@ pub const MSG_DELETE: &str = "gridbook:delete";
 /// Commit message of the change that confirms a delete despite concurrent edits.
 pub const MSG_CONFIRM_DELETE: &str = "gridbook:confirm-delete";
 
+/// Run an Automerge operation on bytes from elsewhere. Crafted input can make Automerge
+/// panic (fuzzing found an op order that breaks its sort); that is a refusal of the input,
+/// [`Error::InvalidChange`], never a crash of the app or the server.
+pub fn guard<T>(f: impl FnOnce() -> std::result::Result<T, automerge::AutomergeError>) -> Result<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r.map_err(|e| Error::InvalidChange(e.to_string())),
+        Err(_) => Err(Error::InvalidChange("the change could not be applied".into())),
+    }
+}
+
 /// A record's document with the device's actor id.
 pub fn new_doc(actor: &ActorId) -> AutoCommit {
     AutoCommit::new().with_actor(actor.clone())

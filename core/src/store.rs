@@ -649,7 +649,9 @@ impl Store {
             }
             let fresh = all.len();
             all.extend(load_pending(&tx, id)?);
-            doc.apply_changes(all.clone())?;
+            // A crafted change can make Automerge panic; the batch is refused instead (the
+            // transaction rolls back, nothing is written).
+            doc::guard(|| doc.apply_changes(all.clone()))?;
             let mut still_pending = 0;
             for c in &all {
                 let hash = c.hash().to_string();
@@ -685,7 +687,7 @@ impl Store {
     pub fn apply_snapshots(&mut self, docs: &[RemoteChange]) -> Result<ApplySummary> {
         let mut parsed = Vec::with_capacity(docs.len());
         for d in docs {
-            let loaded = AutoCommit::load(&d.bytes).map_err(|e| Error::InvalidChange(e.to_string()))?;
+            let loaded = doc::guard(|| AutoCommit::load(&d.bytes))?;
             parsed.push((d.doc_id.as_str(), loaded));
         }
         let mut summary = ApplySummary::default();
@@ -693,7 +695,7 @@ impl Store {
         for (id, mut incoming) in parsed {
             let mut doc = load_in(&tx, id, &self.actor)?.unwrap_or_else(|| doc::new_doc(&self.actor));
             let before = doc.get_heads();
-            doc.merge(&mut incoming)?;
+            doc::guard(|| doc.merge(&mut incoming))?;
             if doc.get_heads() != before {
                 save_doc(&tx, id, &mut doc)?;
                 materialize::record(&tx, id, &mut doc)?;

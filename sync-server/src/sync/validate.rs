@@ -162,7 +162,11 @@ pub fn validate_group(doc_id: &str, base: Option<&[u8]>, changes: Vec<Parsed>, w
     let mut kept: Vec<Change> = Vec::new();
     for p in changes {
         let before = before_of(&doc);
-        let verdict = match doc.apply_changes([p.change.clone()]) {
+        // Automerge can panic on some crafted changes (found by fuzzing: an op order that
+        // breaks its sort). A panic is a refusal of that change, never a dead worker; the
+        // document is rebuilt from the stored copy below.
+        let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| doc.apply_changes([p.change.clone()])));
+        let verdict = match applied.unwrap_or_else(|_| Err(automerge::AutomergeError::Fail)) {
             Err(e) => Err(("invalid_change", e.to_string())),
             // Just applied, it is a head; queued for missing dependencies, it is not.
             Ok(()) if !doc.get_heads().contains(&p.change.hash()) => Err((
