@@ -92,6 +92,7 @@ async fn phone(dir: &Path, name: &str, url: &str) -> (Store, SyncClient) {
     let mut config = ClientConfig::default();
     if let Some(n) = std::env::var("BENCH_PUSH_PAGE").ok().and_then(|v| v.parse().ok()) {
         config.max_push_changes = n;
+        config.max_push_bytes = n * 2048;
     }
     let mut client = SyncClient::with_config(url, config).expect("client");
     client

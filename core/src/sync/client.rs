@@ -46,9 +46,9 @@ pub struct ClientConfig {
 impl Default for ClientConfig {
     fn default() -> Self {
         ClientConfig {
-            max_push_changes: 100,
-            max_push_bytes: 256 << 10,
-            max_response_bytes: 4 << 20,
+            max_push_changes: 250,
+            max_push_bytes: 512 << 10,
+            max_response_bytes: 2 << 20,
             max_attempts: 5,
             backoff_base: Duration::from_millis(200),
             backoff_max: Duration::from_secs(10),
