@@ -11,6 +11,7 @@ targets=("$@")
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 for t in "${targets[@]}"; do
   echo "== fuzzing $t for $minutes min"
-  mkdir -p "corpus/$t"
-  cargo fuzz run -s none "$t" "corpus/$t" -- -max_total_time=$((minutes * 60)) -max_len=65536 -rss_limit_mb=2048
+  # New inputs go to work/ (not committed); corpus/ is the committed seed corpus.
+  mkdir -p "work/$t" "corpus/$t"
+  cargo fuzz run -s none "$t" "work/$t" "corpus/$t" -- -max_total_time=$((minutes * 60)) -max_len=65536 -rss_limit_mb=2048
 done

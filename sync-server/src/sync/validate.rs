@@ -292,6 +292,22 @@ fn check(doc_id: &str, before: &Before, after: &AutoCommit, who: &Pusher) -> Ver
                     "a transition names another role than the account's".into(),
                 ));
             }
+            if matches!(kind, RecordKind::Incident | RecordKind::Request) {
+                // The role must be one the workflow definition lets take this action at all
+                // (whether it was valid *at its point* is the fold's business: a stale but
+                // honest transition is a workflow conflict, not a forgery).
+                let action = t.get("action").and_then(Json::as_str).unwrap_or_default();
+                match gridbook_core::cases::default_rules().definition.action(action) {
+                    Some(a) if a.roles.contains(&who.role) => {}
+                    Some(_) => {
+                        return Err((
+                            "role_not_allowed",
+                            format!("a {} may not take `{action}`", who.role.as_str()),
+                        ));
+                    }
+                    None => return Err(("unknown_action", format!("`{action}` is not a workflow action"))),
+                }
+            }
             if kind == RecordKind::Ledger {
                 let action = t.get("action").and_then(Json::as_str).unwrap_or_default();
                 let states = [

@@ -56,9 +56,14 @@ fn seed_corpus(target: &str, name: &str, bytes: &[u8]) {
     if std::env::var_os("GRIDBOOK_WRITE_FUZZ_CORPUS").is_none() {
         return;
     }
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus").join(target);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target);
     std::fs::create_dir_all(&dir).expect("corpus dir");
-    let file: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    let file: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
     std::fs::write(dir.join(file), bytes).expect("write corpus file");
 }
 
@@ -508,6 +513,16 @@ async fn hostile_inputs_get_typed_answers_and_the_server_keeps_serving() {
             "workflow: transition claiming the supervisor role",
             transition(&account, "community_supervisor", "accept"),
             "transition_role_mismatch",
+        ),
+        (
+            "workflow: a grid worker accepting a case",
+            transition(&account, "grid_worker", "accept"),
+            "role_not_allowed",
+        ),
+        (
+            "workflow: an action no definition has",
+            transition(&account, "grid_worker", "teleport"),
+            "unknown_action",
         ),
     ] {
         let r = post_sync(&url, &token, &request(vec![with_transition(t)])).await;
