@@ -13,7 +13,7 @@ use automerge::{AutoCommit, Change};
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use super::wire::{Cursor, PROTOCOL_VERSION, PushChange, Rejection, SyncRequest, SyncResponse};
+use super::wire::{Cursor, PROTOCOL_VERSION, PulledDoc, PushChange, Rejection, SyncRequest, SyncResponse};
 use crate::error::{Error, Result};
 use crate::materialize;
 use crate::store::{Store, load_in, load_pending, save_doc};
@@ -50,6 +50,39 @@ pub struct SyncSummary {
     pub bytes_sent: u64,
     /// Bytes received on the wire (compressed bodies).
     pub bytes_received: u64,
+}
+
+/// Load snapshot documents, on several cores when there are many (loading is most of a
+/// bootstrap's time on the phone). Garbage is an error, never a panic.
+fn load_snapshots(items: &[PulledDoc]) -> Result<Vec<(&str, AutoCommit)>> {
+    let load = |chunk: &[PulledDoc]| -> Result<Vec<AutoCommit>> {
+        chunk
+            .iter()
+            .map(|s| crate::doc::guard(|| AutoCommit::load(&s.bytes)))
+            .collect()
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
+    let docs: Vec<AutoCommit> = if items.len() < 64 || threads < 2 {
+        load(items)?
+    } else {
+        let per = items.len().div_ceil(threads);
+        let parts: Vec<Result<Vec<AutoCommit>>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = items.chunks(per).map(|c| scope.spawn(move || load(c))).collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(Error::InvalidChange("a snapshot could not be loaded".into())))
+                })
+                .collect()
+        });
+        let mut all = Vec::with_capacity(items.len());
+        for p in parts {
+            all.extend(p?);
+        }
+        all
+    };
+    Ok(items.iter().map(|s| s.doc_id.as_str()).zip(docs).collect())
 }
 
 /// Store a document whose saved bytes are at hand (a snapshot for a document new here).
@@ -114,11 +147,7 @@ impl Store {
     /// is refused before anything is written.
     #[tracing::instrument(skip_all, fields(changes = resp.changes.len(), snapshots = resp.snapshots.len()))]
     pub fn apply_sync_response(&mut self, resp: &SyncResponse, local_time_ms: i64) -> Result<PageOutcome> {
-        let mut snapshots = Vec::with_capacity(resp.snapshots.len());
-        for s in &resp.snapshots {
-            let doc = AutoCommit::load(&s.bytes).map_err(|e| Error::InvalidChange(e.to_string()))?;
-            snapshots.push((s.doc_id.as_str(), doc));
-        }
+        let snapshots = load_snapshots(&resp.snapshots)?;
         let mut changes: BTreeMap<&str, Vec<Change>> = BTreeMap::new();
         for c in &resp.changes {
             let change = Change::try_from(c.bytes.as_slice()).map_err(|e| Error::InvalidChange(e.to_string()))?;
@@ -154,7 +183,7 @@ impl Store {
                 continue;
             };
             let before = doc.get_heads();
-            doc.merge(&mut incoming)?;
+            crate::doc::guard(|| doc.merge(&mut incoming))?;
             if doc.get_heads() != before {
                 save_doc(&tx, id, &mut doc)?;
                 materialize::record(&tx, id, &mut doc)?;
@@ -180,7 +209,7 @@ impl Store {
             }
             let n_fresh = fresh.len();
             fresh.extend(load_pending(&tx, id)?);
-            doc.apply_changes(fresh.clone())?;
+            crate::doc::guard(|| doc.apply_changes(fresh.clone()))?;
             let mut still_pending = 0;
             for c in &fresh {
                 let hash = c.hash().to_string();
