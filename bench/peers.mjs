@@ -37,6 +37,15 @@ const cleanup = () => {
 };
 process.on("exit", cleanup);
 for (const sig of ["SIGTERM", "SIGINT"]) process.on(sig, () => process.exit(124));
+// automerge-repo's client adapter may still be opening a socket when the no-change loop closes
+// it; ws then emits an error nobody listens to. That one is expected; anything else is fatal.
+process.on("uncaughtException", (e) => {
+  if (String(e?.message).includes("closed before the connection was established")) return;
+  result.error = String(e?.stack ?? e);
+  save();
+  console.error(e);
+  process.exit(1);
+});
 
 function vmKib(pid, key) {
   try {
