@@ -539,7 +539,10 @@ fn a_change_that_makes_automerge_panic_is_refused() {
     let mut s = Store::open_in_memory(admin()).unwrap();
     let before = s.table_counts().unwrap();
     let bytes = include_bytes!("../fixtures/automerge_sort_panic.bin").to_vec();
-    let r = s.apply_remote_changes(&[gridbook_core::RemoteChange { doc_id: "x".into(), bytes }]);
+    let r = s.apply_remote_changes(&[gridbook_core::RemoteChange {
+        doc_id: "x".into(),
+        bytes,
+    }]);
     assert_eq!(r.unwrap_err().code(), "invalid_change");
     assert_eq!(s.table_counts().unwrap(), before);
 }
