@@ -43,7 +43,16 @@ impl Drop for Server {
 
 fn spawn(data: &Path) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_gridbook-server"))
-        .args(["demo", "--listen", "127.0.0.1:0", "--households", "0", "--days", "0", "--data"])
+        .args([
+            "demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--households",
+            "0",
+            "--days",
+            "0",
+            "--data",
+        ])
         .arg(data)
         .env("GRIDBOOK_LOG", "warn")
         .stdout(Stdio::piped())
@@ -67,6 +76,29 @@ fn spawn(data: &Path) -> Server {
             std::thread::spawn(move || for _ in reader.lines() {});
             return server;
         }
+    }
+}
+
+/// `BENCH_PERF=FILE`: `perf record -g` on the server process while a scenario runs (for the
+/// flame graphs in docs/flamegraphs/). Stopped with SIGINT so perf writes its file.
+fn perf_start(pid: u32, tag: &str) -> Option<Child> {
+    let file = std::env::var("BENCH_PERF").ok()?;
+    let child = Command::new("perf")
+        .args(["record", "-g", "-F", "499", "-o"])
+        .arg(format!("{file}.{tag}"))
+        .args(["-p", &pid.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    std::thread::sleep(Duration::from_millis(300));
+    Some(child)
+}
+
+fn perf_stop(perf: Option<Child>) {
+    if let Some(mut p) = perf {
+        let _ = Command::new("kill").args(["-INT", &p.id().to_string()]).status();
+        let _ = p.wait();
     }
 }
 
@@ -127,7 +159,12 @@ fn house_call(store: &Store, grid: &str, household: &str, i: usize) -> HouseCall
     let template = store.active_template().expect("template");
     let mut answers = BTreeMap::new();
     // 8 checklist booleans (the template's first 8 yes/no items).
-    for (k, item) in template.items().filter(|t| matches!(t.answer, AnswerType::Bool)).take(8).enumerate() {
+    for (k, item) in template
+        .items()
+        .filter(|t| matches!(t.answer, AnswerType::Bool))
+        .take(8)
+        .enumerate()
+    {
         answers.insert(item.id.clone(), json!(!(i + k).is_multiple_of(3)));
     }
     let start = Utc.with_ymd_and_hms(2026, 11, 2, 1, 0, 0).unwrap() + chrono::Duration::minutes(i as i64);
@@ -177,7 +214,9 @@ fn floor(dir: &Path, rows: &[(String, Vec<u8>)]) -> Duration {
     let t = Instant::now();
     let tx = conn.transaction().expect("tx");
     {
-        let mut stmt = tx.prepare("INSERT INTO records (id, body) VALUES (?1, ?2)").expect("stmt");
+        let mut stmt = tx
+            .prepare("INSERT INTO records (id, body) VALUES (?1, ?2)")
+            .expect("stmt");
         for (id, body) in rows {
             stmt.execute(rusqlite::params![id, body]).expect("insert");
         }
@@ -219,7 +258,8 @@ async fn one(n: usize, out: &Path) -> serde_json::Value {
     // Records, and the same bytes for the peers and the floor.
     let mut ids = Vec::with_capacity(n);
     let mut rows = Vec::with_capacity(n);
-    let mut jsonl = std::io::BufWriter::new(std::fs::File::create(out.join(format!("records-{n}.jsonl"))).expect("jsonl"));
+    let mut jsonl =
+        std::io::BufWriter::new(std::fs::File::create(out.join(format!("records-{n}.jsonl"))).expect("jsonl"));
     let t = Instant::now();
     for i in 0..n {
         let hc = house_call(&a, &grid, &household, i);
@@ -233,13 +273,23 @@ async fn one(n: usize, out: &Path) -> serde_json::Value {
     jsonl.flush().unwrap();
     let local = t.elapsed();
     let record_bytes = rows.iter().map(|r| r.1.len()).sum::<usize>() / n;
-    eprintln!("gridbook N={n}: made {n} records locally in {:.1} s ({record_bytes} B JSON each)", local.as_secs_f64());
+    eprintln!(
+        "gridbook N={n}: made {n} records locally in {:.1} s ({record_bytes} B JSON each)",
+        local.as_secs_f64()
+    );
 
+    let perf = perf_start(pid, &format!("upload-{n}"));
     let t = Instant::now();
     let up = ca.sync(&mut a).await.expect("upload");
     let upload = t.elapsed();
+    perf_stop(perf);
     assert_eq!(up.sent, n, "every record acknowledged");
-    eprintln!("  A upload {:.2} s, {} B, {} requests", upload.as_secs_f64(), wire(&up), up.requests);
+    eprintln!(
+        "  A upload {:.2} s, {} B, {} requests",
+        upload.as_secs_f64(),
+        wire(&up),
+        up.requests
+    );
 
     let (mut b, cb) = phone(&dir.path().join("b.sqlite3"), "b", &server.url).await;
     let t = Instant::now();
@@ -250,7 +300,12 @@ async fn one(n: usize, out: &Path) -> serde_json::Value {
         .query_row("SELECT count(*) FROM house_calls", [], |r| r.get(0))
         .unwrap();
     assert_eq!(got as usize, n);
-    eprintln!("  B pull {:.2} s, {} B, {} requests", pull.as_secs_f64(), wire(&down), down.requests);
+    eprintln!(
+        "  B pull {:.2} s, {} B, {} requests",
+        pull.as_secs_f64(),
+        wire(&down),
+        down.requests
+    );
 
     let mut times = Vec::with_capacity(100);
     let mut last = SyncSummary::default();
@@ -265,7 +320,12 @@ async fn one(n: usize, out: &Path) -> serde_json::Value {
     }
     times.sort();
     let median = times[times.len() / 2];
-    eprintln!("  C no-change median {:.2} ms ({} runs), {} B", median.as_secs_f64() * 1e3, times.len(), wire(&last));
+    eprintln!(
+        "  C no-change median {:.2} ms ({} runs), {} B",
+        median.as_secs_f64() * 1e3,
+        times.len(),
+        wire(&last)
+    );
 
     for (i, id) in ids.iter().take(100).enumerate() {
         let mut hc: HouseCall = a.get(id).expect("get");
@@ -277,13 +337,22 @@ async fn one(n: usize, out: &Path) -> serde_json::Value {
     let pull100 = cb.sync(&mut b).await.expect("pull 100");
     let reach = t.elapsed();
     assert_eq!(pull100.received, 100);
-    eprintln!("  D 100 edits {:.3} s, {} B", reach.as_secs_f64(), wire(&push) + wire(&pull100));
+    eprintln!(
+        "  D 100 edits {:.3} s, {} B",
+        reach.as_secs_f64(),
+        wire(&push) + wire(&pull100)
+    );
 
     let hwm = vm_kib(pid, "VmHWM:");
     let disk = du(&data);
     drop(server);
     let fl = floor(dir.path(), &rows);
-    eprintln!("  server VmHWM {:.1} MiB, disk {:.1} MiB; floor {:.3} s", hwm as f64 / 1024.0, disk as f64 / 1048576.0, fl.as_secs_f64());
+    eprintln!(
+        "  server VmHWM {:.1} MiB, disk {:.1} MiB; floor {:.3} s",
+        hwm as f64 / 1024.0,
+        disk as f64 / 1048576.0,
+        fl.as_secs_f64()
+    );
     json!({
         "system": "gridbook",
         "n": n,

@@ -45,6 +45,29 @@ impl Drop for Server {
     }
 }
 
+/// `BENCH_PERF=FILE`: `perf record -g` on the server process while a scenario runs (for the
+/// flame graphs in docs/flamegraphs/). Stopped with SIGINT so perf writes its file.
+fn perf_start(pid: u32, tag: &str) -> Option<Child> {
+    let file = std::env::var("BENCH_PERF").ok()?;
+    let child = Command::new("perf")
+        .args(["record", "-g", "-F", "499", "-o"])
+        .arg(format!("{file}.{tag}"))
+        .args(["-p", &pid.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    std::thread::sleep(Duration::from_millis(300));
+    Some(child)
+}
+
+fn perf_stop(perf: Option<Child>) {
+    if let Some(mut p) = perf {
+        let _ = Command::new("kill").args(["-INT", &p.id().to_string()]).status();
+        let _ = p.wait();
+    }
+}
+
 fn vm_kib(pid: u32, key: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -59,7 +82,12 @@ fn vm_kib(pid: u32, key: &str) -> u64 {
 fn house_call(store: &Store, grid: &str, household: &str, visitor: &str, i: usize) -> HouseCall {
     let template = store.active_template().expect("template");
     let mut answers = BTreeMap::new();
-    for (k, item) in template.items().filter(|t| matches!(t.answer, AnswerType::Bool)).take(8).enumerate() {
+    for (k, item) in template
+        .items()
+        .filter(|t| matches!(t.answer, AnswerType::Bool))
+        .take(8)
+        .enumerate()
+    {
         answers.insert(item.id.clone(), json!(!(i + k).is_multiple_of(3)));
     }
     let start = Utc.with_ymd_and_hms(2026, 11, 2, 1, 0, 0).unwrap() + chrono::Duration::minutes(i as i64);
@@ -131,16 +159,26 @@ fn seed(storage: Arc<dyn Storage>, grids: usize, pull: usize) -> Vec<(String, St
     };
     let district = seeded_id(0xD15);
     let mut org = Store::open_in_memory(admin(&district)).expect("store");
-    org.create_with_id(&district, &node("邹城市".into(), OrgLevel::District, "370883".into(), None))
-        .expect("district");
+    org.create_with_id(
+        &district,
+        &node("邹城市".into(), OrgLevel::District, "370883".into(), None),
+    )
+    .expect("district");
     let per_community = 20;
     let communities = grids.div_ceil(per_community);
     let per_sub = 12;
-    let subs: Vec<String> = (0..communities.div_ceil(per_sub)).map(|i| seeded_id(0x5B00 + i as u64)).collect();
+    let subs: Vec<String> = (0..communities.div_ceil(per_sub))
+        .map(|i| seeded_id(0x5B00 + i as u64))
+        .collect();
     for (s, sid) in subs.iter().enumerate() {
         org.create_with_id(
             sid,
-            &node(format!("第{}街道", s + 1), OrgLevel::SubDistrict, format!("370883{:03}", s + 1), Some(&district)),
+            &node(
+                format!("第{}街道", s + 1),
+                OrgLevel::SubDistrict,
+                format!("370883{:03}", s + 1),
+                Some(&district),
+            ),
         )
         .expect("sub-district");
     }
@@ -165,7 +203,12 @@ fn seed(storage: Arc<dyn Storage>, grids: usize, pull: usize) -> Vec<(String, St
             &node(
                 format!("第{}社区第{}网格", c + 1, g % per_community + 1),
                 OrgLevel::Grid,
-                format!("370883{:03}{:03}{:03}", c / per_sub + 1, c % per_sub + 1, g % per_community + 1),
+                format!(
+                    "370883{:03}{:03}{:03}",
+                    c / per_sub + 1,
+                    c % per_sub + 1,
+                    g % per_community + 1
+                ),
                 Some(&cids[c]),
             ),
         )
@@ -202,7 +245,9 @@ fn seed(storage: Arc<dyn Storage>, grids: usize, pull: usize) -> Vec<(String, St
             let org_changes = &org_changes;
             s.spawn(move || {
                 loop {
-                    let Some(chunk) = chunks.lock().unwrap().pop() else { break };
+                    let Some(chunk) = chunks.lock().unwrap().pop() else {
+                        break;
+                    };
                     let mut store = Store::open_in_memory(admin(&district)).expect("store");
                     store.apply_remote_changes(org_changes).expect("org tree");
                     let mut made = Vec::new();
@@ -241,14 +286,27 @@ fn seed(storage: Arc<dyn Storage>, grids: usize, pull: usize) -> Vec<(String, St
     let chain = |g: usize| -> Vec<RemoteChange> {
         let c = g / per_community;
         let ids = [&district, &subs[c / per_sub], &cids[c], &gids[g]];
-        org_changes.iter().filter(|r| ids.contains(&&r.doc_id)).cloned().collect()
+        org_changes
+            .iter()
+            .filter(|r| ids.contains(&&r.doc_id))
+            .cloned()
+            .collect()
     };
     made.into_iter().map(|(g, gid, h)| (gid, h, chain(g))).collect()
 }
 
 fn spawn(data: &Path) -> (Server, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_gridbook-server"))
-        .args(["demo", "--listen", "127.0.0.1:0", "--households", "0", "--days", "0", "--data"])
+        .args([
+            "demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--households",
+            "0",
+            "--days",
+            "0",
+            "--data",
+        ])
         .arg(data)
         .env("GRIDBOOK_LOG", "error")
         .stdout(Stdio::piped())
@@ -261,7 +319,10 @@ fn spawn(data: &Path) -> (Server, String) {
     let mut line = String::new();
     loop {
         line.clear();
-        assert!(reader.read_line(&mut line).unwrap_or(0) > 0, "gridbook-server exited before listening");
+        assert!(
+            reader.read_line(&mut line).unwrap_or(0) > 0,
+            "gridbook-server exited before listening"
+        );
         if let Some(addr) = line.trim().strip_prefix("gridbook-server listening on ") {
             let url = addr.to_string();
             std::thread::spawn(move || for _ in reader.lines() {});
@@ -276,10 +337,18 @@ fn doc_count(data: &Path) -> i64 {
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
     )
     .expect("open server db");
-    conn.query_row("SELECT count(*) FROM docs", [], |r| r.get(0)).expect("count")
+    conn.query_row("SELECT count(*) FROM docs", [], |r| r.get(0))
+        .expect("count")
 }
 
-async fn device(url: String, g: usize, grid: String, org: Vec<RemoteChange>, new: usize, pull: usize) -> Result<Duration, String> {
+async fn device(
+    url: String,
+    g: usize,
+    grid: String,
+    org: Vec<RemoteChange>,
+    new: usize,
+    pull: usize,
+) -> Result<Duration, String> {
     let nobody = Identity {
         account_id: String::new(),
         role: Role::GridWorker,
@@ -287,7 +356,9 @@ async fn device(url: String, g: usize, grid: String, org: Vec<RemoteChange>, new
         grids: vec![],
     };
     let mut store = Store::open_in_memory(nobody).map_err(|e| e.to_string())?;
-    store.apply_remote_changes(&org).map_err(|e| format!("org chain: {e}"))?;
+    store
+        .apply_remote_changes(&org)
+        .map_err(|e| format!("org chain: {e}"))?;
     let config = ClientConfig {
         max_attempts: 1,
         ..ClientConfig::default()
@@ -300,7 +371,9 @@ async fn device(url: String, g: usize, grid: String, org: Vec<RemoteChange>, new
         .map_err(|e| format!("login: {e}"))?;
     // Offline: a new household and house calls there (the grid's records are not here yet).
     if new > 0 {
-        let mine = store.create(&household(&grid, g)).map_err(|e| format!("household: {e}"))?;
+        let mine = store
+            .create(&household(&grid, g))
+            .map_err(|e| format!("household: {e}"))?;
         for i in 1..new {
             let hc = house_call(&store, &grid, &mine, &user, 10_000 + i);
             store.create(&hc).map_err(|e| format!("create: {e}"))?;
@@ -314,7 +387,9 @@ async fn device(url: String, g: usize, grid: String, org: Vec<RemoteChange>, new
     }
     let n: i64 = store
         .connection()
-        .query_row("SELECT count(*) FROM house_calls WHERE grid_id = ?1", [&grid], |r| r.get(0))
+        .query_row("SELECT count(*) FROM house_calls WHERE grid_id = ?1", [&grid], |r| {
+            r.get(0)
+        })
         .map_err(|e| e.to_string())?;
     let want = pull - 1 + new.saturating_sub(1);
     if (n as usize) < want {
@@ -344,10 +419,17 @@ fn main() {
     let (server, url) = spawn(&data);
     let pid = server.0.id();
     let rss_idle = vm_kib(pid, "VmRSS:");
-    eprintln!("server up: {before} documents, RSS {:.0} MiB; storm: {grids} devices, {new} new records each, {pull}-record grids, ≤ {inflight} in flight", rss_idle as f64 / 1024.0);
+    eprintln!(
+        "server up: {before} documents, RSS {:.0} MiB; storm: {grids} devices, {new} new records each, {pull}-record grids, ≤ {inflight} in flight",
+        rss_idle as f64 / 1024.0
+    );
 
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let sem = Arc::new(tokio::sync::Semaphore::new(inflight));
+    let perf = perf_start(pid, "storm");
     let t = Instant::now();
     let results: Vec<Result<Duration, String>> = rt.block_on(async {
         let mut tasks = Vec::with_capacity(grids);
@@ -368,13 +450,18 @@ fn main() {
         out
     });
     let total = t.elapsed();
+    perf_stop(perf);
     let hwm = vm_kib(pid, "VmHWM:");
     drop(server);
     let after = doc_count(&data);
     let mut lat: Vec<Duration> = results.iter().filter_map(|r| r.as_ref().ok().copied()).collect();
     let errors: Vec<&String> = results.iter().filter_map(|r| r.as_ref().err()).collect();
     lat.sort();
-    let pct = |p: f64| lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or_default();
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
     let expected = before + (grids * new) as i64;
     println!("storm: {grids} devices, {new} new + {pull}-record grid each, ≤ {inflight} in flight");
     println!(
@@ -385,7 +472,18 @@ fn main() {
         pct(0.99).as_secs_f64() * 1e3,
         lat.last().copied().unwrap_or_default().as_secs_f64() * 1e3
     );
-    println!("errors {} {:?}", errors.len(), errors.iter().take(3).collect::<Vec<_>>());
-    println!("server peak RSS (VmHWM) {:.0} MiB (idle after start {:.0} MiB)", hwm as f64 / 1024.0, rss_idle as f64 / 1024.0);
-    println!("server documents: before {before}, after {after}, expected {expected}: lost {}", expected - after);
+    println!(
+        "errors {} {:?}",
+        errors.len(),
+        errors.iter().take(3).collect::<Vec<_>>()
+    );
+    println!(
+        "server peak RSS (VmHWM) {:.0} MiB (idle after start {:.0} MiB)",
+        hwm as f64 / 1024.0,
+        rss_idle as f64 / 1024.0
+    );
+    println!(
+        "server documents: before {before}, after {after}, expected {expected}: lost {}",
+        expected - after
+    );
 }
