@@ -26,7 +26,11 @@ if (records.length !== N) throw new Error(`records-${N}.jsonl has ${records.leng
 
 const result = { system, n: N, phase: "setup" };
 const partial = path.join(OUT, `partial-${system}-${N}.json`);
-const save = () => fs.writeFileSync(partial, JSON.stringify(result));
+let serverPid = 0;
+const save = () => {
+  if (serverPid && result.phase !== "done") result.rss_kib = vmKib(serverPid, "VmHWM:");
+  fs.writeFileSync(partial, JSON.stringify(result));
+};
 const children = [];
 const cleanup = () => {
   for (const c of children) {
@@ -114,6 +118,7 @@ async function startServer(cmd, args, port) {
     stdio: ["ignore", "ignore", "inherit"],
   });
   children.push(child);
+  serverPid = child.pid;
   await waitPort(port);
   return child;
 }
