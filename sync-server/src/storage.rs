@@ -111,9 +111,6 @@ pub struct SavedDoc {
     pub scope: Option<String>,
     /// The document.
     pub doc: AutoCommit,
-    /// Bytes that load as this document (the creating change of a one-change document),
-    /// stored instead of `doc.save()` when present.
-    pub raw: Option<Vec<u8>>,
 }
 
 impl SavedDoc {
@@ -128,7 +125,6 @@ impl SavedDoc {
             kind,
             scope,
             doc,
-            raw: None,
         }
     }
 }

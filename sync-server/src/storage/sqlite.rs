@@ -344,8 +344,7 @@ impl Storage for SqliteStorage {
                 // One document at a time: materialize, save, drop (see `SavedDoc`).
                 for mut d in std::mem::take(&mut batch.docs) {
                     gridbook_core::materialize::record(&tx, &d.id, &mut d.doc)?;
-                    let bytes = d.raw.take().unwrap_or_else(|| d.doc.save());
-                    save.execute(params![d.id, d.kind, d.scope, bytes, d.heads])?;
+                    save.execute(params![d.id, d.kind, d.scope, d.doc.save(), d.heads])?;
                 }
             }
             tx.commit()?;

@@ -206,13 +206,7 @@ pub fn validate_group(doc_id: &str, base: Option<&[u8]>, changes: Vec<Parsed>, w
         }
     }
     if !out.accepted.is_empty() {
-        let mut saved = SavedDoc::new(doc_id.to_string(), doc);
-        if base.is_none() && kept.len() == 1 {
-            // A document made by one change: that change's bytes are a loadable saved form,
-            // so the writer need not `save()` it.
-            saved.raw = Some(kept[0].raw_bytes().to_vec());
-        }
-        out.doc = Some(saved);
+        out.doc = Some(SavedDoc::new(doc_id.to_string(), doc));
     }
     out
 }
