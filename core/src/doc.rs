@@ -39,6 +39,15 @@ pub fn guard<T>(f: impl FnOnce() -> std::result::Result<T, automerge::AutomergeE
     }
 }
 
+/// Parse change bytes from elsewhere; malformed bytes, and bytes that make Automerge panic
+/// while verifying them (fuzzing found an op id overflow), are [`Error::InvalidChange`].
+pub fn parse_change(bytes: &[u8]) -> Result<automerge::Change> {
+    match std::panic::catch_unwind(|| automerge::Change::try_from(bytes)) {
+        Ok(r) => r.map_err(|e| Error::InvalidChange(e.to_string())),
+        Err(_) => Err(Error::InvalidChange("the change could not be parsed".into())),
+    }
+}
+
 /// A record's document with the device's actor id.
 pub fn new_doc(actor: &ActorId) -> AutoCommit {
     AutoCommit::new().with_actor(actor.clone())

@@ -625,7 +625,7 @@ impl Store {
     pub fn apply_remote_changes(&mut self, changes: &[RemoteChange]) -> Result<ApplySummary> {
         let mut by_doc: BTreeMap<&str, Vec<Change>> = BTreeMap::new();
         for c in changes {
-            let change = Change::try_from(c.bytes.as_slice()).map_err(|e| Error::InvalidChange(e.to_string()))?;
+            let change = crate::doc::parse_change(&c.bytes)?;
             by_doc.entry(c.doc_id.as_str()).or_default().push(change);
         }
         let mut summary = ApplySummary::default();
@@ -890,7 +890,7 @@ pub(crate) fn load_pending(tx: &Transaction<'_>, id: &str) -> Result<Vec<Change>
     let rows = stmt.query_map([id], |r| r.get::<_, Vec<u8>>(0))?;
     let mut out = Vec::new();
     for b in rows {
-        out.push(Change::try_from(b?.as_slice()).map_err(|e| Error::InvalidChange(e.to_string()))?);
+        out.push(crate::doc::parse_change(&b?)?);
     }
     Ok(out)
 }

@@ -17,11 +17,9 @@ fuzz_target!(init: {
 }, |data: &[u8]| {
     // The actor of a well-formed change decides the device, so valid changes get past the
     // actor check and reach the record rules.
-    let device = automerge::Change::try_from(data)
-        .ok()
-        .and_then(|c| uuid::Uuid::from_slice(c.actor_id().to_bytes()).ok())
-        .unwrap_or_default();
-    let hash = automerge::Change::try_from(data).map(|c| c.hash().to_string()).unwrap_or_default();
+    let parsed = gridbook_core::doc::parse_change(data).ok();
+    let device = parsed.as_ref().and_then(|c| uuid::Uuid::from_slice(c.actor_id().to_bytes()).ok()).unwrap_or_default();
+    let hash = parsed.as_ref().map(|c| c.hash().to_string()).unwrap_or_default();
     let push = vec![PushChange { doc_id: "doc-1".into(), hash, bytes: data.to_vec() }];
     let (parsed, _rejected) = parse(push, device);
     let scopes: BTreeSet<String> = ["grid-1".to_string(), "district".to_string()].into();

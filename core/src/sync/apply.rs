@@ -150,7 +150,7 @@ impl Store {
         let snapshots = load_snapshots(&resp.snapshots)?;
         let mut changes: BTreeMap<&str, Vec<Change>> = BTreeMap::new();
         for c in &resp.changes {
-            let change = Change::try_from(c.bytes.as_slice()).map_err(|e| Error::InvalidChange(e.to_string()))?;
+            let change = crate::doc::parse_change(&c.bytes)?;
             changes.entry(c.doc_id.as_str()).or_default().push(change);
         }
         let actor = self.actor.clone();

@@ -532,12 +532,23 @@ fn demo_grid_is_deterministic_from_its_seed() {
     assert!(ga.house_calls.len() >= 4 * 6, "{} house calls", ga.house_calls.len());
 }
 
-/// Found by fuzzing the server's change validator: a change whose ops make Automerge's sort
-/// panic. A store refuses it with a typed error and writes nothing.
+/// Found by fuzzing the server's change validator: changes that make Automerge panic (an op
+/// order that breaks its sort when applied; an op id that overflows when parsed). A store
+/// refuses them with a typed error and writes nothing.
 #[test]
 fn a_change_that_makes_automerge_panic_is_refused() {
     let mut s = Store::open_in_memory(admin()).unwrap();
     let before = s.table_counts().unwrap();
+    let overflow = include_bytes!("../fixtures/automerge_opid_overflow.bin").to_vec();
+    assert_eq!(
+        gridbook_core::doc::parse_change(&overflow).unwrap_err().code(),
+        "invalid_change"
+    );
+    let r = s.apply_remote_changes(&[gridbook_core::RemoteChange {
+        doc_id: "x".into(),
+        bytes: overflow,
+    }]);
+    assert_eq!(r.unwrap_err().code(), "invalid_change");
     let bytes = include_bytes!("../fixtures/automerge_sort_panic.bin").to_vec();
     let r = s.apply_remote_changes(&[gridbook_core::RemoteChange {
         doc_id: "x".into(),

@@ -68,7 +68,7 @@ pub fn parse(push: Vec<PushChange>, device: Uuid) -> (Vec<Parsed>, Vec<Rejection
             bad.push(reject(&p, "invalid_record", "doc_id must have 1 to 64 characters"));
             continue;
         }
-        let change = match Change::try_from(p.bytes.as_slice()) {
+        let change = match doc::parse_change(&p.bytes) {
             Ok(c) => c,
             Err(e) => {
                 bad.push(reject(&p, "invalid_change", format!("not an Automerge change: {e}")));
