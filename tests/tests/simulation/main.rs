@@ -69,6 +69,15 @@ impl Phone {
         self.store.as_mut().expect("store open")
     }
 
+    fn outbox_hashes(&mut self) -> BTreeSet<String> {
+        self.store()
+            .outbox(100_000)
+            .expect("outbox")
+            .into_iter()
+            .map(|e| e.hash)
+            .collect()
+    }
+
     fn reopen(&mut self) {
         let identity = self.store.take().map(|s| s.identity().clone()).expect("store open");
         self.store = Some(Store::open(&self.path, identity).expect("reopen store"));
@@ -377,13 +386,7 @@ async fn sync_batch(
             .random_bool(0.1)
             .then(|| Duration::from_millis(rng.random_range(1..80)));
         tasks.push(tokio::spawn(async move {
-            let before: BTreeSet<String> = phone
-                .store()
-                .outbox(100_000)
-                .expect("outbox")
-                .into_iter()
-                .map(|e| e.hash)
-                .collect();
+            let before: BTreeSet<String> = phone.outbox_hashes();
             let store = phone.store.as_mut().expect("store open");
             let result = match cut {
                 Some(after) => match tokio::time::timeout(after, phone.client.sync(store)).await {
@@ -400,13 +403,7 @@ async fn sync_batch(
             if cut.is_some() {
                 phone.reopen();
             }
-            let after: BTreeSet<String> = phone
-                .store()
-                .outbox(100_000)
-                .expect("outbox")
-                .into_iter()
-                .map(|e| e.hash)
-                .collect();
+            let after: BTreeSet<String> = phone.outbox_hashes();
             let quarantined: BTreeSet<String> = phone
                 .store()
                 .quarantined()
@@ -530,24 +527,12 @@ async fn run(seed: u64) -> Stats {
     proxy.set_rate(0.0);
     for _ in 0..3 {
         for phone in phones.iter_mut() {
-            let before: BTreeSet<String> = phone
-                .store()
-                .outbox(100_000)
-                .expect("outbox")
-                .into_iter()
-                .map(|e| e.hash)
-                .collect();
+            let before: BTreeSet<String> = phone.outbox_hashes();
             let store = phone.store.as_mut().expect("store");
             if let Err(e) = phone.client.sync(store).await {
                 panic!("seed {seed}: fault-free sync of {} failed: {e}", phone.name);
             }
-            let after: BTreeSet<String> = phone
-                .store()
-                .outbox(100_000)
-                .expect("outbox")
-                .into_iter()
-                .map(|e| e.hash)
-                .collect();
+            let after: BTreeSet<String> = phone.outbox_hashes();
             acked.extend(before.difference(&after).cloned());
         }
     }
