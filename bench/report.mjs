@@ -6,6 +6,7 @@ import os from "node:os";
 import path from "node:path";
 
 const [dir, budget, doc, command] = process.argv.slice(2);
+const MARK = "<!-- end of the part bench/report.mjs writes; notes below are kept -->";
 const rows = fs
   .readFileSync(path.join(dir, "results.jsonl"), "utf8")
   .split("\n")
@@ -110,10 +111,14 @@ if (doc) {
   let text = fs.readFileSync(doc, "utf8");
   const start = text.indexOf("## Against peers (issue 10)");
   if (start >= 0) {
+    // The generated part ends at MARK; hand-written notes after it (up to the next "## ") stay.
     const next = text.indexOf("\n## ", start + 5);
-    text = text.slice(0, start) + section + (next >= 0 ? text.slice(next + 1) : "");
+    const end = next >= 0 ? next + 1 : text.length;
+    const mark = text.indexOf(MARK, start);
+    const kept = mark >= 0 && mark < end ? text.slice(mark + MARK.length, end) : "\n";
+    text = text.slice(0, start) + section + MARK + kept + text.slice(end);
   } else {
-    text = text.trimEnd() + "\n\n" + section;
+    text = text.trimEnd() + "\n\n" + section + MARK + "\n";
   }
   fs.writeFileSync(doc, text);
 }

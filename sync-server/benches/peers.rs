@@ -84,7 +84,7 @@ fn spawn(data: &Path) -> Server {
 fn perf_start(pid: u32, tag: &str) -> Option<Child> {
     let file = std::env::var("BENCH_PERF").ok()?;
     let child = Command::new("perf")
-        .args(["record", "-g", "-F", "499", "-o"])
+        .args(["record", "--call-graph", "dwarf,16384", "-F", "199", "-o"])
         .arg(format!("{file}.{tag}"))
         .args(["-p", &pid.to_string()])
         .stdout(Stdio::null())
