@@ -359,10 +359,8 @@ async fn device(
     store
         .apply_remote_changes(&org)
         .map_err(|e| format!("org chain: {e}"))?;
-    let config = ClientConfig {
-        max_attempts: 1,
-        ..ClientConfig::default()
-    };
+    // The phone's defaults (retries with backoff, 60 s request timeout).
+    let config = ClientConfig::default();
     let mut client = SyncClient::with_config(&url, config).map_err(|e| e.to_string())?;
     let user = format!("w{g:04}");
     client
@@ -437,8 +435,16 @@ fn main() {
             let (sem, url) = (sem.clone(), url.clone());
             tasks.push(tokio::spawn(async move {
                 let _permit = sem.acquire_owned().await.expect("semaphore");
-                match tokio::time::timeout(Duration::from_secs(300), device(url, g, grid, org, new, pull)).await {
-                    Ok(r) => r,
+                // Each phone is its own machine: its CPU work (making records, applying the
+                // pull) runs on its own thread and runtime, so it never stalls the sockets of
+                // the others on the shared runtime.
+                let phone = tokio::task::spawn_blocking(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("phone runtime");
+                    rt.block_on(device(url, g, grid, org, new, pull))
+                });
+                match tokio::time::timeout(Duration::from_secs(300), phone).await {
+                    Ok(Ok(r)) => r,
+                    Ok(Err(e)) => Err(e.to_string()),
                     Err(_) => Err("timed out after 300 s".into()),
                 }
             }));
