@@ -439,7 +439,10 @@ fn main() {
                 // pull) runs on its own thread and runtime, so it never stalls the sockets of
                 // the others on the shared runtime.
                 let phone = tokio::task::spawn_blocking(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("phone runtime");
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("phone runtime");
                     rt.block_on(device(url, g, grid, org, new, pull))
                 });
                 match tokio::time::timeout(Duration::from_secs(300), phone).await {
