@@ -15,6 +15,9 @@
 //! bytes) and one JSON result line per N to `$BENCH_DIR/results.jsonl`.
 //! Run alone: `BENCH_DIR=/tmp/x cargo bench -p gridbook-sync-server --bench peers`.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -77,40 +80,6 @@ fn spawn(data: &Path) -> Server {
             return server;
         }
     }
-}
-
-/// `BENCH_PERF=FILE`: `perf record -g` on the server process while a scenario runs (for the
-/// flame graphs in docs/flamegraphs/). Stopped with SIGINT so perf writes its file.
-fn perf_start(pid: u32, tag: &str) -> Option<Child> {
-    let file = std::env::var("BENCH_PERF").ok()?;
-    let child = Command::new("perf")
-        .args(["record", "--call-graph", "dwarf,16384", "-F", "199", "-o"])
-        .arg(format!("{file}.{tag}"))
-        .args(["-p", &pid.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    std::thread::sleep(Duration::from_millis(300));
-    Some(child)
-}
-
-fn perf_stop(perf: Option<Child>) {
-    if let Some(mut p) = perf {
-        let _ = Command::new("kill").args(["-INT", &p.id().to_string()]).status();
-        let _ = p.wait();
-    }
-}
-
-fn vm_kib(pid: u32, key: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(key))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 fn du(path: &Path) -> u64 {
@@ -278,11 +247,15 @@ async fn one(n: usize, out: &Path) -> serde_json::Value {
         local.as_secs_f64()
     );
 
-    let perf = perf_start(pid, &format!("upload-{n}"));
+    let perf = common::perf_start(
+        pid,
+        &format!("upload-{n}"),
+        &["--call-graph", "dwarf,16384", "-F", "199"],
+    );
     let t = Instant::now();
     let up = ca.sync(&mut a).await.expect("upload");
     let upload = t.elapsed();
-    perf_stop(perf);
+    common::perf_stop(perf);
     assert_eq!(up.sent, n, "every record acknowledged");
     eprintln!(
         "  A upload {:.2} s, {} B, {} requests",
@@ -343,7 +316,7 @@ async fn one(n: usize, out: &Path) -> serde_json::Value {
         wire(&push) + wire(&pull100)
     );
 
-    let hwm = vm_kib(pid, "VmHWM:");
+    let hwm = common::vm_kib(pid, "VmHWM:");
     let disk = du(&data);
     drop(server);
     let fl = floor(dir.path(), &rows);

@@ -13,6 +13,9 @@
 //! Prints total time, syncs/s, p50/p99/max sync latency, errors, server peak RSS (VmHWM).
 //! Run: `cargo bench -p gridbook-sync-server --bench storm`.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -43,40 +46,6 @@ impl Drop for Server {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// `BENCH_PERF=FILE`: `perf record -g` on the server process while a scenario runs (for the
-/// flame graphs in docs/flamegraphs/). Stopped with SIGINT so perf writes its file.
-fn perf_start(pid: u32, tag: &str) -> Option<Child> {
-    let file = std::env::var("BENCH_PERF").ok()?;
-    let child = Command::new("perf")
-        .args(["record", "-g", "-F", "499", "-o"])
-        .arg(format!("{file}.{tag}"))
-        .args(["-p", &pid.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    std::thread::sleep(Duration::from_millis(300));
-    Some(child)
-}
-
-fn perf_stop(perf: Option<Child>) {
-    if let Some(mut p) = perf {
-        let _ = Command::new("kill").args(["-INT", &p.id().to_string()]).status();
-        let _ = p.wait();
-    }
-}
-
-fn vm_kib(pid: u32, key: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(key))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 fn house_call(store: &Store, grid: &str, household: &str, visitor: &str, i: usize) -> HouseCall {
@@ -416,7 +385,7 @@ fn main() {
     let before = doc_count(&data);
     let (server, url) = spawn(&data);
     let pid = server.0.id();
-    let rss_idle = vm_kib(pid, "VmRSS:");
+    let rss_idle = common::vm_kib(pid, "VmRSS:");
     eprintln!(
         "server up: {before} documents, RSS {:.0} MiB; storm: {grids} devices, {new} new records each, {pull}-record grids, ≤ {inflight} in flight",
         rss_idle as f64 / 1024.0
@@ -427,7 +396,7 @@ fn main() {
         .build()
         .expect("runtime");
     let sem = Arc::new(tokio::sync::Semaphore::new(inflight));
-    let perf = perf_start(pid, "storm");
+    let perf = common::perf_start(pid, "storm", &["-g", "-F", "499"]);
     let t = Instant::now();
     let results: Vec<Result<Duration, String>> = rt.block_on(async {
         let mut tasks = Vec::with_capacity(grids);
@@ -459,8 +428,8 @@ fn main() {
         out
     });
     let total = t.elapsed();
-    perf_stop(perf);
-    let hwm = vm_kib(pid, "VmHWM:");
+    common::perf_stop(perf);
+    let hwm = common::vm_kib(pid, "VmHWM:");
     drop(server);
     let after = doc_count(&data);
     let mut lat: Vec<Duration> = results.iter().filter_map(|r| r.as_ref().ok().copied()).collect();

@@ -9,6 +9,9 @@
 //! Prints wall times, bytes on the wire (gzip bodies) and the server's peak RSS (VmHWM).
 //! Run: `cargo bench -p gridbook-sync-server --bench sync`.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -68,17 +71,6 @@ fn spawn(data: &Path) -> (Child, String) {
             return (child, url);
         }
     }
-}
-
-fn vm_kib(pid: u32, key: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(key))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 async fn phone(dir: &Path, name: &str, url: &str) -> (Store, SyncClient) {
@@ -182,8 +174,8 @@ async fn run() {
     line("upload 10,000 records", upload, &up);
     println!(
         "  server RSS {:.1} MiB, peak {:.1} MiB",
-        vm_kib(pid, "VmRSS:") as f64 / 1024.0,
-        vm_kib(pid, "VmHWM:") as f64 / 1024.0
+        common::vm_kib(pid, "VmRSS:") as f64 / 1024.0,
+        common::vm_kib(pid, "VmHWM:") as f64 / 1024.0
     );
     assert_eq!(up.sent, RECORDS + 1);
 
@@ -194,8 +186,8 @@ async fn run() {
     line("fresh device pulls them", pull, &down);
     println!(
         "  server RSS {:.1} MiB, peak {:.1} MiB",
-        vm_kib(pid, "VmRSS:") as f64 / 1024.0,
-        vm_kib(pid, "VmHWM:") as f64 / 1024.0
+        common::vm_kib(pid, "VmRSS:") as f64 / 1024.0,
+        common::vm_kib(pid, "VmHWM:") as f64 / 1024.0
     );
     let n: i64 = b
         .connection()
@@ -226,7 +218,7 @@ async fn run() {
     line("100 changes: push", reach, &push);
     line("100 changes: pull (same interval)", reach, &pull100);
     assert_eq!(pull100.received, 100);
-    let hwm = vm_kib(pid, "VmHWM:");
+    let hwm = common::vm_kib(pid, "VmHWM:");
     println!("server peak RSS (VmHWM): {:.1} MiB", hwm as f64 / 1024.0);
     println!(
         "targets: upload {} | pull {} | no-change {} | RSS {}",
