@@ -77,10 +77,20 @@ pub fn record(tx: &Transaction<'_>, id: &str, doc: &mut AutoCommit) -> Result<()
         None => false,
     };
     let mut flagged = Vec::new();
-    let body = match doc::root_obj(doc, "body") {
+    let mut body = match doc::root_obj(doc, "body") {
         Some(b) => doc::read_json_flagging(doc, &b, "body", &mut flagged),
         None => Json::Null,
     };
+    if crate::shred::has_sealed_fields(kind) {
+        // Sealed fields open with the person key held in this database (a function of the
+        // document and the key: a replica without the key lists the fields as unavailable).
+        let key = crate::shred::key_of(tx, id)?;
+        for field in crate::shred::open_body(kind, id, key.as_ref(), &mut body) {
+            if field == "name" {
+                body[field] = Json::String(crate::shred::UNAVAILABLE_TEXT.into());
+            }
+        }
+    }
     let invalid = match typed_rows(tx, id, kind, doc, &body, deleted.is_none()) {
         Ok(()) => None,
         Err(e) => Some(e.to_string()),
@@ -202,7 +212,11 @@ fn typed_rows(
                     id,
                     p.household_id,
                     p.grid_id,
-                    sensitive::mask_name(&p.name),
+                    if p.name == crate::shred::UNAVAILABLE_TEXT {
+                        p.name.clone()
+                    } else {
+                        sensitive::mask_name(&p.name)
+                    },
                     p.id_number.as_deref().map(sensitive::mask_id_number),
                     p.phone.as_deref().map(sensitive::mask_phone),
                     p.relation,

@@ -122,6 +122,8 @@ impl From<CoreError> for ApiError {
                 message_zh,
             },
             CoreError::OutOfScope { .. }
+            | CoreError::SensitiveUnavailable { .. }
+            | CoreError::Erased { .. }
             | CoreError::Deleted { .. }
             | CoreError::NoConflict { .. }
             | CoreError::Workflow { .. } => ApiError::Refused {
@@ -129,13 +131,15 @@ impl From<CoreError> for ApiError {
                 message_en,
                 message_zh,
             },
-            CoreError::SchemaTooNew { .. } | CoreError::Db(_) | CoreError::Doc(_) | CoreError::Corrupt { .. } => {
-                ApiError::Storage {
-                    code,
-                    message_en,
-                    message_zh,
-                }
-            }
+            CoreError::SchemaTooNew { .. }
+            | CoreError::WrongKey
+            | CoreError::Db(_)
+            | CoreError::Doc(_)
+            | CoreError::Corrupt { .. } => ApiError::Storage {
+                code,
+                message_en,
+                message_zh,
+            },
         }
     }
 }
