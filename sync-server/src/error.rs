@@ -180,7 +180,10 @@ fn core_status(e: &gridbook_core::Error) -> StatusCode {
         E::NotFound { .. } => StatusCode::NOT_FOUND,
         E::OutOfScope { .. } => StatusCode::FORBIDDEN,
         E::Deleted { .. } | E::Workflow { .. } => StatusCode::CONFLICT,
-        E::SchemaTooNew { .. } | E::Db(_) | E::Doc(_) | E::Corrupt { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        E::SensitiveUnavailable { .. } | E::Erased { .. } => StatusCode::CONFLICT,
+        E::SchemaTooNew { .. } | E::WrongKey | E::Db(_) | E::Doc(_) | E::Corrupt { .. } => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
     }
 }
 

@@ -265,6 +265,7 @@ pub fn request(push: Vec<PushChange>) -> SyncRequest {
         max_bytes: 1 << 20,
         push,
         cursors: vec![],
+        ..Default::default()
     }
 }
 

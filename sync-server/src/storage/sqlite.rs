@@ -15,6 +15,8 @@ use gridbook_core::{Error, Result};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use uuid::Uuid;
 
+mod keys;
+
 use super::{Account, CommitBatch, Device, OrgGrid, PullPage, PullQuery, Storage, Token};
 
 /// Server-only schema steps; index + 1 = `server_meta.schema_version` after the step.

@@ -3,6 +3,7 @@
 mod bad_input;
 mod bootstrap;
 mod convergence;
+mod erasure;
 mod idempotent;
 mod revoke;
 mod scope;
