@@ -341,10 +341,9 @@ impl Storage for SqliteStorage {
                     "INSERT INTO docs (id, kind, scope, bytes, heads) VALUES (?1, ?2, ?3, ?4, ?5)
                      ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, scope = excluded.scope, bytes = excluded.bytes, heads = excluded.heads",
                 )?;
-                // One document at a time: materialize, save, drop (see `SavedDoc`).
-                for mut d in std::mem::take(&mut batch.docs) {
-                    gridbook_core::materialize::record(&tx, &d.id, &mut d.doc)?;
-                    save.execute(params![d.id, d.kind, d.scope, d.doc.save(), d.heads])?;
+                for d in std::mem::take(&mut batch.docs) {
+                    d.rows.write(&tx)?;
+                    save.execute(params![d.id, d.kind, d.scope, d.bytes, d.heads])?;
                 }
             }
             tx.commit()?;

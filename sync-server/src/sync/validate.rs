@@ -103,8 +103,8 @@ pub fn parse(push: Vec<PushChange>, device: Uuid) -> (Vec<Parsed>, Vec<Rejection
 pub struct GroupOutcome {
     /// Accepted changes, in order.
     pub accepted: Vec<LogEntry>,
-    /// The document after them (none if nothing was accepted).
-    pub doc: Option<SavedDoc>,
+    /// The document after them, saved and indexed (none if nothing was accepted).
+    pub doc: Option<gridbook_core::Result<SavedDoc>>,
     /// Refused changes.
     pub rejections: Vec<Rejection>,
 }
@@ -206,6 +206,8 @@ pub fn validate_group(doc_id: &str, base: Option<&[u8]>, changes: Vec<Parsed>, w
         }
     }
     if !out.accepted.is_empty() {
+        // Saved and indexed here, on the validating thread; an error (not seen: the rows are
+        // plain values) fails the whole push with a 500, so the device retries it.
         out.doc = Some(SavedDoc::new(doc_id.to_string(), doc));
     }
     out
