@@ -115,6 +115,8 @@ pub struct SavedDoc {
     pub bytes: Vec<u8>,
     /// The document's query rows.
     pub rows: gridbook_core::materialize::Rows,
+    /// The departments a case was dispatched to (分派; empty for other records).
+    pub departments: Vec<String>,
 }
 
 impl SavedDoc {
@@ -124,6 +126,10 @@ impl SavedDoc {
         let kind = gridbook_core::doc::root_str(&doc, "kind");
         let scope = gridbook_core::doc::root_str(&doc, "scope");
         let rows = gridbook_core::materialize::rows(&id, &mut doc)?;
+        let departments = match kind.as_deref() {
+            Some("incident" | "request") => crate::sync::validate::doc_departments(&doc),
+            _ => vec![],
+        };
         let bytes = doc.save();
         Ok(SavedDoc {
             id,
@@ -132,6 +138,7 @@ impl SavedDoc {
             scope,
             bytes,
             rows,
+            departments,
         })
     }
 }
