@@ -3,6 +3,7 @@
 mod bad_input;
 mod bootstrap;
 mod convergence;
+mod department;
 mod erasure;
 mod idempotent;
 mod revoke;
