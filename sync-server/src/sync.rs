@@ -32,7 +32,7 @@ pub async fn handler(State(app): State<AppState>, headers: HeaderMap, body: Body
     let span = tracing::Span::current();
     span.record("device", tracing::field::display(auth.device.id));
     let bytes = read_body(body, app.config.max_body_bytes).await?;
-    let req = blocking(move || wire::decode_request(&bytes).map_err(ApiError::from)).await?;
+    let mut req = blocking(move || wire::decode_request(&bytes).map_err(ApiError::from)).await?;
     let ahead_ms = req.client_time.saturating_sub(now);
     if ahead_ms > app.config.max_clock_skew_secs.saturating_mul(1000) {
         return Err(ApiError::ClockInFuture {
@@ -49,8 +49,19 @@ pub async fn handler(State(app): State<AppState>, headers: HeaderMap, body: Body
     let (acks, rejections) = if req.push.is_empty() {
         (vec![], vec![])
     } else {
-        let _one_push_at_a_time = app.push_lock.lock().await;
-        push(&app, &auth, req.push, now).await?
+        // The push runs in a task of its own that holds the lock until its commit is done. A
+        // client that hangs up mid-push drops this handler; were the guard held here, it would
+        // be released while the commit still ran on a blocking thread, and the next push would
+        // validate against the stale copy and overwrite the document's row without the change
+        // the log now holds (found by the soak: a phone held a change the server's copy lacked).
+        let guard = app.push_lock.clone().lock_owned().await;
+        let (app, auth, changes) = (app.clone(), auth.clone(), std::mem::take(&mut req.push));
+        tokio::spawn(async move {
+            let _one_push_at_a_time = guard;
+            push(&app, &auth, changes, now).await
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??
     };
     span.record("acked", acks.len());
     span.record("rejected", rejections.len());
