@@ -56,6 +56,17 @@ pub struct Device {
     pub revoked_at: Option<i64>,
 }
 
+/// A device as the admin pages list it: when it last synced and with which app version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceStatus {
+    /// The device.
+    pub device: Device,
+    /// Last sync, ms (recorded at most once a minute).
+    pub last_sync_at: Option<i64>,
+    /// App version the device reported (its HTTP `User-Agent`).
+    pub app_version: Option<String>,
+}
+
 /// A bearer token, stored by the SHA-256 of its value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Token {
@@ -203,4 +214,18 @@ pub trait Storage: Send + Sync + 'static {
     fn log_len(&self) -> Result<u64>;
     /// The database's own consistency check (`ok` when sound).
     fn integrity_check(&self) -> Result<String>;
+    /// The server's saved copies of every document of `kind` (administration: imports).
+    fn docs_of_kind(&self, kind: &str) -> Result<Vec<(String, Vec<u8>)>>;
+    /// Write a consistent copy of the whole database to `dest` (a new file) while serving.
+    fn backup_to(&self, dest: &std::path::Path) -> Result<()>;
+    /// Every account, by username.
+    fn accounts(&self) -> Result<Vec<Account>>;
+    /// Replace an account's row (by id); false if unknown.
+    fn update_account(&self, account: &Account) -> Result<bool>;
+    /// Revoke every token of every device of an account; how many were live.
+    fn revoke_account_tokens(&self, account_id: &str, at: i64) -> Result<u64>;
+    /// Every device with its last sync, newest first.
+    fn devices(&self) -> Result<Vec<DeviceStatus>>;
+    /// Note that a device synced (cheap when nothing changed within a minute).
+    fn record_sync(&self, device: Uuid, at: i64, app_version: Option<&str>) -> Result<()>;
 }
