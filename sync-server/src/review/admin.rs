@@ -21,7 +21,7 @@ use super::session::{F, Q};
 use super::{Area, Lang, Layout, PageError, PageResult, Viewer, html, open_db, run};
 use crate::AppState;
 use crate::admin::accounts::{self, DeviceRow, HashCost, NewAccount};
-use crate::admin::{backup, residents, rules};
+use crate::admin::{backup, org, residents, rules};
 use crate::error::{ApiError, ApiResult};
 use crate::storage::Account;
 
@@ -34,6 +34,9 @@ pub fn router() -> Router<AppState> {
         .route("/review/admin/devices", get(devices_page))
         .route("/review/admin/devices/{id}/revoke", post(device_revoke))
         .route("/review/admin/backup", post(backup_now))
+        .route("/review/admin/org", get(org_page).post(org_create))
+        .route("/review/admin/org/{id}", post(org_edit))
+        .route("/review/api/admin/org/import", post(org_import_api))
         .route("/review/api/admin/residents/import", post(residents_import_api))
         .route("/review/api/admin/templates", post(template_publish_api))
         .route("/review/api/admin/devices", get(devices_api))
@@ -380,4 +383,185 @@ async fn devices_api(State(app): State<AppState>, viewer: Viewer) -> ApiResult<R
     })
     .await?;
     Ok(Json(rows).into_response())
+}
+
+// ------------------------------------------------------------------------------ org tree
+
+/// One current org node as the page lists it.
+#[derive(Debug, Clone)]
+struct OrgRow {
+    id: String,
+    level: String,
+    code: String,
+    name: String,
+    parent: String,
+    from: String,
+}
+
+#[derive(Template)]
+#[template(path = "review/admin_org.html")]
+struct OrgPage {
+    l: Layout,
+    nodes: Vec<OrgRow>,
+    levels: Vec<(&'static str, &'static str)>,
+    notice: Option<String>,
+}
+
+impl OrgPage {
+    fn tr(&self, zh: &'static str, en: &'static str) -> &'static str {
+        tr(self.l.lang, zh, en)
+    }
+}
+
+const LEVELS: [(&str, &str, &str); 7] = [
+    ("sub_district", "街道", "sub-district"),
+    ("community", "社区", "community"),
+    ("grid", "网格", "grid"),
+    ("sub_grid", "二级网格", "sub-grid"),
+    ("building", "楼栋", "building"),
+    ("unit", "单元", "unit"),
+    ("department", "职能部门", "department"),
+];
+
+async fn org_page(State(app): State<AppState>, viewer: Viewer) -> PageResult {
+    org_view(app, viewer, None).await
+}
+
+async fn org_view(app: AppState, viewer: Viewer, notice: Option<String>) -> PageResult {
+    let lang = viewer.lang;
+    run(move || {
+        only_admin(&viewer)?;
+        let conn = open_db(&app)?;
+        let mut stmt = conn
+            .prepare(
+                "SELECT id, level, code, name, coalesce(parent, ''), effective_from FROM org_nodes
+                 WHERE effective_to IS NULL ORDER BY code, level, name",
+            )
+            .map_err(super::db_err)?;
+        let nodes = stmt
+            .query_map([], |r| {
+                Ok(OrgRow {
+                    id: r.get(0)?,
+                    level: r.get(1)?,
+                    code: r.get(2)?,
+                    name: r.get(3)?,
+                    parent: r.get(4)?,
+                    from: r.get(5)?,
+                })
+            })
+            .map_err(super::db_err)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(super::db_err)?;
+        Ok(OrgPage {
+            l: layout(&app, &viewer, "/review/admin/org")?,
+            nodes,
+            levels: LEVELS.iter().map(|(k, zh, en)| (*k, tr(lang, zh, en))).collect(),
+            notice,
+        })
+    })
+    .await
+    .map_err(|e| PageError::new(e, lang))
+    .and_then(|p| html(&p, lang))
+}
+
+#[derive(Deserialize)]
+struct OrgCreateForm {
+    name: String,
+    level: String,
+    #[serde(default)]
+    code: String,
+    parent: String,
+}
+
+/// `POST /review/admin/org` (form): a new node, in force from today.
+async fn org_create(State(app): State<AppState>, viewer: Viewer, F(form): F<OrgCreateForm>) -> PageResult {
+    let lang = viewer.lang;
+    let (a, v) = (app.clone(), viewer.clone());
+    let id = run(move || {
+        only_admin(&v)?;
+        let level = serde_json::from_value(serde_json::Value::String(form.level.clone())).map_err(|_| {
+            ApiError::Core(gridbook_core::Error::Invalid {
+                code: "unknown_level",
+                field: "level".into(),
+                reason: format!("unknown level `{}`", form.level),
+            })
+        })?;
+        let node = gridbook_core::domain::OrgNode {
+            name: form.name.trim().into(),
+            level,
+            code: form.code.trim().into(),
+            parent: Some(form.parent.trim().into()),
+            effective_from: residents::today(),
+            effective_to: None,
+        };
+        org::create_node(a.storage.as_ref(), &node, &v.account.id)
+    })
+    .await
+    .map_err(|e| PageError::new(e, lang))?;
+    org_view(
+        app,
+        viewer,
+        Some(format!("{} {id}", tr(lang, "节点已创建：", "Node created:"))),
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct OrgEditForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    until: String,
+}
+
+/// `POST /review/admin/org/{id}` (form): rename, recode, or close from a day.
+async fn org_edit(
+    State(app): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    F(form): F<OrgEditForm>,
+) -> PageResult {
+    let lang = viewer.lang;
+    let (a, v) = (app.clone(), viewer.clone());
+    let node = run(move || {
+        only_admin(&v)?;
+        let until = super::parse_day("until", Some(&form.until))?;
+        let some = |s: String| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+        let edit = org::NodeEdit {
+            name: some(form.name),
+            code: some(form.code),
+            effective_to: until,
+        };
+        org::edit_node(a.storage.as_ref(), &id, &edit, &v.account.id)
+    })
+    .await
+    .map_err(|e| PageError::new(e, lang))?;
+    org_view(
+        app,
+        viewer,
+        Some(format!("{} {}", tr(lang, "节点已修改：", "Node edited:"), node.name)),
+    )
+    .await
+}
+
+/// `POST /review/api/admin/org/import` (body: the XLSX or CSV org sheet), all or nothing.
+async fn org_import_api(
+    State(app): State<AppState>,
+    viewer: Viewer,
+    body: Body,
+) -> Result<Response, residents::ImportError> {
+    only_admin(&viewer)?;
+    let body = crate::read_body(body, MAX_IMPORT_BYTES).await?;
+    let outcome = crate::blocking(move || {
+        Ok(org::import_org(
+            app.storage.as_ref(),
+            &body,
+            &viewer.account.id,
+            residents::today(),
+        ))
+    })
+    .await??;
+    Ok(Json(outcome).into_response())
 }

@@ -171,6 +171,56 @@ async fn admin_pages_work_for_the_district_admin_only() {
     assert_eq!(status, 422);
     assert!(body.contains("empty_field"), "{body}");
 
+    // Org tree: list, create a grid under a community, rename it, a bad import sheet.
+    let community = &server.plan.communities[0];
+    let ccode: String = server
+        .db()
+        .query_row("SELECT code FROM org_nodes WHERE id = ?1", [community], |r| r.get(0))
+        .unwrap();
+    let (status, page) = get(&format!("{url}/review/admin/org"), &admin).await;
+    assert_eq!(status, 200);
+    assert!(page.contains(&format!("data-node=\"{community}\"")));
+    let form = format!("name=%E7%AC%AC9%E7%BD%91%E6%A0%BC&level=grid&code={ccode}009&parent={community}");
+    let (status, page) = post(
+        &format!("{url}/review/admin/org"),
+        &admin,
+        "application/x-www-form-urlencoded",
+        form.into_bytes(),
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    let id: String = server
+        .db()
+        .query_row(
+            "SELECT id FROM org_nodes WHERE code = ?1",
+            [format!("{ccode}009")],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let (status, page) = post(
+        &format!("{url}/review/admin/org/{id}"),
+        &admin,
+        "application/x-www-form-urlencoded",
+        b"name=%E7%AC%AC%E4%B9%9D%E7%BD%91%E6%A0%BC&code=&until=".to_vec(),
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("第九网格"));
+    let (status, body) = post(
+        &format!("{url}/review/api/admin/org/import"),
+        &admin,
+        "text/csv",
+        "街道,街道编码,社区,社区编码,网格,网格编码\n新城街道,370883003,新城社区,370883003001,新城第1网格,12345\n"
+            .as_bytes()
+            .to_vec(),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body.contains("invalid_grid_code") && body.contains("\"row\":2"),
+        "{body}"
+    );
+
     // An online backup from the page lands in <data>/backups and is sound.
     let (status, page) = post(
         &format!("{url}/review/admin/backup"),
