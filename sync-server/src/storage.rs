@@ -226,6 +226,7 @@ pub trait Storage: Send + Sync + 'static {
     fn revoke_account_tokens(&self, account_id: &str, at: i64) -> Result<u64>;
     /// Every device with its last sync, newest first.
     fn devices(&self) -> Result<Vec<DeviceStatus>>;
-    /// Note that a device synced (cheap when nothing changed within a minute).
+    /// Note that a device synced (cheap when nothing changed within a minute; skipped, not
+    /// waited for, while the writer is busy).
     fn record_sync(&self, device: Uuid, at: i64, app_version: Option<&str>) -> Result<()>;
 }

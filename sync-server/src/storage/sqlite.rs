@@ -514,14 +514,19 @@ impl Storage for SqliteStorage {
     }
 
     fn record_sync(&self, device: Uuid, at: i64, app_version: Option<&str>) -> Result<()> {
-        self.write(|c| {
-            c.prepare_cached(
-                "UPDATE devices SET last_sync_at = ?2, app_version = coalesce(?3, app_version)
-                 WHERE id = ?1 AND (last_sync_at IS NULL OR last_sync_at <= ?2 - 60000 OR app_version IS NOT coalesce(?3, app_version))",
-            )?
-            .execute(params![device.to_string(), at, app_version])?;
-            Ok(())
-        })
+        // Never wait behind a push's commit for this: when the writer is busy, a later sync
+        // records it.
+        let c = match self.writer.try_lock() {
+            Ok(c) => c,
+            Err(std::sync::TryLockError::WouldBlock) => return Ok(()),
+            Err(std::sync::TryLockError::Poisoned(_)) => return Err(poisoned()),
+        };
+        c.prepare_cached(
+            "UPDATE devices SET last_sync_at = ?2, app_version = coalesce(?3, app_version)
+             WHERE id = ?1 AND (last_sync_at IS NULL OR last_sync_at <= ?2 - 60000 OR app_version IS NOT coalesce(?3, app_version))",
+        )?
+        .execute(params![device.to_string(), at, app_version])?;
+        Ok(())
     }
 
     fn backup_to(&self, dest: &Path) -> Result<()> {
