@@ -877,7 +877,7 @@ pub fn commit_outbox(storage: &dyn Storage, store: &Store) -> ApiResult<()> {
                 .map_err(gridbook_core::Error::from)?;
             scopes.insert(id.to_string(), scope.unwrap_or_default());
             let doc = gridbook_core::doc::guard(|| AutoCommit::load(&bytes))?;
-            docs.push(SavedDoc::new(id.to_string(), doc));
+            docs.push(SavedDoc::new(id.to_string(), doc)?);
         }
     }
     let changes = outbox

@@ -9,6 +9,7 @@ mod admin_rules;
 mod bad_input;
 mod bootstrap;
 mod convergence;
+mod department;
 mod idempotent;
 mod revoke;
 mod scope;
