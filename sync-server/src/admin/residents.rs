@@ -876,8 +876,7 @@ pub fn commit_outbox(storage: &dyn Storage, store: &Store) -> ApiResult<()> {
                 .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
                 .map_err(gridbook_core::Error::from)?;
             scopes.insert(id.to_string(), scope.unwrap_or_default());
-            let doc = gridbook_core::doc::guard(|| AutoCommit::load(&bytes))?;
-            docs.push(SavedDoc::new(id.to_string(), doc)?);
+            docs.push(SavedDoc::from_saved(id.to_string(), bytes)?);
         }
     }
     let changes = outbox
