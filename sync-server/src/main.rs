@@ -591,9 +591,12 @@ async fn run(cli: Cli) -> Result<(), String> {
 }
 
 /// glibc malloc gives each thread that allocates concurrently an arena of its own (up to 8 per
-/// core) and keeps freed memory in each: that, not data, set the server's peak RSS (sync bench,
-/// 10,000 records on a loaded machine: 143 MiB by default, 109 MiB with 2 arenas, 74 MiB with
-/// one; mimalloc 106 MiB). glibc reads `MALLOC_ARENA_MAX` only at start-up, so the server
+/// core) and keeps freed memory in each. Measured in the sync bench (10,000 records, shared
+/// machine; docs/benchmarks.md): with the server saving compressed documents the peak was
+/// 143 MiB with glibc's default arenas, 109 MiB with 2, 74 MiB with 1 (mimalloc: 106 MiB);
+/// saving uncompressed it is 67-74 MiB with the default, 47-55 MiB with 2 and 32-51 MiB with 1,
+/// for the same server CPU. One arena per core keeps the validating threads (one per core) off
+/// each other's locks. glibc reads `MALLOC_ARENA_MAX` only at start-up, so the server
 /// re-executes itself once with it set, unless the operator set it. Linux/glibc only.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn limit_malloc_arenas() {
@@ -601,11 +604,12 @@ fn limit_malloc_arenas() {
     if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
         return;
     }
+    let arenas = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
     if let Ok(me) = std::env::current_exe() {
         // `exec` returns only on failure; then run on with the default arenas.
         let e = std::process::Command::new(me)
             .args(std::env::args_os().skip(1))
-            .env("MALLOC_ARENA_MAX", MALLOC_ARENAS)
+            .env("MALLOC_ARENA_MAX", arenas.to_string())
             .exec();
         eprintln!("gridbook-server: could not re-execute with MALLOC_ARENA_MAX set: {e}");
     }
@@ -613,10 +617,6 @@ fn limit_malloc_arenas() {
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn limit_malloc_arenas() {}
-
-/// glibc malloc arenas: one (see [`limit_malloc_arenas`]); the validating threads contend on
-/// it less than their Automerge work costs.
-const MALLOC_ARENAS: &str = "1";
 
 fn main() -> ExitCode {
     limit_malloc_arenas();
