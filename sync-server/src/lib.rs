@@ -9,6 +9,7 @@
 //! `POST /v1/devices/{id}/revoke`, `POST /v1/sync`. Errors are JSON `{code, message,
 //! message_zh}` ([`error::ApiError`]).
 
+pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod demo;

@@ -21,6 +21,7 @@
 //! Pages answer errors with a friendly zh-CN (or English) page; `/review/api/*` answers JSON
 //! `{code, message, message_zh}` ([`ApiError`]).
 
+pub mod admin;
 pub mod area;
 pub mod cases;
 pub mod exports;
@@ -79,6 +80,7 @@ pub fn router() -> Router<AppState> {
         .route("/review/exports/jobs/{id}", get(exports::job_page))
         .route("/review/api/exports/jobs/{id}", get(exports::job_api))
         .route("/review/exports/jobs/{id}/file", get(exports::job_file))
+        .merge(admin::router()) // district administration (issue 11)
 }
 
 async fn home() -> Redirect {
@@ -305,6 +307,8 @@ pub struct Layout {
     pub here: String,
     /// Whether the chart library is installed.
     pub charts: bool,
+    /// Whether the viewer is a district admin (the admin pages' link).
+    pub admin: bool,
 }
 
 impl Layout {
@@ -318,6 +322,7 @@ impl Layout {
             node_name: area.name(&viewer.account.org_node).to_string(),
             here,
             charts: charts_available(),
+            admin: viewer.account.role == gridbook_core::domain::Role::DistrictAdmin,
         }
     }
 

@@ -56,6 +56,17 @@ pub struct Device {
     pub revoked_at: Option<i64>,
 }
 
+/// A device as the admin pages list it: when it last synced and with which app version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceStatus {
+    /// The device.
+    pub device: Device,
+    /// Last sync, ms (recorded at most once a minute).
+    pub last_sync_at: Option<i64>,
+    /// App version the device reported (its HTTP `User-Agent`).
+    pub app_version: Option<String>,
+}
+
 /// A bearer token, stored by the SHA-256 of its value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Token {
@@ -119,6 +130,30 @@ pub struct SavedDoc {
 }
 
 impl SavedDoc {
+    /// [`SavedDoc::new`] for a document whose saved bytes are at hand (administration: the
+    /// records a `core` store made): loaded from them and stored as they are, with no second
+    /// `save()` (whose buffers, one per document, fragmented a 13,000-document import's heap).
+    pub fn from_saved(id: String, bytes: Vec<u8>) -> gridbook_core::Result<SavedDoc> {
+        let mut doc = gridbook_core::doc::guard(|| AutoCommit::load(&bytes))?;
+        let heads = gridbook_core::doc::heads_hex(&doc.get_heads()).join(",");
+        let kind = gridbook_core::doc::root_str(&doc, "kind");
+        let scope = gridbook_core::doc::root_str(&doc, "scope");
+        let rows = gridbook_core::materialize::rows(&id, &mut doc)?;
+        let departments = match kind.as_deref() {
+            Some("incident" | "request") => crate::sync::validate::doc_departments(&doc),
+            _ => vec![],
+        };
+        Ok(SavedDoc {
+            id,
+            heads,
+            kind,
+            scope,
+            bytes,
+            rows,
+            departments,
+        })
+    }
+
     /// Save a document and compute its query rows, then drop it.
     pub fn new(id: String, mut doc: AutoCommit) -> gridbook_core::Result<SavedDoc> {
         let heads = gridbook_core::doc::heads_hex(&doc.get_heads()).join(",");
@@ -219,4 +254,19 @@ pub trait Storage: Send + Sync + 'static {
     fn log_len(&self) -> Result<u64>;
     /// The database's own consistency check (`ok` when sound).
     fn integrity_check(&self) -> Result<String>;
+    /// The server's saved copies of every document of `kind` (administration: imports).
+    fn docs_of_kind(&self, kind: &str) -> Result<Vec<(String, Vec<u8>)>>;
+    /// Write a consistent copy of the whole database to `dest` (a new file) while serving.
+    fn backup_to(&self, dest: &std::path::Path) -> Result<()>;
+    /// Every account, by username.
+    fn accounts(&self) -> Result<Vec<Account>>;
+    /// Replace an account's row (by id); false if unknown.
+    fn update_account(&self, account: &Account) -> Result<bool>;
+    /// Revoke every token of every device of an account; how many were live.
+    fn revoke_account_tokens(&self, account_id: &str, at: i64) -> Result<u64>;
+    /// Every device with its last sync, newest first.
+    fn devices(&self) -> Result<Vec<DeviceStatus>>;
+    /// Note that a device synced (cheap when nothing changed within a minute; skipped, not
+    /// waited for, while the writer is busy).
+    fn record_sync(&self, device: Uuid, at: i64, app_version: Option<&str>) -> Result<()>;
 }

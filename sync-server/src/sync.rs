@@ -27,6 +27,10 @@ use validate::{Parsed, Pusher};
 #[instrument(skip_all, fields(device, pushed, acked, rejected, pulled))]
 pub async fn handler(State(app): State<AppState>, headers: HeaderMap, body: Body) -> ApiResult<Response> {
     let now = now_ms();
+    let app_version: Option<String> = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(64).collect());
     let storage = app.storage.clone();
     let auth = blocking(move || auth::authenticate(&storage, &headers, now)).await?;
     let span = tracing::Span::current();
@@ -89,6 +93,14 @@ pub async fn handler(State(app): State<AppState>, headers: HeaderMap, body: Body
     let storage = app.storage.clone();
     let page = blocking(move || Ok(storage.pull(&query)?)).await?;
     span.record("pulled", page.changes.len() + page.snapshots.len());
+    // For the admin's device list (issue 11), off the answer's path: at most one small write
+    // a minute per device.
+    let (storage, device) = (app.storage.clone(), auth.device.id);
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = storage.record_sync(device, now, app_version.as_deref()) {
+            tracing::warn!(error = %e, "could not record the device's last sync");
+        }
+    });
     let resp = SyncResponse {
         v: PROTOCOL_VERSION,
         server_time: now_ms(),

@@ -62,7 +62,24 @@ impl TestServer {
 
     /// Start with a config tweak.
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
-        let dir = tempfile::tempdir().expect("tempdir");
+        TestServer::start_in(tempfile::tempdir().expect("tempdir"), tweak).await
+    }
+
+    /// Start on a data folder, seeding the small demo unless it holds accounts already.
+    pub async fn start_in(dir: TempDir, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        TestServer::start_at(dir, "127.0.0.1:0", tweak).await
+    }
+
+    /// Stop (gracefully) and hand back the data folder, every connection to it closed.
+    pub async fn into_data_dir(mut self) -> TempDir {
+        self.shutdown().await;
+        let TestServer { state, _dir, .. } = self;
+        drop(state);
+        _dir
+    }
+
+    /// Start on a data folder and address (`127.0.0.1:0` for any port).
+    pub async fn start_at(dir: TempDir, addr: &str, tweak: impl FnOnce(&mut Config)) -> TestServer {
         let mut config = test_config(dir.path().to_path_buf());
         tweak(&mut config);
         let state = AppState::open(config.clone()).expect("open storage");
@@ -72,7 +89,7 @@ impl TestServer {
             .await
             .expect("seed task")
             .expect("seed");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(gridbook_sync_server::serve(listener, state.clone(), async move {

@@ -196,6 +196,8 @@ impl SyncClient {
     /// A client with tuning.
     pub fn with_config(base_url: &str, config: ClientConfig) -> Result<SyncClient, SyncError> {
         let http = reqwest::Client::builder()
+            // The server lists it as the device's app version (admin pages).
+            .user_agent(concat!("gridbook-core/", env!("CARGO_PKG_VERSION")))
             .timeout(config.request_timeout)
             .connect_timeout(Duration::from_secs(10))
             .build()

@@ -1,5 +1,11 @@
 //! Loopback tests of sync: real server on 127.0.0.1, real phone stores, real HTTP.
 
+mod admin_accounts;
+mod admin_backup;
+mod admin_import;
+mod admin_org;
+mod admin_pages;
+mod admin_rules;
 mod bad_input;
 mod bootstrap;
 mod convergence;
