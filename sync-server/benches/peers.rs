@@ -103,6 +103,7 @@ fn config() -> ClientConfig {
         max_push_changes: 100,
         max_push_bytes: 256 << 10,
         max_response_bytes: 4 << 20,
+        allow_insecure_http: true, // loopback bench server: plain HTTP (development flag)
         ..ClientConfig::default()
     }
 }

@@ -1,9 +1,12 @@
 //! Loopback tests of sync: real server on 127.0.0.1, real phone stores, real HTTP.
 
+mod accounts;
 mod bad_input;
 mod bootstrap;
 mod convergence;
 mod idempotent;
+mod reveal;
 mod revoke;
 mod scope;
 mod shutdown;
+mod tls;
