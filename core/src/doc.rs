@@ -42,11 +42,32 @@ pub fn guard<T>(f: impl FnOnce() -> std::result::Result<T, automerge::AutomergeE
 /// Parse change bytes from elsewhere; malformed bytes, and bytes that make Automerge panic
 /// while verifying them (fuzzing found an op id overflow), are [`Error::InvalidChange`].
 pub fn parse_change(bytes: &[u8]) -> Result<automerge::Change> {
+    // Only one plain change chunk is accepted: the wire carries `Change::raw_bytes()`. Other
+    // chunk types (document, compressed change, bundle) are refused before Automerge decodes
+    // them: automerge 0.12 decoding a crafted 398-byte *bundle* chunk grows without bound
+    // (fuzz/regressions/oom_automerge_change_parse_398_bytes.bin, found by the change_validator
+    // fuzz target), and a compressed chunk is a deflate bomb waiting to happen.
+    if bytes.len() < CHUNK_HEADER_MIN || bytes[..4] != CHUNK_MAGIC {
+        return Err(Error::InvalidChange("not an Automerge change (bad magic bytes)".into()));
+    }
+    if bytes[8] != CHUNK_TYPE_CHANGE {
+        return Err(Error::InvalidChange(format!(
+            "Automerge chunk type {} refused: only an uncompressed change (type 1) is accepted",
+            bytes[8]
+        )));
+    }
     match std::panic::catch_unwind(|| automerge::Change::try_from(bytes)) {
         Ok(r) => r.map_err(|e| Error::InvalidChange(e.to_string())),
         Err(_) => Err(Error::InvalidChange("the change could not be parsed".into())),
     }
 }
+
+/// The magic bytes every Automerge chunk starts with.
+const CHUNK_MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+/// Magic (4), checksum (4), chunk type (1), at least one length byte.
+const CHUNK_HEADER_MIN: usize = 10;
+/// Chunk type of an uncompressed change (0 = document, 2 = compressed change, 3 = bundle).
+const CHUNK_TYPE_CHANGE: u8 = 1;
 
 /// A record's document with the device's actor id.
 pub fn new_doc(actor: &ActorId) -> AutoCommit {

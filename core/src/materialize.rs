@@ -6,7 +6,8 @@
 
 use automerge::{AutoCommit, ChangeHash};
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
-use rusqlite::{Transaction, params};
+use rusqlite::types::{ToSqlOutput, Value};
+use rusqlite::{ToSql, Transaction, params, params_from_iter};
 use serde_json::Value as Json;
 
 use crate::doc::{self, MSG_CONFIRM_DELETE, MSG_DELETE};
@@ -57,16 +58,84 @@ pub fn china_day(t: DateTime<Utc>) -> NaiveDate {
     t.with_timezone(&cst).date_naive()
 }
 
+/// Where a record's query rows go: straight into a transaction ([`record`]), or into a
+/// [`Rows`] buffer computed off the writer's thread and written later ([`rows`]).
+trait RowSink {
+    /// Run one statement of the record's rebuild.
+    fn exec(&mut self, sql: &str, params: &[&dyn ToSql]) -> Result<()>;
+}
+
+struct Direct<'a, 'b>(&'a Transaction<'b>);
+
+impl RowSink for Direct<'_, '_> {
+    fn exec(&mut self, sql: &str, params: &[&dyn ToSql]) -> Result<()> {
+        self.0.prepare_cached(sql)?.execute(params)?;
+        Ok(())
+    }
+}
+
+/// A record's query-row rebuild, computed from its document and replayed by [`Rows::write`].
+///
+/// The server computes these on the cores that validate a push, so its single writer only
+/// runs the statements.
+#[derive(Debug, Default, Clone)]
+pub struct Rows {
+    stmts: Vec<(String, Vec<Value>)>,
+}
+
+impl Rows {
+    /// Run the rebuild inside `tx`.
+    pub fn write(&self, tx: &Transaction<'_>) -> Result<()> {
+        for (sql, values) in &self.stmts {
+            tx.prepare_cached(sql)?.execute(params_from_iter(values))?;
+        }
+        Ok(())
+    }
+}
+
+impl RowSink for Rows {
+    fn exec(&mut self, sql: &str, params: &[&dyn ToSql]) -> Result<()> {
+        let values = params
+            .iter()
+            .map(|p| {
+                Ok(match p.to_sql()? {
+                    ToSqlOutput::Borrowed(v) => {
+                        Value::try_from(v).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?
+                    }
+                    ToSqlOutput::Owned(v) => v,
+                    other => {
+                        return Err(rusqlite::Error::ToSqlConversionFailure(
+                            format!("unsupported parameter {other:?}").into(),
+                        ));
+                    }
+                })
+            })
+            .collect::<rusqlite::Result<Vec<Value>>>()?;
+        self.stmts.push((sql.to_string(), values));
+        Ok(())
+    }
+}
+
 /// Rebuild the query rows of one record.
 pub fn record(tx: &Transaction<'_>, id: &str, doc: &mut AutoCommit) -> Result<()> {
+    record_into(&mut Direct(tx), id, doc)
+}
+
+/// The query rows of one record, to be written later with [`Rows::write`].
+pub fn rows(id: &str, doc: &mut AutoCommit) -> Result<Rows> {
+    let mut rows = Rows::default();
+    record_into(&mut rows, id, doc)?;
+    Ok(rows)
+}
+
+fn record_into(sink: &mut impl RowSink, id: &str, doc: &mut AutoCommit) -> Result<()> {
     let kind = doc::root_str(doc, "kind").and_then(|k| k.parse::<RecordKind>().ok());
     // A record's kind never changes, so only its own tables can hold its old rows.
     for (table, col) in [("records", "id"), ("field_conflicts", "doc_id")]
         .iter()
         .chain(tables_of(kind))
     {
-        tx.prepare_cached(&format!("DELETE FROM {table} WHERE {col} = ?1"))?
-            .execute([id])?;
+        sink.exec(&format!("DELETE FROM {table} WHERE {col} = ?1"), params![id])?;
     }
     let (Some(kind), Some(scope)) = (kind, doc::root_str(doc, "scope")) else {
         return Ok(()); // its creating change has not arrived yet
@@ -81,34 +150,35 @@ pub fn record(tx: &Transaction<'_>, id: &str, doc: &mut AutoCommit) -> Result<()
         Some(b) => doc::read_json_flagging(doc, &b, "body", &mut flagged),
         None => Json::Null,
     };
-    let invalid = match typed_rows(tx, id, kind, doc, &body, deleted.is_none()) {
+    let invalid = match typed_rows(sink, id, kind, doc, &body, deleted.is_none()) {
         Ok(()) => None,
         Err(e) => Some(e.to_string()),
     };
-    tx.prepare_cached(
+    sink.exec(
         "INSERT INTO records (id, kind, scope, schema, created_at, created_by, deleted, delete_conflict, invalid)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )?
-    .execute(params![
-        id,
-        kind.as_str(),
-        scope,
-        doc::root_int(doc, "schema").unwrap_or(0),
-        doc::root_str(doc, "created_at").unwrap_or_default(),
-        doc::root_str(doc, "created_by").unwrap_or_default(),
-        deleted.is_some(),
-        delete_conflict,
-        invalid,
-    ])?;
+        params![
+            id,
+            kind.as_str(),
+            scope,
+            doc::root_int(doc, "schema").unwrap_or(0),
+            doc::root_str(doc, "created_at").unwrap_or_default(),
+            doc::root_str(doc, "created_by").unwrap_or_default(),
+            deleted.is_some(),
+            delete_conflict,
+            invalid,
+        ],
+    )?;
     if !flagged.is_empty()
         && let Some(b) = doc::root_obj(doc, "body")
     {
         let mut found = Vec::new();
         doc::conflicts(doc, &b, "body", &mut found);
-        let mut stmt =
-            tx.prepare_cached("INSERT INTO field_conflicts (doc_id, path, values_json) VALUES (?1, ?2, ?3)")?;
         for c in found {
-            stmt.execute(params![id, c.path, Json::Array(c.values).to_string()])?;
+            sink.exec(
+                "INSERT INTO field_conflicts (doc_id, path, values_json) VALUES (?1, ?2, ?3)",
+                params![id, c.path, Json::Array(c.values).to_string()],
+            )?;
         }
     }
     Ok(())
@@ -141,7 +211,7 @@ fn typed<R: Record>(id: &str, body: &Json) -> Result<R> {
 }
 
 fn typed_rows(
-    tx: &Transaction<'_>,
+    sink: &mut impl RowSink,
     id: &str,
     kind: RecordKind,
     doc: &mut AutoCommit,
@@ -152,10 +222,9 @@ fn typed_rows(
         RecordKind::OrgNode => {
             let n: OrgNode = typed(id, body)?;
             if live {
-                tx.prepare_cached(
+                sink.exec(
                     "INSERT INTO org_nodes (id, name, level, code, parent, effective_from, effective_to) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )?
-                .execute(params![
+                params![
                     id,
                     n.name,
                     enum_text(&n.level),
@@ -169,36 +238,35 @@ fn typed_rows(
         RecordKind::Household => {
             let h: Household = typed(id, body)?;
             if live {
-                tx.prepare_cached(
+                sink.exec(
                     "INSERT INTO households (id, grid_id, building, unit, room, address, housing_use, registered_on)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )?
-                .execute(params![
-                    id,
-                    h.current_grid(),
-                    h.building,
-                    h.unit,
-                    h.room,
-                    h.address,
-                    enum_text(&h.housing_use),
-                    h.registered_on.to_string()
-                ])?;
-                let mut stmt = tx.prepare_cached(
-                    "INSERT OR IGNORE INTO household_grids (household_id, grid_id, from_date) VALUES (?1, ?2, ?3)",
+                    params![
+                        id,
+                        h.current_grid(),
+                        h.building,
+                        h.unit,
+                        h.room,
+                        h.address,
+                        enum_text(&h.housing_use),
+                        h.registered_on.to_string()
+                    ],
                 )?;
                 for a in &h.grid_assignments {
-                    stmt.execute(params![id, a.grid_id, a.from.to_string()])?;
+                    sink.exec(
+                        "INSERT OR IGNORE INTO household_grids (household_id, grid_id, from_date) VALUES (?1, ?2, ?3)",
+                        params![id, a.grid_id, a.from.to_string()],
+                    )?;
                 }
             }
         }
         RecordKind::Person => {
             let p: Person = typed(id, body)?;
             if live {
-                tx.prepare_cached(
+                sink.exec(
                     "INSERT INTO persons (id, household_id, grid_id, name_masked, id_number_masked, phone_masked, relation, birth_date)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )?
-                .execute(params![
+                params![
                     id,
                     p.household_id,
                     p.grid_id,
@@ -208,12 +276,9 @@ fn typed_rows(
                     p.relation,
                     p.birth_date.map(|d| d.to_string())
                 ])?;
-                let mut stmt = tx.prepare_cached(
-                    "INSERT INTO person_labels (person_id, idx, label, category, start_date, end_date, attention, responsible)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )?;
                 for (i, l) in p.labels.iter().enumerate() {
-                    stmt.execute(params![
+                    sink.exec("INSERT INTO person_labels (person_id, idx, label, category, start_date, end_date, attention, responsible)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", params![
                         id,
                         i as i64,
                         l.label,
@@ -230,11 +295,10 @@ fn typed_rows(
             let h: HouseCall = typed(id, body)?;
             if live {
                 let day = china_day(h.started_at);
-                tx.prepare_cached(
+                sink.exec(
                     "INSERT INTO house_calls (id, grid_id, household_id, visitor, started_at, ended_at, day, template_id, template_version, answer_count, follow_up_due)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                )?
-                .execute(params![
+                params![
                     id,
                     h.grid_id,
                     h.household_id,
@@ -247,17 +311,16 @@ fn typed_rows(
                     h.answers.len() as i64,
                     h.follow_up_due.map(|d| d.to_string())
                 ])?;
-                problem_rows(tx, id, &h.grid_id, &h.visitor, day, &h.problems)?;
+                problem_rows(sink, id, &h.grid_id, &h.visitor, day, &h.problems)?;
             }
         }
         RecordKind::Patrol => {
             let p: Patrol = typed(id, body)?;
             if live {
                 let day = china_day(p.started_at);
-                tx.prepare_cached(
+                sink.exec(
                     "INSERT INTO patrols (id, grid_id, worker, started_at, ended_at, day, track_points, checkins) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )?
-                .execute(params![
+                params![
                     id,
                     p.grid_id,
                     p.worker,
@@ -267,7 +330,7 @@ fn typed_rows(
                     p.track.len() as i64,
                     p.checkins.len() as i64
                 ])?;
-                problem_rows(tx, id, &p.grid_id, &p.worker, day, &p.findings)?;
+                problem_rows(sink, id, &p.grid_id, &p.worker, day, &p.findings)?;
             }
         }
         RecordKind::Ledger => {
@@ -286,10 +349,9 @@ fn typed_rows(
                 _ => false,
             };
             if live {
-                tx.prepare_cached(
+                sink.exec(
                     "INSERT INTO ledgers (id, grid_id, worker, day, review_state, review_comment, flagged) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )?
-                .execute(params![id, l.grid_id, l.worker, l.day.to_string(), r.state.as_str(), r.comment, flagged])?;
+                params![id, l.grid_id, l.worker, l.day.to_string(), r.state.as_str(), r.comment, flagged])?;
             }
         }
         RecordKind::Incident | RecordKind::Request => {
@@ -298,11 +360,10 @@ fn typed_rows(
             let summary = crate::cases::summarize(id, &c, &history);
             let deadline = summary.json.get("deadline").and_then(Json::as_str).map(str::to_string);
             if live {
-                tx.prepare_cached(
+                sink.exec(
                     "INSERT INTO cases (id, kind, grid_id, category, subcategory, scale, title, reporter, channel, occurred_at, state, transitions, conflicts, deadline, summary_json)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-                )?
-                .execute(params![
+                params![
                     id,
                     kind.as_str(),
                     c.grid_id,
@@ -325,10 +386,10 @@ fn typed_rows(
             let t: ChecklistTemplate = typed(id, body)?;
             if live {
                 let json = serde_json::to_string(&t).unwrap_or_default();
-                tx.prepare_cached(
+                sink.exec(
                     "INSERT OR REPLACE INTO templates (template_id, version, json, doc_id) VALUES (?1, ?2, ?3, ?4)",
-                )?
-                .execute(params![t.template_id, t.version, json, id])?;
+                    params![t.template_id, t.version, json, id],
+                )?;
             }
         }
     }
@@ -336,18 +397,15 @@ fn typed_rows(
 }
 
 fn problem_rows(
-    tx: &Transaction<'_>,
+    sink: &mut impl RowSink,
     id: &str,
     grid: &str,
     worker: &str,
     day: NaiveDate,
     problems: &[Problem],
 ) -> Result<()> {
-    let mut stmt = tx.prepare_cached(
-        "INSERT INTO problems (doc_id, idx, grid_id, worker, day, kind, solved_on_spot, reported) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?;
     for (i, p) in problems.iter().enumerate() {
-        stmt.execute(params![
+        sink.exec("INSERT INTO problems (doc_id, idx, grid_id, worker, day, kind, solved_on_spot, reported) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", params![
             id,
             i as i64,
             grid,

@@ -230,7 +230,7 @@ pub fn import(storage: &dyn Storage, store: &Store) -> ApiResult<()> {
             let (id, scope, bytes) = row.map_err(gridbook_core::Error::from)?;
             scopes.insert(id.clone(), scope.unwrap_or_default());
             let doc = AutoCommit::load(&bytes).map_err(|e| ApiError::Internal(e.to_string()))?;
-            docs.push(SavedDoc::new(id, doc));
+            docs.push(SavedDoc::new(id, doc)?);
         }
     }
     let changes = store

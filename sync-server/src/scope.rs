@@ -4,7 +4,10 @@
 //! - community supervisor → the grids under its community;
 //! - sub-district supervisor → the grids of its communities;
 //! - district admin → every grid and the district scope;
-//! - department → nothing yet (cases dispatched to it come with the workflow issue).
+//! - department → the cases dispatched to it (分派): its scope is `dept:<org node>`, a scope no
+//!   record lives in; the server keeps which cases were dispatched to which department, pulls
+//!   them to the department's devices as whole documents and lets the department add workflow
+//!   transitions to them (see [`department_scope`]).
 //!
 //! Everyone also reads [`DISTRICT_SCOPE`] (the org tree, templates); only the district admin
 //! writes it.
@@ -30,10 +33,24 @@ impl Grants {
         self.write.contains(scope)
     }
 
-    /// The grids written (without the district scope): the phone's `Identity::grids`.
+    /// The grids written (without the district and department scopes): the phone's
+    /// `Identity::grids`.
     pub fn grids(&self) -> Vec<String> {
-        self.write.iter().filter(|s| *s != DISTRICT_SCOPE).cloned().collect()
+        self.write
+            .iter()
+            .filter(|s| *s != DISTRICT_SCOPE && !s.starts_with(DEPARTMENT_SCOPE_PREFIX))
+            .cloned()
+            .collect()
     }
+}
+
+/// Prefix of a department's scope.
+pub const DEPARTMENT_SCOPE_PREFIX: &str = "dept:";
+
+/// The scope of the department at `org_node`: what its devices pull (the cases dispatched to
+/// it) and what its grants name.
+pub fn department_scope(org_node: &str) -> String {
+    format!("{DEPARTMENT_SCOPE_PREFIX}{org_node}")
 }
 
 /// The grants of `role` bound to `org_node`, given the current org tree.
@@ -55,7 +72,7 @@ pub fn grants(role: Role, org_node: &str, grids: &[OrgGrid]) -> Grants {
             .map(|g| g.id.clone())
             .chain([DISTRICT_SCOPE.to_string()])
             .collect(),
-        Role::Department => BTreeSet::new(),
+        Role::Department => [department_scope(org_node)].into(),
     };
     let mut read = write.clone();
     read.insert(DISTRICT_SCOPE.to_string());
@@ -93,6 +110,8 @@ mod tests {
         );
         let a = grants(Role::DistrictAdmin, "d", &t);
         assert!(a.may_write(DISTRICT_SCOPE) && a.may_write("g4"));
-        assert_eq!(grants(Role::Department, "x", &t).read.len(), 1);
+        let d = grants(Role::Department, "x", &t);
+        assert_eq!(d.read, [DISTRICT_SCOPE.to_string(), "dept:x".to_string()].into());
+        assert!(!d.may_write("g1") && d.may_write("dept:x"));
     }
 }

@@ -110,11 +110,13 @@ pub struct LogEntry {
     pub bytes: Vec<u8>,
 }
 
-/// The server's new copy of one document, with what its `docs` row needs.
+/// The server's new copy of one document, reduced to what the writer stores: its saved
+/// bytes and its query rows, both computed by [`SavedDoc::new`] on the thread that validated
+/// the document, so the single writer only runs inserts.
 ///
-/// The document is saved by the writer after its query rows are materialized, then dropped:
-/// `AutoCommit::save` leaves ~0.5 MiB of buffers in the document, so a batch must not hold
-/// saved documents (measured: 640 KiB per held document vs 60 KiB unsaved).
+/// The document itself is dropped right after `save()`: `AutoCommit::save` leaves ~0.5 MiB of
+/// buffers in a document (measured: 640 KiB per held document vs 60 KiB unsaved), so a batch
+/// must never hold saved documents.
 pub struct SavedDoc {
     /// Record id.
     pub id: String,
@@ -124,23 +126,35 @@ pub struct SavedDoc {
     pub kind: Option<String>,
     /// Root `scope`.
     pub scope: Option<String>,
-    /// The document.
-    pub doc: AutoCommit,
+    /// `AutoCommit::save()` of the document.
+    pub bytes: Vec<u8>,
+    /// The document's query rows.
+    pub rows: gridbook_core::materialize::Rows,
+    /// The departments a case was dispatched to (分派; empty for other records).
+    pub departments: Vec<String>,
 }
 
 impl SavedDoc {
-    /// Describe a document for the writer.
-    pub fn new(id: String, mut doc: AutoCommit) -> SavedDoc {
+    /// Save a document and compute its query rows, then drop it.
+    pub fn new(id: String, mut doc: AutoCommit) -> gridbook_core::Result<SavedDoc> {
         let heads = gridbook_core::doc::heads_hex(&doc.get_heads()).join(",");
         let kind = gridbook_core::doc::root_str(&doc, "kind");
         let scope = gridbook_core::doc::root_str(&doc, "scope");
-        SavedDoc {
+        let rows = gridbook_core::materialize::rows(&id, &mut doc)?;
+        let departments = match kind.as_deref() {
+            Some("incident" | "request") => crate::sync::validate::doc_departments(&doc),
+            _ => vec![],
+        };
+        let bytes = doc.save();
+        Ok(SavedDoc {
             id,
             heads,
             kind,
             scope,
-            doc,
-        }
+            bytes,
+            rows,
+            departments,
+        })
     }
 }
 

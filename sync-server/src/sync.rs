@@ -92,6 +92,34 @@ pub async fn handler(State(app): State<AppState>, headers: HeaderMap, body: Body
     Ok(([(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))], body).into_response())
 }
 
+/// [`validate::parse`] (decoding and hashing every change) split over `threads` blocking
+/// tasks; a change pushed twice in one request is kept once, as `parse` alone does.
+async fn parse_on_all_cores(
+    push: Vec<PushChange>,
+    device: uuid::Uuid,
+    threads: usize,
+) -> ApiResult<(Vec<Parsed>, Vec<Rejection>)> {
+    const MIN_PER_TASK: usize = 32;
+    let per = push.len().div_ceil(threads.max(1)).max(MIN_PER_TASK);
+    let mut tasks = Vec::new();
+    let mut rest = push.into_iter();
+    loop {
+        let chunk: Vec<PushChange> = rest.by_ref().take(per).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        tasks.push(tokio::task::spawn_blocking(move || validate::parse(chunk, device)));
+    }
+    let (mut parsed, mut rejections) = (Vec::new(), Vec::new());
+    let mut seen = std::collections::HashSet::new();
+    for t in tasks {
+        let (ok, bad) = t.await.map_err(|e| ApiError::Internal(e.to_string()))?;
+        parsed.extend(ok.into_iter().filter(|p| seen.insert(p.hash.clone())));
+        rejections.extend(bad);
+    }
+    Ok((parsed, rejections))
+}
+
 /// Validate and commit a push; returns (acks, rejections). Acks only after the commit.
 async fn push(
     app: &AppState,
@@ -100,7 +128,7 @@ async fn push(
     now: i64,
 ) -> ApiResult<(Vec<String>, Vec<Rejection>)> {
     let device = auth.device.id;
-    let (parsed, mut rejections) = blocking(move || Ok(validate::parse(push, device))).await?;
+    let (parsed, mut rejections) = parse_on_all_cores(push, device, app.config.threads()).await?;
     let storage = app.storage.clone();
     let hashes: Vec<String> = parsed.iter().map(|p| p.hash.clone()).collect();
     let known = blocking(move || Ok(storage.known_changes(&hashes)?)).await?;
@@ -161,7 +189,9 @@ async fn push(
         for outcome in t.await.map_err(|e| ApiError::Internal(e.to_string()))? {
             rejections.extend(outcome.rejections);
             batch.changes.extend(outcome.accepted);
-            batch.docs.extend(outcome.doc);
+            if let Some(doc) = outcome.doc {
+                batch.docs.push(doc?);
+            }
         }
     }
     let validated = started.elapsed();

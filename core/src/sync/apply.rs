@@ -52,21 +52,37 @@ pub struct SyncSummary {
     pub bytes_received: u64,
 }
 
-/// Load snapshot documents, on several cores when there are many (loading is most of a
-/// bootstrap's time on the phone). Garbage is an error, never a panic.
-fn load_snapshots(items: &[PulledDoc]) -> Result<Vec<(&str, AutoCommit)>> {
-    let load = |chunk: &[PulledDoc]| -> Result<Vec<AutoCommit>> {
-        chunk
-            .iter()
-            .map(|s| crate::doc::guard(|| AutoCommit::load(&s.bytes)))
-            .collect()
-    };
+/// A pulled snapshot, loaded, with what storing it needs if the document is new here (the
+/// common case of a bootstrap): computed on the loading thread so the page's single SQLite
+/// transaction only runs inserts.
+struct LoadedSnapshot {
+    doc: AutoCommit,
+    /// Heads (hex, comma-separated), root `kind` and `scope`, and the query rows.
+    fresh: (String, Option<String>, Option<String>, materialize::Rows),
+}
+
+fn load_snapshot(s: &PulledDoc) -> Result<LoadedSnapshot> {
+    let mut doc = crate::doc::guard(|| AutoCommit::load(&s.bytes))?;
+    let heads = crate::doc::heads_hex(&doc.get_heads()).join(",");
+    let kind = crate::doc::root_str(&doc, "kind");
+    let scope = crate::doc::root_str(&doc, "scope");
+    let rows = materialize::rows(&s.doc_id, &mut doc)?;
+    Ok(LoadedSnapshot {
+        doc,
+        fresh: (heads, kind, scope, rows),
+    })
+}
+
+/// Load snapshot documents and compute their rows, on several cores when there are many
+/// (this is most of a bootstrap's time on the phone). Garbage is an error, never a panic.
+fn load_snapshots(items: &[PulledDoc]) -> Result<Vec<(&str, LoadedSnapshot)>> {
+    let load = |chunk: &[PulledDoc]| -> Result<Vec<LoadedSnapshot>> { chunk.iter().map(load_snapshot).collect() };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
-    let docs: Vec<AutoCommit> = if items.len() < 64 || threads < 2 {
+    let docs: Vec<LoadedSnapshot> = if items.len() < 64 || threads < 2 {
         load(items)?
     } else {
         let per = items.len().div_ceil(threads);
-        let parts: Vec<Result<Vec<AutoCommit>>> = std::thread::scope(|scope| {
+        let parts: Vec<Result<Vec<LoadedSnapshot>>> = std::thread::scope(|scope| {
             let handles: Vec<_> = items.chunks(per).map(|c| scope.spawn(move || load(c))).collect();
             handles
                 .into_iter()
@@ -83,17 +99,6 @@ fn load_snapshots(items: &[PulledDoc]) -> Result<Vec<(&str, AutoCommit)>> {
         all
     };
     Ok(items.iter().map(|s| s.doc_id.as_str()).zip(docs).collect())
-}
-
-/// Store a document whose saved bytes are at hand (a snapshot for a document new here).
-fn save_bytes(tx: &rusqlite::Transaction<'_>, id: &str, doc: &mut AutoCommit, bytes: &[u8]) -> Result<()> {
-    let heads = crate::doc::heads_hex(&doc.get_heads()).join(",");
-    tx.prepare_cached(
-        "INSERT INTO docs (id, kind, scope, bytes, heads) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, scope = excluded.scope, bytes = excluded.bytes, heads = excluded.heads",
-    )?
-    .execute(params![id, crate::doc::root_str(doc, "kind"), crate::doc::root_str(doc, "scope"), bytes, heads])?;
-    Ok(())
 }
 
 impl Store {
@@ -172,12 +177,20 @@ impl Store {
                 q.execute(params![r.doc_id, r.hash, r.code, r.message])?;
             }
         }
-        for ((id, mut incoming), raw) in snapshots.into_iter().zip(&resp.snapshots) {
+        for ((id, loaded), raw) in snapshots.into_iter().zip(&resp.snapshots) {
+            let LoadedSnapshot {
+                doc: mut incoming,
+                fresh,
+            } = loaded;
             let Some(mut doc) = load_in(&tx, id, &actor)? else {
-                // A document new here: the snapshot is already its saved form.
-                incoming.set_actor(actor.clone());
-                save_bytes(&tx, id, &mut incoming, &raw.bytes)?;
-                materialize::record(&tx, id, &mut incoming)?;
+                // A document new here: the snapshot is already its saved form, its rows are made.
+                let (heads, kind, scope, rows) = fresh;
+                tx.prepare_cached(
+                    "INSERT INTO docs (id, kind, scope, bytes, heads) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, scope = excluded.scope, bytes = excluded.bytes, heads = excluded.heads",
+                )?
+                .execute(params![id, kind, scope, raw.bytes, heads])?;
+                rows.write(&tx)?;
                 out.received += 1;
                 out.touched.insert(id.to_string());
                 continue;

@@ -555,5 +555,18 @@ fn a_change_that_makes_automerge_panic_is_refused() {
         bytes,
     }]);
     assert_eq!(r.unwrap_err().code(), "invalid_change");
+    // A 398-byte Automerge *bundle* chunk on which automerge 0.12's decoder grew past 20 GiB
+    // (fuzzing the change validator): refused from its header, before Automerge decodes it.
+    let bundle = include_bytes!("../fixtures/automerge_bundle_oom.bin").to_vec();
+    assert_eq!(bundle[8], 3, "the fixture is a bundle chunk");
+    assert_eq!(
+        gridbook_core::doc::parse_change(&bundle).unwrap_err().code(),
+        "invalid_change"
+    );
+    let r = s.apply_remote_changes(&[gridbook_core::RemoteChange {
+        doc_id: "x".into(),
+        bytes: bundle,
+    }]);
+    assert_eq!(r.unwrap_err().code(), "invalid_change");
     assert_eq!(s.table_counts().unwrap(), before);
 }

@@ -102,7 +102,7 @@ fn append_and_commit(
         origin_device: viewer.device.to_string(),
         received_at: now.timestamp_millis(),
         changes: vec![entry],
-        docs: vec![SavedDoc::new(id.to_string(), loaded.doc)],
+        docs: vec![SavedDoc::new(id.to_string(), loaded.doc)?],
     })?;
     tracing::info!(doc_id = id, actor = %viewer.account.id, "dashboard change committed");
     Ok(())

@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use super::{Account, CommitBatch, Device, OrgGrid, PullPage, PullQuery, RefreshToken, Storage, Token};
 use crate::audit;
+use crate::scope::DEPARTMENT_SCOPE_PREFIX;
 
 /// Server-only schema steps; index + 1 = `server_meta.schema_version` after the step.
 const SERVER_MIGRATIONS: &[&str] = &[
@@ -58,6 +59,18 @@ CREATE TABLE tokens (
 CREATE INDEX tokens_device ON tokens (device_id);
 ",
     "
+-- 分派: the cases dispatched to each department, and the log position of each case's latest
+-- change, so a department's devices pull exactly those cases (as whole documents).
+CREATE TABLE case_departments (
+    department TEXT NOT NULL,
+    doc_id     TEXT NOT NULL,
+    last_seq   INTEGER NOT NULL,
+    PRIMARY KEY (department, doc_id)
+) STRICT;
+CREATE INDEX case_departments_seq ON case_departments (department, last_seq);
+CREATE INDEX case_departments_doc ON case_departments (doc_id);
+",
+    "
 CREATE TABLE refresh_tokens (
     hash       TEXT PRIMARY KEY,
     device_id  TEXT NOT NULL REFERENCES devices (id),
@@ -67,6 +80,8 @@ CREATE TABLE refresh_tokens (
 ) STRICT;
 CREATE INDEX refresh_tokens_device ON refresh_tokens (device_id);
 ",
+    // 审计日志 (issue 9): see `crate::audit`.
+    audit::SCHEMA,
 ];
 
 /// The embedded SQLite storage.
@@ -111,14 +126,13 @@ impl SqliteStorage {
             .optional()?
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
-        let steps: Vec<&str> = SERVER_MIGRATIONS.iter().copied().chain([audit::SCHEMA]).collect();
-        if found > steps.len() as i64 {
+        if found > SERVER_MIGRATIONS.len() as i64 {
             return Err(Error::SchemaTooNew {
                 found,
-                supported: steps.len() as i64,
+                supported: SERVER_MIGRATIONS.len() as i64,
             });
         }
-        for (i, sql) in steps.iter().enumerate().skip(found as usize) {
+        for (i, sql) in SERVER_MIGRATIONS.iter().enumerate().skip(found as usize) {
             let tx = conn.transaction()?;
             tx.execute_batch(sql)?;
             tx.execute(
@@ -410,17 +424,31 @@ impl Storage for SqliteStorage {
                 let mut log = tx.prepare_cached(
                     "INSERT OR IGNORE INTO change_log (scope, doc_id, hash, bytes, origin_device, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )?;
+                // The log position of each document's latest change in this batch.
+                let mut last_seq: HashMap<&str, i64> = HashMap::new();
                 for e in &batch.changes {
-                    log.execute(params![e.scope, e.doc_id, e.hash, e.bytes, batch.origin_device, batch.received_at])?;
+                    if log.execute(params![e.scope, e.doc_id, e.hash, e.bytes, batch.origin_device, batch.received_at])? > 0 {
+                        last_seq.insert(e.doc_id.as_str(), tx.last_insert_rowid());
+                    }
+                }
+                let mut dispatched = tx.prepare_cached(
+                    "INSERT INTO case_departments (department, doc_id, last_seq) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (department, doc_id) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq)",
+                )?;
+                for d in &batch.docs {
+                    if let Some(seq) = last_seq.get(d.id.as_str()) {
+                        for dept in &d.departments {
+                            dispatched.execute(params![dept, d.id, seq])?;
+                        }
+                    }
                 }
                 let mut save = tx.prepare_cached(
                     "INSERT INTO docs (id, kind, scope, bytes, heads) VALUES (?1, ?2, ?3, ?4, ?5)
                      ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, scope = excluded.scope, bytes = excluded.bytes, heads = excluded.heads",
                 )?;
-                // One document at a time: materialize, save, drop (see `SavedDoc`).
-                for mut d in std::mem::take(&mut batch.docs) {
-                    gridbook_core::materialize::record(&tx, &d.id, &mut d.doc)?;
-                    save.execute(params![d.id, d.kind, d.scope, d.doc.save(), d.heads])?;
+                for d in std::mem::take(&mut batch.docs) {
+                    d.rows.write(&tx)?;
+                    save.execute(params![d.id, d.kind, d.scope, d.bytes, d.heads])?;
                 }
             }
             tx.commit()?;
@@ -437,6 +465,39 @@ impl Storage for SqliteStorage {
             let mut budget = q.max_bytes.max(1);
             let mut spent = 0u64;
             let mut cursors: BTreeMap<String, Cursor> = q.cursors.iter().map(|c| (c.scope.clone(), c.clone())).collect();
+            // 0. Department scopes: every case dispatched to the department whose latest change
+            // is after the cursor, as a whole document, in log order (a case changed again
+            // later is sent again; the device merges it).
+            let departments: Vec<String> =
+                cursors.keys().filter(|s| s.starts_with(DEPARTMENT_SCOPE_PREFIX)).cloned().collect();
+            for scope in departments {
+                let Some(mut cur) = cursors.remove(&scope) else { continue };
+                if !page.more {
+                    let dept = &scope[DEPARTMENT_SCOPE_PREFIX.len()..];
+                    let mut stmt = tx.prepare_cached(
+                        "SELECT cd.last_seq, d.id, d.bytes FROM case_departments cd JOIN docs d ON d.id = cd.doc_id
+                         WHERE cd.department = ?1 AND cd.last_seq > ?2 AND cd.last_seq <= ?3 ORDER BY cd.last_seq",
+                    )?;
+                    let mut rows = stmt.query(params![dept, cur.seq as i64, high as i64])?;
+                    let mut reached = high;
+                    while let Some(r) = rows.next()? {
+                        if spent > 0 && spent >= budget {
+                            page.more = true;
+                            break;
+                        }
+                        let seq = r.get::<_, i64>(0)?.max(0) as u64;
+                        let item = PulledDoc { scope: scope.clone(), doc_id: r.get(1)?, bytes: r.get(2)? };
+                        spent += wire::item_size(&item);
+                        page.snapshots.push(item);
+                        reached = seq;
+                    }
+                    if !page.more {
+                        reached = high;
+                    }
+                    cur = Cursor { scope: scope.clone(), seq: cur.seq.max(reached), snapshot_after: None };
+                }
+                page.cursors.push(cur);
+            }
             // 1. Scopes that bootstrap from snapshots, in scope order, each from where it stopped.
             {
                 let mut stmt = tx.prepare_cached("SELECT id, bytes FROM docs WHERE scope = ?1 AND id > ?2 ORDER BY id")?;
@@ -511,7 +572,7 @@ impl Storage for SqliteStorage {
                 }
             }
             tx.commit()?;
-            page.cursors = cursors.into_values().collect();
+            page.cursors.extend(cursors.into_values());
             Ok(page)
         })
     }

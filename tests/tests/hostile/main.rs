@@ -352,6 +352,9 @@ async fn hostile_inputs_get_typed_answers_and_the_server_keeps_serving() {
         .push(first_item);
     let mut garbage = forge(&me, &uuid(), "household", &grid, &hh("4"));
     garbage.bytes = vec![0x85, 0x6f, 0x4a, 0x83, 0, 1, 2, 3];
+    // The fuzzer's 398-byte bundle chunk that made automerge 0.12 grow past 20 GiB.
+    let mut bundle = forge(&me, &uuid(), "household", &grid, &hh("4"));
+    bundle.bytes = include_bytes!("../../../core/tests/fixtures/automerge_bundle_oom.bin").to_vec();
     let mut wrong_hash = forge(&me, &uuid(), "household", &grid, &hh("5"));
     wrong_hash.hash = "ab".repeat(32);
     let mut wrong_doc = forge(&me, &uuid(), "household", &grid, &hh("6"));
@@ -360,6 +363,7 @@ async fn hostile_inputs_get_typed_answers_and_the_server_keeps_serving() {
     long_id.doc_id = "x".repeat(1000);
     let change_cases: Vec<(&str, PushChange, &str)> = vec![
         ("change: garbage bytes", garbage, "invalid_change"),
+        ("change: Automerge bundle chunk (memory bomb)", bundle, "invalid_change"),
         ("change: hash not the change's", wrong_hash, "hash_mismatch"),
         (
             "change: made by another device's actor",

@@ -4,6 +4,7 @@ mod accounts;
 mod bad_input;
 mod bootstrap;
 mod convergence;
+mod department;
 mod idempotent;
 mod reveal;
 mod revoke;
