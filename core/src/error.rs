@@ -74,6 +74,10 @@ pub enum Error {
         /// Newest this build knows.
         supported: i64,
     },
+    /// The store was wiped after its device was revoked (remote wipe, issue 9); it cannot be
+    /// opened again.
+    #[error("this store was wiped after its device was revoked")]
+    StoreWiped,
     /// SQLite failed.
     #[error("database error: {0}")]
     Db(#[from] rusqlite::Error),
@@ -103,6 +107,7 @@ impl Error {
             Error::NoConflict { .. } => "no_conflict",
             Error::Workflow { code, .. } => code,
             Error::SchemaTooNew { .. } => "schema_too_new",
+            Error::StoreWiped => "store_wiped",
             Error::Db(_) => "storage_error",
             Error::Doc(_) => "document_error",
             Error::Corrupt { .. } => "corrupt_record",
@@ -121,6 +126,7 @@ impl Error {
             Error::NoConflict { .. } => "该字段没有冲突".into(),
             Error::Workflow { .. } => "当前状态或角色不允许此操作".into(),
             Error::SchemaTooNew { .. } => "数据版本高于本应用，请升级应用".into(),
+            Error::StoreWiped => "本设备已被管理员停用，本地数据已清除".into(),
             Error::Db(_) | Error::Doc(_) => "本地存储出错".into(),
             Error::Corrupt { .. } => "记录已损坏".into(),
         }

@@ -19,6 +19,7 @@ pub mod review;
 pub mod sensitive;
 pub mod store;
 pub mod sync;
+pub mod wipe;
 pub mod workflow;
 
 pub use error::{Error, Result};

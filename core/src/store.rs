@@ -159,10 +159,18 @@ impl Store {
     /// Open (or create) the store file at `path`.
     #[tracing::instrument(skip_all)]
     pub fn open(path: &Path, identity: Identity) -> Result<Store> {
+        if crate::wipe::is_wiped(path) {
+            return Err(Error::StoreWiped);
+        }
         let conn = Connection::open(path)?;
         let mut store = Store::from_connection(conn, identity)?;
         store.checkpointer = Some(crate::db::Checkpointer::start(path, &store.conn)?);
         Ok(store)
+    }
+
+    /// Stop background work (the checkpointer) before the connection is closed.
+    pub(crate) fn stop_background(&mut self) {
+        self.checkpointer.take();
     }
 
     /// A store in memory (tests and tools).

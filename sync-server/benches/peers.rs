@@ -99,7 +99,10 @@ fn du(path: &Path) -> u64 {
 
 /// The phone's default client configuration.
 fn config() -> ClientConfig {
-    ClientConfig::default()
+    ClientConfig {
+        allow_insecure_http: true, // loopback bench server: plain HTTP (development flag)
+        ..ClientConfig::default()
+    }
 }
 
 async fn phone(path: &Path, name: &str, url: &str) -> (Store, SyncClient) {

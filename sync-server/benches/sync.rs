@@ -81,7 +81,11 @@ async fn phone(dir: &Path, name: &str, url: &str) -> (Store, SyncClient) {
         grids: vec![],
     };
     let mut store = Store::open(&dir.join(name), nobody).expect("store");
-    let mut config = ClientConfig::default();
+    // The bench server speaks plain HTTP on loopback (development flag, explicit).
+    let mut config = ClientConfig {
+        allow_insecure_http: true,
+        ..ClientConfig::default()
+    };
     if let Some(n) = std::env::var("BENCH_PUSH_PAGE").ok().and_then(|v| v.parse().ok()) {
         config.max_push_changes = n;
         config.max_push_bytes = n * 2048;

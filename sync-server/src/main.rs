@@ -1,5 +1,7 @@
-//! `gridbook-server`: `demo` (embedded database seeded with a demo district) or `serve
-//! --config FILE` (production; `GRIDBOOK_*` environment variables override the file).
+//! `gridbook-server`: `demo` (embedded database seeded with a demo district), `serve
+//! --config FILE` (production; `GRIDBOOK_*` environment variables override the file; HTTPS
+//! when `tls_cert`/`tls_key` are set) and `audit verify --data DIR` (checks the audit log's
+//! hash chain; exit status 1 names the first broken entry).
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -9,7 +11,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use gridbook_core::demo::DemoOptions;
 use gridbook_sync_server::storage::sqlite::SqliteStorage;
-use gridbook_sync_server::{AppState, Config, demo, serve};
+use gridbook_sync_server::{AppState, Config, audit, demo, serve, serve_tls, tls_config};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -46,6 +48,11 @@ enum Cmd {
     Admin {
         #[command(subcommand)]
         cmd: AdminCmd,
+    },
+    /// The audit log (审计日志).
+    Audit {
+        #[command(subcommand)]
+        cmd: AuditCmd,
     },
 }
 
@@ -521,6 +528,37 @@ fn admin(cmd: AdminCmd) -> Result<(), String> {
     }
 }
 
+#[derive(Subcommand)]
+enum AuditCmd {
+    /// Check the hash chain of the audit log; names the first broken entry.
+    Verify {
+        /// Data folder (holds gridbook.sqlite3).
+        #[arg(long)]
+        data: PathBuf,
+    },
+}
+
+/// `audit verify`: Ok(true) when intact.
+fn audit_verify(data: &std::path::Path) -> Result<bool, String> {
+    let db = Config {
+        data_dir: data.to_path_buf(),
+        ..Config::default()
+    }
+    .db_path();
+    match audit::verify_file(&db).map_err(|e| e.to_string())? {
+        audit::Verdict::Intact { entries, last_hash } => {
+            println!("audit log intact: {entries} entries, last hash {last_hash}");
+            println!("审计日志完整：{entries} 条，末条哈希 {last_hash}");
+            Ok(true)
+        }
+        audit::Verdict::Broken { seq, reason } => {
+            println!("audit log BROKEN at entry {seq}: {reason}");
+            println!("审计日志在第 {seq} 条被篡改或缺失");
+            Ok(false)
+        }
+    }
+}
+
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -564,6 +602,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             )
         }
         Cmd::Serve { config } => (Config::load(&config).map_err(|e| e.to_string())?, None),
+        Cmd::Audit { .. } => unreachable!("handled in main"),
     };
     // Held while serving: `admin restore` refuses to run under a live server.
     let _lock = gridbook_sync_server::admin::backup::DataLock::acquire(&config.data_dir)
@@ -578,16 +617,27 @@ async fn run(cli: Cli) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         print!("{}", demo::account_table(&plan));
     }
+    // Read the certificate before binding: a bad file is reported before anything listens.
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(tls_config(cert, key).await.map_err(|e| e.to_string())?),
+        _ => None,
+    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("{}: {e}", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    println!("gridbook-server listening on http://{addr}");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("gridbook-server listening on {scheme}://{addr}");
     let _ = std::io::stdout().flush();
-    tracing::info!(%addr, data = %config.data_dir.display(), "serving");
-    serve(listener, state, shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())
+    tracing::info!(%addr, data = %config.data_dir.display(), tls = tls.is_some(), "serving");
+    match tls {
+        Some(tls) => {
+            let std_listener = listener.into_std().map_err(|e| e.to_string())?;
+            serve_tls(std_listener, state, tls, shutdown_signal()).await
+        }
+        None => serve(listener, state, shutdown_signal()).await,
+    }
+    .map_err(|e| e.to_string())
 }
 
 /// glibc malloc gives each thread that allocates concurrently an arena of its own (up to 8 per
@@ -625,6 +675,19 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if let Cmd::Audit {
+        cmd: AuditCmd::Verify { data },
+    } = &cli.cmd
+    {
+        return match audit_verify(data) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::from(1),
+            Err(e) => {
+                eprintln!("gridbook-server: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         // Few blocking threads: fewer malloc arenas holding freed memory (peak RSS).
         .max_blocking_threads(8)

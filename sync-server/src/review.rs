@@ -13,6 +13,8 @@
 //! - [`visits`]: visit coverage per grid and worker.
 //! - [`reports`]: metrics per org node and period with charts, 月考评 figures.
 //! - [`exports`]: XLSX / CSV exports, masked by default, large ones as background jobs.
+//! - [`reveal`]: one person's full ID number or phone, with the reveal permission and a
+//!   reason, audited.
 //! - [`write`]: the one write path: a review step or workflow transition appended to the
 //!   record's Automerge document as a change by the web session's device (a server-side actor),
 //!   committed through [`crate::storage::Storage::commit`] exactly like an accepted pushed
@@ -28,6 +30,7 @@ pub mod exports;
 pub mod i18n;
 pub mod ledgers;
 pub mod reports;
+pub mod reveal;
 pub mod session;
 pub mod visits;
 pub mod write;
@@ -77,6 +80,7 @@ pub fn router() -> Router<AppState> {
         .route("/review/reports", get(reports::page))
         .route("/review/api/reports", get(reports::api))
         .route("/review/exports/{file}", get(exports::download))
+        .route("/review/api/persons/{id}/reveal", post(reveal::reveal_api))
         .route("/review/exports/jobs/{id}", get(exports::job_page))
         .route("/review/api/exports/jobs/{id}", get(exports::job_api))
         .route("/review/exports/jobs/{id}/file", get(exports::job_file))

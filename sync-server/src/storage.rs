@@ -82,6 +82,21 @@ pub struct Token {
     pub revoked_at: Option<i64>,
 }
 
+/// A refresh token (issue 9): exchanged once for a new access token and a new refresh token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshToken {
+    /// SHA-256 (hex) of the token.
+    pub hash: String,
+    /// Device it was issued to.
+    pub device_id: Uuid,
+    /// Issued, ms.
+    pub created_at: i64,
+    /// Expires, ms.
+    pub expires_at: i64,
+    /// When it was exchanged (or revoked with its device), ms.
+    pub used_at: Option<i64>,
+}
+
 /// A grid with the community and sub-district above it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrgGrid {
@@ -238,6 +253,14 @@ pub trait Storage: Send + Sync + 'static {
     fn token(&self, hash: &str) -> Result<Option<Token>>;
     /// Revoke a token; false if unknown.
     fn revoke_token(&self, hash: &str, at: i64) -> Result<bool>;
+    /// Replace an account's password hash; false if unknown.
+    fn set_password(&self, account_id: &str, password_hash: &str) -> Result<bool>;
+    /// Store a new refresh token.
+    fn insert_refresh_token(&self, token: &RefreshToken) -> Result<()>;
+    /// Look a refresh token up and mark it used (atomically); returns it as it was before.
+    fn use_refresh_token(&self, hash: &str, at: i64) -> Result<Option<RefreshToken>>;
+    /// Append an entry to the audit log (hash-chained; appends are serialized).
+    fn audit_append(&self, entry: &crate::audit::NewEntry) -> Result<crate::audit::Entry>;
     /// Every current grid with its community and sub-district.
     fn org_grids(&self) -> Result<Vec<OrgGrid>>;
     /// Which of `hashes` the log holds.

@@ -15,7 +15,8 @@ use gridbook_core::{Error, Result};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use uuid::Uuid;
 
-use super::{Account, CommitBatch, Device, DeviceStatus, OrgGrid, PullPage, PullQuery, Storage, Token};
+use super::{Account, CommitBatch, Device, DeviceStatus, OrgGrid, PullPage, PullQuery, RefreshToken, Storage, Token};
+use crate::audit;
 use crate::scope::DEPARTMENT_SCOPE_PREFIX;
 
 /// Server-only schema steps; index + 1 = `server_meta.schema_version` after the step.
@@ -74,6 +75,18 @@ CREATE INDEX case_departments_doc ON case_departments (doc_id);
 ALTER TABLE devices ADD COLUMN last_sync_at INTEGER;
 ALTER TABLE devices ADD COLUMN app_version TEXT;
 ",
+    "
+CREATE TABLE refresh_tokens (
+    hash       TEXT PRIMARY KEY,
+    device_id  TEXT NOT NULL REFERENCES devices (id),
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at    INTEGER
+) STRICT;
+CREATE INDEX refresh_tokens_device ON refresh_tokens (device_id);
+",
+    // 审计日志 (issue 9): see `crate::audit`.
+    audit::SCHEMA,
 ];
 
 /// The embedded SQLite storage.
@@ -262,6 +275,10 @@ impl Storage for SqliteStorage {
                 "UPDATE tokens SET revoked_at = coalesce(revoked_at, ?2) WHERE device_id = ?1",
                 params![id.to_string(), at],
             )?;
+            tx.execute(
+                "UPDATE refresh_tokens SET used_at = coalesce(used_at, ?2) WHERE device_id = ?1",
+                params![id.to_string(), at],
+            )?;
             tx.commit()?;
             Ok(n > 0)
         })
@@ -308,6 +325,64 @@ impl Storage for SqliteStorage {
                 "UPDATE tokens SET revoked_at = coalesce(revoked_at, ?2) WHERE hash = ?1",
                 params![hash, at],
             )? > 0)
+        })
+    }
+
+    fn set_password(&self, account_id: &str, password_hash: &str) -> Result<bool> {
+        self.write(|c| {
+            Ok(c.execute(
+                "UPDATE accounts SET password_hash = ?2 WHERE id = ?1",
+                params![account_id, password_hash],
+            )? > 0)
+        })
+    }
+
+    fn insert_refresh_token(&self, t: &RefreshToken) -> Result<()> {
+        self.write(|c| {
+            c.execute(
+                "INSERT INTO refresh_tokens (hash, device_id, created_at, expires_at, used_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![t.hash, t.device_id.to_string(), t.created_at, t.expires_at, t.used_at],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn use_refresh_token(&self, hash: &str, at: i64) -> Result<Option<RefreshToken>> {
+        self.write(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let found = tx
+                .query_row(
+                    "SELECT hash, device_id, created_at, expires_at, used_at FROM refresh_tokens WHERE hash = ?1",
+                    [hash],
+                    |r| {
+                        let d: String = r.get(1)?;
+                        Ok(RefreshToken {
+                            hash: r.get(0)?,
+                            device_id: Uuid::parse_str(&d).unwrap_or_default(),
+                            created_at: r.get(2)?,
+                            expires_at: r.get(3)?,
+                            used_at: r.get(4)?,
+                        })
+                    },
+                )
+                .optional()?;
+            if found.as_ref().is_some_and(|t| t.used_at.is_none()) {
+                tx.execute(
+                    "UPDATE refresh_tokens SET used_at = ?2 WHERE hash = ?1",
+                    params![hash, at],
+                )?;
+            }
+            tx.commit()?;
+            Ok(found)
+        })
+    }
+
+    fn audit_append(&self, entry: &audit::NewEntry) -> Result<audit::Entry> {
+        self.write(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let e = audit::append_sql(&tx, entry)?;
+            tx.commit()?;
+            Ok(e)
         })
     }
 

@@ -90,6 +90,8 @@ async fn phone(dir: &Path, name: &str, url: &str) -> (Store, SyncClient) {
         max_attempts: 12,
         backoff_base: Duration::from_millis(100),
         backoff_max: Duration::from_secs(2),
+        // The demo server speaks plain HTTP on loopback (development flag, explicit).
+        allow_insecure_http: true,
         ..ClientConfig::default()
     };
     let mut client = SyncClient::with_config(url, config).unwrap();

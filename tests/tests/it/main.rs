@@ -1,5 +1,6 @@
 //! Loopback tests of sync: real server on 127.0.0.1, real phone stores, real HTTP.
 
+mod accounts;
 mod admin_accounts;
 mod admin_backup;
 mod admin_import;
@@ -11,6 +12,8 @@ mod bootstrap;
 mod convergence;
 mod department;
 mod idempotent;
+mod reveal;
 mod revoke;
 mod scope;
 mod shutdown;
+mod tls;
