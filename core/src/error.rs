@@ -91,6 +91,10 @@ pub enum Error {
         /// Person id.
         id: String,
     },
+    /// The store was wiped after its device was revoked (remote wipe, issue 9); it cannot be
+    /// opened again.
+    #[error("this store was wiped after its device was revoked")]
+    StoreWiped,
     /// SQLite failed.
     #[error("database error: {0}")]
     Db(#[from] rusqlite::Error),
@@ -123,6 +127,7 @@ impl Error {
             Error::WrongKey => "wrong_key",
             Error::SensitiveUnavailable { .. } => "sensitive_unavailable",
             Error::Erased { .. } => "person_erased",
+            Error::StoreWiped => "store_wiped",
             Error::Db(_) => "storage_error",
             Error::Doc(_) => "document_error",
             Error::Corrupt { .. } => "corrupt_record",
@@ -144,6 +149,7 @@ impl Error {
             Error::WrongKey => "数据库密钥错误，无法打开本地数据".into(),
             Error::SensitiveUnavailable { .. } => "该人员的敏感信息在本设备上不可用".into(),
             Error::Erased { .. } => "该人员信息已被删除（加密擦除）".into(),
+            Error::StoreWiped => "本设备已被管理员停用，本地数据已清除".into(),
             Error::Db(_) | Error::Doc(_) => "本地存储出错".into(),
             Error::Corrupt { .. } => "记录已损坏".into(),
         }

@@ -21,6 +21,7 @@ pub mod sensitive;
 pub mod shred;
 pub mod store;
 pub mod sync;
+pub mod wipe;
 pub mod workflow;
 
 pub use at_rest::StoreKey;

@@ -173,10 +173,18 @@ impl Store {
     }
 
     fn open_with(path: &Path, key: Option<&crate::StoreKey>, identity: Identity) -> Result<Store> {
+        if crate::wipe::is_wiped(path) {
+            return Err(Error::StoreWiped);
+        }
         let conn = crate::at_rest::open(path, key)?;
         let mut store = Store::from_connection(conn, identity)?;
         store.checkpointer = Some(crate::db::Checkpointer::start(path, key, &store.conn)?);
         Ok(store)
+    }
+
+    /// Stop background work (the checkpointer) before the connection is closed.
+    pub(crate) fn stop_background(&mut self) {
+        self.checkpointer.take();
     }
 
     /// A store in memory (tests and tools).

@@ -994,9 +994,14 @@ fn converge(
         prop_assert!(claim.is_some_and(|t| &t.actor == owner && t.action == "claim"));
         prop_assert_eq!(claim_outcome(&reference_state, owner), ClaimOutcome::Won);
     }
+    // A lost claim lost to someone else at that point of the history. Judged on the history up to
+    // the losing claim, not at the end: a later re-open (OpenClaim) legitimately clears the owner.
     for c in &reference_state.conflicts {
         if c.reason_code == "claim_lost" {
-            prop_assert_eq!(claim_outcome(&reference_state, &c.actor), ClaimOutcome::Lost);
+            let at = reference_list.iter().position(|t| t.id == c.transition_id).unwrap_or_default();
+            let then = fold(def, &reference_list[..=at]);
+            prop_assert_eq!(claim_outcome(&then, &c.actor), ClaimOutcome::Lost);
+            prop_assert!(then.conflicts.iter().any(|k| k.transition_id == c.transition_id));
         }
     }
     Ok(())

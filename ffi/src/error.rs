@@ -133,6 +133,7 @@ impl From<CoreError> for ApiError {
             },
             CoreError::SchemaTooNew { .. }
             | CoreError::WrongKey
+            | CoreError::StoreWiped
             | CoreError::Db(_)
             | CoreError::Doc(_)
             | CoreError::Corrupt { .. } => ApiError::Storage {
@@ -153,6 +154,11 @@ impl From<SyncError> for ApiError {
                     SyncError::Transport(_) => "网络连接失败，请稍后重试",
                     SyncError::Server { status: 401, .. } => "登录已失效，请重新登录",
                     SyncError::NotLoggedIn => "尚未登录",
+                    SyncError::InsecureUrl(_) => "服务器地址必须以 https:// 开头",
+                    SyncError::InvalidUrl(_) => "服务器地址无效",
+                    SyncError::UntrustedServer(_) => "服务器证书不受信任，请联系管理员",
+                    SyncError::InvalidRootCertificate(_) => "根证书无效",
+                    SyncError::DeviceWiped => "本设备已被管理员停用，本地数据已清除",
                     _ => "同步失败",
                 };
                 ApiError::Sync {

@@ -47,6 +47,13 @@ pub struct SyncConfig {
     pub backoff_base_ms: u64,
     /// Timeout of one HTTP request in ms.
     pub request_timeout_ms: u64,
+    /// Accept a plain `http://` server URL: development only (tests, the demo server). The
+    /// default refuses it (`insecure_url`).
+    #[uniffi(default = false)]
+    pub allow_insecure_http: bool,
+    /// An extra trusted root certificate (PEM), e.g. the district's own CA.
+    #[uniffi(default = None)]
+    pub extra_root_cert_pem: Option<String>,
 }
 
 impl Default for SyncConfig {
@@ -56,6 +63,8 @@ impl Default for SyncConfig {
             max_attempts: c.max_attempts,
             backoff_base_ms: c.backoff_base.as_millis() as u64,
             request_timeout_ms: c.request_timeout.as_millis() as u64,
+            allow_insecure_http: false,
+            extra_root_cert_pem: None,
         }
     }
 }
@@ -92,6 +101,8 @@ impl SyncClient {
             max_attempts: config.max_attempts.max(1),
             backoff_base: Duration::from_millis(config.backoff_base_ms),
             request_timeout: Duration::from_millis(config.request_timeout_ms.max(1)),
+            allow_insecure_http: config.allow_insecure_http,
+            extra_root_certs_pem: config.extra_root_cert_pem.map(String::into_bytes).into_iter().collect(),
             ..Default::default()
         };
         let inner = gridbook_core::sync::SyncClient::with_config(&base_url, c)?;
@@ -103,6 +114,20 @@ impl SyncClient {
     /// Use a token obtained earlier (kept in the Keystore / Keychain).
     pub fn set_token(&self, token: String) {
         self.inner.lock().unwrap_or_else(|e| e.into_inner()).set_token(token);
+    }
+
+    /// Use a refresh token obtained earlier (kept in the Keystore / Keychain).
+    pub fn set_refresh_token(&self, token: String) {
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .set_refresh_token(token);
+    }
+
+    /// The current refresh token: it changes when a sync refreshes the access token, so store
+    /// it again after each sync.
+    pub fn refresh_token(&self) -> Option<String> {
+        self.client().refresh_token()
     }
 
     /// Log in and register this store's device; sets the store's identity.
@@ -129,6 +154,10 @@ impl SyncClient {
         let emit = |e: SyncEvent| progress.as_ref().map(|p| p.on_event(e));
         emit(SyncEvent::Started);
         let result = client.sync(s).await.map(SyncSummary::from).map_err(ApiError::from);
+        if result.as_ref().is_err_and(|e| e.code() == "device_wiped") {
+            // Remote wipe: the store's files are gone; close it (drop the store key too).
+            guard.take();
+        }
         emit(match &result {
             Ok(summary) => SyncEvent::Finished {
                 summary: summary.clone(),

@@ -1210,7 +1210,7 @@ impl From<gridbook_core::sync::SyncSummary> for SyncSummary {
 }
 
 /// What the server says at login.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+#[derive(Clone, PartialEq, uniffi::Record)]
 pub struct LoginInfo {
     /// Bearer token (keep it secret; store it in the Keystore / Keychain).
     pub token: String,
@@ -1228,6 +1228,25 @@ pub struct LoginInfo {
     pub grids: Vec<String>,
     /// Server clock (ms since the epoch).
     pub server_time: i64,
+    /// Refresh token (keep it secret; store it in the Keystore / Keychain).
+    pub refresh_token: Option<String>,
+}
+
+/// Tokens are never printed.
+impl std::fmt::Debug for LoginInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginInfo")
+            .field("token", &"<hidden>")
+            .field("expires_at", &self.expires_at)
+            .field("device_id", &self.device_id)
+            .field("account_id", &self.account_id)
+            .field("role", &self.role)
+            .field("org_node", &self.org_node)
+            .field("grids", &self.grids)
+            .field("server_time", &self.server_time)
+            .field("refresh_token", &self.refresh_token.as_ref().map(|_| "<hidden>"))
+            .finish()
+    }
 }
 
 impl From<gridbook_core::sync::LoginInfo> for LoginInfo {
@@ -1241,6 +1260,7 @@ impl From<gridbook_core::sync::LoginInfo> for LoginInfo {
             org_node: x.org_node,
             grids: x.grids,
             server_time: x.server_time,
+            refresh_token: x.refresh_token,
         }
     }
 }

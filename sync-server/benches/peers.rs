@@ -97,12 +97,10 @@ fn du(path: &Path) -> u64 {
     total
 }
 
-/// The client configuration as committed (HEAD): pages of 100 changes / 256 KiB.
+/// The phone's default client configuration.
 fn config() -> ClientConfig {
     ClientConfig {
-        max_push_changes: 100,
-        max_push_bytes: 256 << 10,
-        max_response_bytes: 4 << 20,
+        allow_insecure_http: true, // loopback bench server: plain HTTP (development flag)
         ..ClientConfig::default()
     }
 }

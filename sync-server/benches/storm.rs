@@ -329,7 +329,11 @@ async fn device(
         .apply_remote_changes(&org)
         .map_err(|e| format!("org chain: {e}"))?;
     // The phone's defaults (retries with backoff, 60 s request timeout).
-    let config = ClientConfig::default();
+    // (plain HTTP on loopback: the development flag, explicit)
+    let config = ClientConfig {
+        allow_insecure_http: true,
+        ..ClientConfig::default()
+    };
     let mut client = SyncClient::with_config(&url, config).map_err(|e| e.to_string())?;
     let user = format!("w{g:04}");
     client

@@ -81,7 +81,11 @@ async fn phone(dir: &Path, name: &str, url: &str) -> (Store, SyncClient) {
         grids: vec![],
     };
     let mut store = Store::open(&dir.join(name), nobody).expect("store");
-    let mut config = ClientConfig::default();
+    // The bench server speaks plain HTTP on loopback (development flag, explicit).
+    let mut config = ClientConfig {
+        allow_insecure_http: true,
+        ..ClientConfig::default()
+    };
     if let Some(n) = std::env::var("BENCH_PUSH_PAGE").ok().and_then(|v| v.parse().ok()) {
         config.max_push_changes = n;
         config.max_push_bytes = n * 2048;
@@ -168,26 +172,32 @@ async fn run() {
     }
     println!("(made {RECORDS} records locally in {:.1} s)", t.elapsed().as_secs_f64());
 
+    let cpu = (common::cpu_secs(pid), common::cpu_secs(0));
     let t = Instant::now();
     let up = ca.sync(&mut a).await.expect("upload");
     let upload = t.elapsed();
     line("upload 10,000 records", upload, &up);
     println!(
-        "  server RSS {:.1} MiB, peak {:.1} MiB",
+        "  server RSS {:.1} MiB, peak {:.1} MiB; CPU server {:.2} s, phone {:.2} s",
         common::vm_kib(pid, "VmRSS:") as f64 / 1024.0,
-        common::vm_kib(pid, "VmHWM:") as f64 / 1024.0
+        common::vm_kib(pid, "VmHWM:") as f64 / 1024.0,
+        common::cpu_secs(pid) - cpu.0,
+        common::cpu_secs(0) - cpu.1
     );
     assert_eq!(up.sent, RECORDS + 1);
 
     let (mut b, cb) = phone(dir.path(), "b.sqlite3", &url).await;
+    let cpu = (common::cpu_secs(pid), common::cpu_secs(0));
     let t = Instant::now();
     let down = cb.sync(&mut b).await.expect("pull");
     let pull = t.elapsed();
     line("fresh device pulls them", pull, &down);
     println!(
-        "  server RSS {:.1} MiB, peak {:.1} MiB",
+        "  server RSS {:.1} MiB, peak {:.1} MiB; CPU server {:.2} s, phone {:.2} s",
         common::vm_kib(pid, "VmRSS:") as f64 / 1024.0,
-        common::vm_kib(pid, "VmHWM:") as f64 / 1024.0
+        common::vm_kib(pid, "VmHWM:") as f64 / 1024.0,
+        common::cpu_secs(pid) - cpu.0,
+        common::cpu_secs(0) - cpu.1
     );
     let n: i64 = b
         .connection()

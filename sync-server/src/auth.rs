@@ -4,6 +4,12 @@
 //! (its Automerge actor id) to the account and issues an opaque random token; only the
 //! token's SHA-256 is stored. Tokens expire and can be revoked one by one (logout) or with
 //! their device.
+//!
+//! Issue 9: an API login issues a short-lived access token (`access_token_ttl_secs`) and a
+//! refresh token (`token_ttl_hours`) that is exchanged once, at `POST /v1/refresh`, for a new
+//! pair ([`refresh`]); revoking the device ends both. New passwords follow [`check_password`].
+//! Failed logins are slowed and locked by [`crate::throttle`]. Device registrations and
+//! password changes are written to the [`crate::audit`] log.
 
 use std::sync::Arc;
 
@@ -14,9 +20,115 @@ use rand::{Rng, SeedableRng};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::audit::{self, Action};
 use crate::error::{ApiError, ApiResult};
 use crate::scope::{self, Grants};
-use crate::storage::{Account, Device, Storage, Token};
+use crate::storage::{Account, Device, RefreshToken, Storage, Token};
+
+/// Which rule of the password policy a password breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordRule {
+    /// Shorter than the minimum length.
+    TooShort {
+        /// The minimum, characters.
+        min: usize,
+    },
+    /// The user name, or the user name with a few characters around it.
+    IsUsername,
+    /// On the list of common passwords.
+    TooCommon,
+}
+
+impl PasswordRule {
+    /// Stable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            PasswordRule::TooShort { .. } => "password_too_short",
+            PasswordRule::IsUsername => "password_is_username",
+            PasswordRule::TooCommon => "password_too_common",
+        }
+    }
+
+    /// Message in zh-CN.
+    pub fn message_zh(self) -> &'static str {
+        match self {
+            PasswordRule::TooShort { .. } => "密码太短（至少 10 个字符）",
+            PasswordRule::IsUsername => "密码不能是用户名或用户名加几个字符",
+            PasswordRule::TooCommon => "密码过于常见，请换一个",
+        }
+    }
+}
+
+impl std::fmt::Display for PasswordRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PasswordRule::TooShort { min } => write!(f, "shorter than {min} characters"),
+            PasswordRule::IsUsername => f.write_str("the user name with a few characters around it"),
+            PasswordRule::TooCommon => f.write_str("a common password"),
+        }
+    }
+}
+
+/// Minimum password length, characters.
+pub const MIN_PASSWORD_CHARS: usize = 10;
+
+/// Common passwords (lower case) refused whatever their length: the top of public leak lists,
+/// plus common Chinese patterns.
+const COMMON_PASSWORDS: &[&str] = &[
+    "1234567890",
+    "12345678910",
+    "123456789a",
+    "0123456789",
+    "9876543210",
+    "1111111111",
+    "0000000000",
+    "1234567890a",
+    "qwertyuiop",
+    "1q2w3e4r5t",
+    "1qaz2wsx3edc",
+    "qwerty1234",
+    "qwerty12345",
+    "password12",
+    "password123",
+    "password1234",
+    "passw0rd12",
+    "iloveyou12",
+    "abcd123456",
+    "abc1234567",
+    "a123456789",
+    "aa12345678",
+    "woaini1314",
+    "woaini520",
+    "5201314520",
+    "1314520520",
+    "admin12345",
+    "admin123456",
+    "administrator",
+    "p@ssw0rd123",
+    "zxcvbnm123",
+    "asdfghjkl1",
+    "1q2w3e4r5t6y",
+    "123qweasdzxc",
+];
+
+/// Check a new password: at least [`MIN_PASSWORD_CHARS`] characters, not the user name
+/// (nor the user name with fewer than 4 other characters), not a common password.
+pub fn check_password(username: &str, password: &str) -> Result<(), PasswordRule> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(PasswordRule::TooShort {
+            min: MIN_PASSWORD_CHARS,
+        });
+    }
+    let p = password.to_lowercase();
+    let u = username.trim().to_lowercase();
+    if !u.is_empty() && (p == u || (p.contains(&u) && p.replacen(&u, "", 1).chars().count() < 4)) {
+        return Err(PasswordRule::IsUsername);
+    }
+    if COMMON_PASSWORDS.contains(&p.as_str()) {
+        return Err(PasswordRule::TooCommon);
+    }
+    Ok(())
+}
 
 /// An authenticated request.
 #[derive(Debug, Clone)]
@@ -99,8 +211,8 @@ pub fn authenticate(storage: &Arc<dyn Storage>, headers: &HeaderMap, now_ms: i64
     })
 }
 
-/// What a login asks.
-#[derive(Debug, Clone, serde::Deserialize)]
+/// What a login asks. Its `Debug` hides the password.
+#[derive(Clone, serde::Deserialize)]
 pub struct LoginRequest {
     /// Login name.
     pub username: String,
@@ -113,11 +225,23 @@ pub struct LoginRequest {
     pub device_name: String,
 }
 
-/// Log in: check the password, register the device, issue a token. Blocking.
+impl std::fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginRequest")
+            .field("username", &self.username)
+            .field("password", &"<hidden>")
+            .field("device_id", &self.device_id)
+            .field("device_name", &self.device_name)
+            .finish()
+    }
+}
+
+/// Log in: check the password, register the device, issue an access token valid for
+/// `ttl_ms`. Blocking.
 pub fn login(
     storage: &Arc<dyn Storage>,
     req: &LoginRequest,
-    ttl_hours: i64,
+    ttl_ms: i64,
     now_ms: i64,
 ) -> ApiResult<(String, Token, Account, Grants)> {
     let account = storage.account_by_username(&req.username)?;
@@ -131,13 +255,23 @@ pub fn login(
         return Err(ApiError::MalformedBody("device_id must not be nil".into()));
     }
     let name: String = req.device_name.chars().take(100).collect();
-    let device = storage.register_device(&Device {
+    let wanted = Device {
         id: req.device_id,
         account_id: account.id.clone(),
         name,
         created_at: now_ms,
         revoked_at: None,
-    })?;
+    };
+    let device = storage.register_device(&wanted)?;
+    if device == wanted {
+        audit::append(
+            storage.as_ref(),
+            &account.id,
+            Action::DeviceRegister,
+            &format!("device:{}", device.id),
+            serde_json::json!({"account": account.id, "name": device.name}),
+        )?;
+    }
     if device.account_id != account.id {
         return Err(ApiError::DeviceTaken);
     }
@@ -149,12 +283,159 @@ pub fn login(
         hash,
         device_id: device.id,
         created_at: now_ms,
-        expires_at: now_ms + ttl_hours * 3_600_000,
+        expires_at: now_ms + ttl_ms,
         revoked_at: None,
     };
     storage.insert_token(&t)?;
     let grants = scope::grants(account.role, &account.org_node, &storage.org_grids()?);
     Ok((token, t, account, grants))
+}
+
+/// A new refresh token for a device (what an API login and a refresh hand out). Blocking.
+pub fn issue_refresh(
+    storage: &Arc<dyn Storage>,
+    device_id: Uuid,
+    ttl_hours: i64,
+    now_ms: i64,
+) -> ApiResult<(String, RefreshToken)> {
+    let (token, hash) = new_token();
+    let t = RefreshToken {
+        hash,
+        device_id,
+        created_at: now_ms,
+        expires_at: now_ms + ttl_hours * 3_600_000,
+        used_at: None,
+    };
+    storage.insert_refresh_token(&t)?;
+    Ok((token, t))
+}
+
+/// What a refresh hands back (no `Debug`: it holds tokens).
+pub struct Refreshed {
+    /// New access token.
+    pub token: String,
+    /// Its row.
+    pub access: Token,
+    /// New refresh token (the old one is used up).
+    pub refresh_token: String,
+    /// Its row.
+    pub refresh: RefreshToken,
+    /// The account.
+    pub account: Account,
+    /// Its grants now.
+    pub grants: Grants,
+}
+
+/// Exchange a refresh token for a new access token and a new refresh token. A refresh token
+/// works once; a revoked device gets `device_revoked` (and wipes itself). Blocking.
+pub fn refresh(
+    storage: &Arc<dyn Storage>,
+    refresh_token: &str,
+    access_ttl_secs: i64,
+    refresh_ttl_hours: i64,
+    now_ms: i64,
+) -> ApiResult<Refreshed> {
+    if refresh_token.is_empty() || refresh_token.len() > 256 {
+        return Err(ApiError::RefreshTokenInvalid);
+    }
+    let old = storage
+        .use_refresh_token(&token_hash(refresh_token), now_ms)?
+        .ok_or(ApiError::RefreshTokenInvalid)?;
+    let device = storage.device(old.device_id)?.ok_or(ApiError::RefreshTokenInvalid)?;
+    if device.revoked_at.is_some() {
+        return Err(ApiError::DeviceRevoked);
+    }
+    if old.used_at.is_some() {
+        return Err(ApiError::RefreshTokenInvalid);
+    }
+    if old.expires_at <= now_ms {
+        return Err(ApiError::RefreshTokenExpired);
+    }
+    let account = storage
+        .account(&device.account_id)?
+        .ok_or(ApiError::RefreshTokenInvalid)?;
+    if account.disabled {
+        return Err(ApiError::AccountDisabled);
+    }
+    let (token, hash) = new_token();
+    let access = Token {
+        hash,
+        device_id: device.id,
+        created_at: now_ms,
+        expires_at: now_ms + access_ttl_secs * 1_000,
+        revoked_at: None,
+    };
+    storage.insert_token(&access)?;
+    let (refresh_token, refresh) = issue_refresh(storage, device.id, refresh_ttl_hours, now_ms)?;
+    let grants = scope::grants(account.role, &account.org_node, &storage.org_grids()?);
+    Ok(Refreshed {
+        token,
+        access,
+        refresh_token,
+        refresh,
+        account,
+        grants,
+    })
+}
+
+/// What a password change asks (no `Debug`: it holds two passwords).
+#[derive(Clone, serde::Deserialize)]
+pub struct PasswordChange {
+    /// The current password.
+    pub old_password: String,
+    /// The new one (checked by [`check_password`]).
+    pub new_password: String,
+}
+
+/// Change the caller's own password: the old one must be right, the new one must pass the
+/// policy. Audited. Blocking.
+pub fn change_password(
+    storage: &Arc<dyn Storage>,
+    auth: &AuthContext,
+    req: &PasswordChange,
+    memory_kib: u32,
+    iterations: u32,
+) -> ApiResult<()> {
+    if !verify_password(&req.old_password, &auth.account.password_hash) {
+        return Err(ApiError::BadCredentials);
+    }
+    check_password(&auth.account.username, &req.new_password).map_err(ApiError::WeakPassword)?;
+    let hash = hash_password(&req.new_password, memory_kib, iterations)?;
+    storage.set_password(&auth.account.id, &hash)?;
+    audit::append(
+        storage.as_ref(),
+        &auth.account.id,
+        Action::PasswordChange,
+        &format!("account:{}", auth.account.id),
+        serde_json::json!({"device": auth.device.id}),
+    )?;
+    Ok(())
+}
+
+/// Create an account whose password passes the policy; audited as `account.create` with its
+/// role and org node (its grants). Blocking.
+pub fn create_account(
+    storage: &dyn Storage,
+    actor: &str,
+    account: Account,
+    password: &str,
+    memory_kib: u32,
+    iterations: u32,
+) -> ApiResult<()> {
+    check_password(&account.username, password).map_err(ApiError::WeakPassword)?;
+    let account = Account {
+        password_hash: hash_password(password, memory_kib, iterations)?,
+        ..account
+    };
+    storage.create_account(&account)?;
+    audit::append(
+        storage,
+        actor,
+        Action::AccountCreate,
+        &format!("account:{}", account.id),
+        serde_json::json!({"username": account.username, "role": account.role.as_str(), "org_node": account.org_node}),
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -173,5 +454,32 @@ mod tests {
         assert_ne!(t1, t2);
         assert_eq!(token_hash(&t1), h1);
         assert_eq!(t1.len(), 64);
+    }
+
+    #[test]
+    fn password_policy() {
+        assert_eq!(
+            check_password("grid01", "short1"),
+            Err(PasswordRule::TooShort {
+                min: MIN_PASSWORD_CHARS
+            })
+        );
+        assert_eq!(
+            check_password("community1", "Community1"),
+            Err(PasswordRule::IsUsername)
+        );
+        assert_eq!(
+            check_password("community1", "community1!!"),
+            Err(PasswordRule::IsUsername)
+        );
+        assert_eq!(check_password("grid01", "Password123"), Err(PasswordRule::TooCommon));
+        assert_eq!(check_password("grid01", "woaini1314"), Err(PasswordRule::TooCommon));
+        assert_eq!(check_password("grid01", "网格巡查-走访-2026"), Ok(()));
+        // The demo passwords pass (see demo.rs).
+        for a in crate::demo::plan().accounts {
+            assert_eq!(check_password(&a.username, &a.password), Ok(()), "{}", a.username);
+        }
+        let e = ApiError::WeakPassword(PasswordRule::TooCommon);
+        assert_eq!((e.code(), e.status().as_u16()), ("password_too_common", 422));
     }
 }

@@ -3,7 +3,10 @@
 //! ```toml
 //! listen = "0.0.0.0:8787"
 //! data_dir = "/var/lib/gridbook"
-//! token_ttl_hours = 720
+//! token_ttl_hours = 720          # refresh token (a login) lifetime
+//! access_token_ttl_secs = 3600   # access token lifetime
+//! tls_cert = "/etc/gridbook/server.crt"   # PEM chain; with tls_key: HTTPS only
+//! tls_key = "/etc/gridbook/server.key"
 //! ```
 
 use std::net::SocketAddr;
@@ -19,8 +22,27 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Folder of the embedded database (`gridbook.sqlite3`).
     pub data_dir: PathBuf,
-    /// Lifetime of a bearer token, hours.
+    /// How long a login lasts without the password, hours: the lifetime of a refresh token
+    /// (and of a dashboard session, at most 24 h).
     pub token_ttl_hours: i64,
+    /// Lifetime of an access (bearer) token handed to phones, seconds; the client refreshes it
+    /// with its refresh token.
+    pub access_token_ttl_secs: i64,
+    /// PEM certificate chain: with `tls_key`, the server speaks only HTTPS (rustls).
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Failed logins per account after which each next attempt waits (5: the 6th try waits
+    /// `login_delay_base_ms`, then doubling; per address: × `login_address_factor`).
+    pub login_free_failures: u32,
+    /// First delay after the free failures, ms; doubles per further failure.
+    pub login_delay_base_ms: u64,
+    /// Failed logins that lock an account (per address: × `login_address_factor`).
+    pub login_lock_after: u32,
+    /// How long a lock lasts, seconds.
+    pub login_lockout_secs: u64,
+    /// Address limits are the account limits times this (offices share one NAT address).
+    pub login_address_factor: u32,
     /// Largest request body (after decompression), bytes.
     pub max_body_bytes: usize,
     /// Largest page of pulled changes/snapshots per response, bytes.
@@ -45,6 +67,14 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8787)),
             data_dir: PathBuf::from("gridbook-data"),
             token_ttl_hours: 24 * 30,
+            access_token_ttl_secs: 3_600,
+            tls_cert: None,
+            tls_key: None,
+            login_free_failures: 5,
+            login_delay_base_ms: 1_000,
+            login_lock_after: 10,
+            login_lockout_secs: 15 * 60,
+            login_address_factor: 4,
             max_body_bytes: 16 << 20,
             max_page_bytes: 4 << 20,
             max_push_changes: 5_000,
@@ -74,7 +104,8 @@ impl Config {
     /// Override fields from `GRIDBOOK_LISTEN`, `GRIDBOOK_DATA_DIR`, `GRIDBOOK_TOKEN_TTL_HOURS`,
     /// `GRIDBOOK_MAX_BODY_BYTES`, `GRIDBOOK_MAX_PAGE_BYTES`, `GRIDBOOK_MAX_PUSH_CHANGES`,
     /// `GRIDBOOK_MAX_CLOCK_SKEW_SECS`, `GRIDBOOK_ARGON2_MEMORY_KIB`, `GRIDBOOK_ARGON2_ITERATIONS`,
-    /// `GRIDBOOK_VALIDATION_THREADS`, `GRIDBOOK_READER_CONNECTIONS`.
+    /// `GRIDBOOK_VALIDATION_THREADS`, `GRIDBOOK_READER_CONNECTIONS`, `GRIDBOOK_ACCESS_TOKEN_TTL_SECS`,
+    /// `GRIDBOOK_TLS_CERT`, `GRIDBOOK_TLS_KEY`, `GRIDBOOK_LOGIN_LOCKOUT_SECS`.
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         fn parse<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, ConfigError> {
             v.parse().map_err(|_| ConfigError(format!("{key}: cannot parse `{v}`")))
@@ -97,6 +128,17 @@ impl Config {
         env!("GRIDBOOK_ARGON2_ITERATIONS", self.argon2_iterations);
         env!("GRIDBOOK_VALIDATION_THREADS", self.validation_threads);
         env!("GRIDBOOK_READER_CONNECTIONS", self.reader_connections);
+        env!("GRIDBOOK_ACCESS_TOKEN_TTL_SECS", self.access_token_ttl_secs);
+        env!("GRIDBOOK_LOGIN_LOCKOUT_SECS", self.login_lockout_secs);
+        if let Some(v) = get("GRIDBOOK_TLS_CERT") {
+            self.tls_cert = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("GRIDBOOK_TLS_KEY") {
+            self.tls_key = Some(PathBuf::from(v));
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError("tls_cert and tls_key go together".into()));
+        }
         Ok(())
     }
 
@@ -106,6 +148,17 @@ impl Config {
             self.validation_threads
         } else {
             std::thread::available_parallelism().map_or(2, |n| n.get())
+        }
+    }
+
+    /// The login throttle's limits.
+    pub fn login_limits(&self) -> crate::throttle::Limits {
+        crate::throttle::Limits {
+            free: self.login_free_failures,
+            base_delay_ms: self.login_delay_base_ms,
+            lock_after: self.login_lock_after.max(1),
+            lockout_ms: self.login_lockout_secs.saturating_mul(1_000),
+            address_factor: self.login_address_factor.max(1),
         }
     }
 

@@ -186,15 +186,24 @@ pub fn seed(
     }
     import(storage, &store)?;
     for a in &plan.accounts {
-        storage.create_account(&Account {
-            id: a.username.clone(),
-            username: a.username.clone(),
-            display_name: format!("{}（{}）", a.username, a.org_name),
-            password_hash: auth::hash_password(&a.password, argon2_memory_kib, argon2_iterations)?,
-            role: a.role,
-            org_node: a.org_node.clone(),
-            disabled: false,
-        })?;
+        // Through the password policy and the audit log like any account (`demo-<username>`
+        // passes the policy).
+        auth::create_account(
+            storage,
+            "system",
+            Account {
+                id: a.username.clone(),
+                username: a.username.clone(),
+                display_name: format!("{}（{}）", a.username, a.org_name),
+                password_hash: String::new(),
+                role: a.role,
+                org_node: a.org_node.clone(),
+                disabled: false,
+            },
+            &a.password,
+            argon2_memory_kib,
+            argon2_iterations,
+        )?;
     }
     Ok(plan)
 }

@@ -32,6 +32,33 @@ pub enum ApiError {
     /// The device id is registered to another account.
     #[error("device registered to another account")]
     DeviceTaken,
+    /// Too many failed logins for this account or address: wait before the next try.
+    #[error("too many failed logins; try again in {retry_after_secs} s")]
+    LoginThrottled {
+        /// Seconds to wait (also the `Retry-After` header).
+        retry_after_secs: u64,
+    },
+    /// The account (or address) is locked after repeated failed logins.
+    #[error("locked after repeated failed logins; try again in {retry_after_secs} s")]
+    LoginLocked {
+        /// Seconds until the lock ends (also the `Retry-After` header).
+        retry_after_secs: u64,
+    },
+    /// A new password breaks the password policy.
+    #[error("password refused: {0}")]
+    WeakPassword(crate::auth::PasswordRule),
+    /// The refresh token is unknown, already used or revoked.
+    #[error("refresh token invalid or already used")]
+    RefreshTokenInvalid,
+    /// The refresh token's time is up: log in with the password again.
+    #[error("refresh token expired; log in again")]
+    RefreshTokenExpired,
+    /// Revealing full personal information needs the reveal permission.
+    #[error("revealing full ID numbers and phones needs the reveal permission (district admin)")]
+    RevealNotPermitted,
+    /// A reveal must say why.
+    #[error("a reveal needs a reason (1 to 200 characters)")]
+    RevealReasonRequired,
     /// Authenticated, but not allowed.
     #[error("forbidden: {0}")]
     Forbidden(String),
@@ -113,6 +140,13 @@ impl ApiError {
             ApiError::BadCredentials => "bad_credentials",
             ApiError::AccountDisabled => "account_disabled",
             ApiError::DeviceTaken => "device_taken",
+            ApiError::LoginThrottled { .. } => "login_throttled",
+            ApiError::LoginLocked { .. } => "login_locked",
+            ApiError::WeakPassword(rule) => rule.code(),
+            ApiError::RefreshTokenInvalid => "refresh_token_invalid",
+            ApiError::RefreshTokenExpired => "refresh_token_expired",
+            ApiError::RevealNotPermitted => "reveal_not_permitted",
+            ApiError::RevealReasonRequired => "reveal_reason_required",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
@@ -133,8 +167,13 @@ impl ApiError {
             | ApiError::TokenExpired
             | ApiError::TokenRevoked
             | ApiError::DeviceRevoked
-            | ApiError::BadCredentials => StatusCode::UNAUTHORIZED,
-            ApiError::AccountDisabled | ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            | ApiError::BadCredentials
+            | ApiError::RefreshTokenInvalid
+            | ApiError::RefreshTokenExpired => StatusCode::UNAUTHORIZED,
+            ApiError::LoginThrottled { .. } | ApiError::LoginLocked { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::WeakPassword(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::RevealReasonRequired => StatusCode::BAD_REQUEST,
+            ApiError::AccountDisabled | ApiError::Forbidden(_) | ApiError::RevealNotPermitted => StatusCode::FORBIDDEN,
             ApiError::DeviceTaken => StatusCode::CONFLICT,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::PayloadTooLarge { .. } | ApiError::TooManyChanges { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -157,6 +196,20 @@ impl ApiError {
             ApiError::BadCredentials => "用户名或密码错误".into(),
             ApiError::AccountDisabled => "账号已停用".into(),
             ApiError::DeviceTaken => "该设备已绑定其他账号".into(),
+            ApiError::LoginThrottled { retry_after_secs } => {
+                format!("登录失败次数过多，请 {retry_after_secs} 秒后再试")
+            }
+            ApiError::LoginLocked { retry_after_secs } => {
+                format!(
+                    "登录失败次数过多，已暂时锁定，请 {} 分钟后再试",
+                    retry_after_secs.div_ceil(60)
+                )
+            }
+            ApiError::WeakPassword(rule) => rule.message_zh().into(),
+            ApiError::RefreshTokenInvalid => "续期凭证无效或已使用，请重新登录".into(),
+            ApiError::RefreshTokenExpired => "登录已过期，请重新登录".into(),
+            ApiError::RevealNotPermitted => "查看完整身份证号和电话需要查看权限（区级管理员）".into(),
+            ApiError::RevealReasonRequired => "查看完整信息须填写事由（1 至 200 字）".into(),
             ApiError::Forbidden(_) => "无权进行此操作".into(),
             ApiError::NotFound(_) => "对象不存在".into(),
             ApiError::PayloadTooLarge { .. } => "请求数据过大".into(),
@@ -181,7 +234,7 @@ fn core_status(e: &gridbook_core::Error) -> StatusCode {
         E::OutOfScope { .. } => StatusCode::FORBIDDEN,
         E::Deleted { .. } | E::Workflow { .. } => StatusCode::CONFLICT,
         E::SensitiveUnavailable { .. } | E::Erased { .. } => StatusCode::CONFLICT,
-        E::SchemaTooNew { .. } | E::WrongKey | E::Db(_) | E::Doc(_) | E::Corrupt { .. } => {
+        E::SchemaTooNew { .. } | E::WrongKey | E::StoreWiped | E::Db(_) | E::Doc(_) | E::Corrupt { .. } => {
             StatusCode::INTERNAL_SERVER_ERROR
         }
     }
@@ -201,7 +254,13 @@ impl IntoResponse for ApiError {
         } else {
             self.to_string()
         };
-        (
+        let retry_after = match &self {
+            ApiError::LoginThrottled { retry_after_secs } | ApiError::LoginLocked { retry_after_secs } => {
+                Some(*retry_after_secs)
+            }
+            _ => None,
+        };
+        let mut resp = (
             status,
             Json(Body {
                 code: self.code(),
@@ -209,7 +268,14 @@ impl IntoResponse for ApiError {
                 message_zh: self.message_zh(),
             }),
         )
-            .into_response()
+            .into_response();
+        if let Some(secs) = retry_after {
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(secs.max(1)),
+            );
+        }
+        resp
     }
 }
 

@@ -5,10 +5,16 @@
 //! default), and a demo district ([`demo`]). The protocol is `docs/protocol.md`; the document
 //! rules and materialization are `gridbook-core`'s, the same code the phones run.
 //!
-//! Endpoints: `GET /health`, `GET /ready`, `POST /v1/login`, `POST /v1/logout`,
-//! `POST /v1/devices/{id}/revoke`, `POST /v1/sync`, `POST /v1/admin/persons/{id}/erase`. Errors are JSON `{code, message,
-//! message_zh}` ([`error::ApiError`]).
+//! Endpoints: `GET /health`, `GET /ready`, `POST /v1/login`, `POST /v1/refresh`,
+//! `POST /v1/logout`, `POST /v1/password`, `POST /v1/devices/{id}/revoke`, `POST /v1/sync`,
+//! `POST /v1/admin/persons/{id}/erase`.
+//! Errors are JSON `{code, message, message_zh}` ([`error::ApiError`]).
+//!
+//! Privacy and security (issue 9, `docs/security.md`): the [`audit`] log, failed-login
+//! [`throttle`], refresh tokens and the password policy ([`auth`]), TLS ([`serve_tls`]).
 
+pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod demo;
@@ -18,14 +24,17 @@ pub mod review;
 pub mod scope;
 pub mod storage;
 pub mod sync;
+pub mod throttle;
 
 use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path as FsPath;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -53,6 +62,8 @@ pub struct AppState {
     pub push_lock: Arc<tokio::sync::Mutex<()>>,
     /// False once shutdown has begun.
     pub ready: Arc<AtomicBool>,
+    /// Failed-login throttling and lockout.
+    pub throttle: Arc<throttle::LoginThrottle>,
 }
 
 impl AppState {
@@ -60,6 +71,7 @@ impl AppState {
     pub fn new(storage: Arc<dyn Storage>, config: Config) -> AppState {
         AppState {
             storage,
+            throttle: Arc::new(throttle::LoginThrottle::new(config.login_limits())),
             config: Arc::new(config),
             push_lock: Arc::default(),
             ready: Arc::new(AtomicBool::new(true)),
@@ -107,7 +119,9 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/v1/login", post(login))
+        .route("/v1/refresh", post(refresh))
         .route("/v1/logout", post(logout))
+        .route("/v1/password", post(change_password))
         .route("/v1/devices/{id}/revoke", post(revoke_device))
         .route("/v1/sync", post(sync::handler))
         .route("/v1/admin/persons/{id}/erase", post(erasure::erase_person))
@@ -134,13 +148,88 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let ready = state.ready.clone();
     let app = router(state);
-    axum::serve(listener, app)
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(async move {
             shutdown.await;
             ready.store(false, Ordering::SeqCst);
             tracing::info!("shutting down: finishing requests in flight");
         })
         .await
+}
+
+/// The rustls server configuration of a PEM certificate chain and key (aws-lc-rs, the provider
+/// reqwest uses too). Typed errors name the file.
+pub async fn tls_config(cert: &FsPath, key: &FsPath) -> std::io::Result<axum_server::tls_rustls::RustlsConfig> {
+    axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+        .await
+        .map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("TLS certificate {} / key {}: {e}", cert.display(), key.display()),
+            )
+        })
+}
+
+/// [`serve`] over TLS (rustls): only HTTPS is spoken on `listener`; a plain HTTP request fails
+/// the handshake. Graceful shutdown as in [`serve`]: once `shutdown` resolves, no new
+/// connections are accepted and requests in flight finish before this returns.
+pub async fn serve_tls(
+    listener: std::net::TcpListener,
+    state: AppState,
+    tls: axum_server::tls_rustls::RustlsConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let ready = state.ready.clone();
+    let app = router(state);
+    let handle = axum_server::Handle::new();
+    let h = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        ready.store(false, Ordering::SeqCst);
+        tracing::info!("shutting down: finishing requests in flight");
+        h.graceful_shutdown(None);
+    });
+    axum_server::from_tcp_rustls(listener, tls)?
+        .handle(handle)
+        .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+        .await
+}
+
+/// The peer address of a request (absent when served without connect info).
+pub fn client_ip(req: &axum::http::Extensions) -> Option<IpAddr> {
+    req.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
+}
+
+/// Log in through the failed-login throttle: refused with 429 while the account or address
+/// waits or is locked; failures are counted; a lock is audited. Blocking.
+pub fn throttled_login(
+    app: &AppState,
+    req: &auth::LoginRequest,
+    addr: Option<IpAddr>,
+    ttl_ms: i64,
+    now: i64,
+) -> ApiResult<(String, storage::Token, storage::Account, scope::Grants)> {
+    app.throttle.check(&req.username, addr, now)?;
+    match auth::login(&app.storage, req, ttl_ms, now) {
+        Err(ApiError::BadCredentials) => {
+            if app.throttle.failed(&req.username, addr, now) == throttle::AfterFailure::AccountLocked {
+                audit::append(
+                    app.storage.as_ref(),
+                    "system",
+                    audit::Action::LoginLocked,
+                    &format!("username:{}", req.username.trim().to_lowercase()),
+                    serde_json::json!({"address": addr.map(|a| a.to_string()), "lockout_secs": app.config.login_lockout_secs}),
+                )?;
+                tracing::warn!(target: "audit", address = ?addr, "login locked after repeated failures");
+            }
+            Err(ApiError::BadCredentials)
+        }
+        Ok(ok) => {
+            app.throttle.succeeded(&req.username);
+            Ok(ok)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 #[instrument(skip_all)]
@@ -161,13 +250,21 @@ async fn ready(State(app): State<AppState>) -> ApiResult<Response> {
 }
 
 #[instrument(skip_all)]
-async fn login(State(app): State<AppState>, body: Body) -> ApiResult<Response> {
-    let bytes = read_body(body, 64 * 1024).await?;
+async fn login(State(app): State<AppState>, req: Request) -> ApiResult<Response> {
+    let addr = client_ip(req.extensions());
+    let bytes = read_body(req.into_body(), 64 * 1024).await?;
     let req: auth::LoginRequest = serde_json::from_slice(&bytes).map_err(|e| ApiError::MalformedBody(e.to_string()))?;
-    let storage = app.storage.clone();
-    let ttl = app.config.token_ttl_hours;
     let now = now_ms();
-    let (token, t, account, grants) = blocking(move || auth::login(&storage, &req, ttl, now)).await?;
+    let ttl_secs = app.config.access_token_ttl_secs;
+    let refresh_hours = app.config.token_ttl_hours;
+    let app2 = app.clone();
+    let (token, t, account, grants, refresh) = blocking(move || {
+        // Phones get a short access token and a refresh token (the login's lifetime).
+        let (token, t, account, grants) = throttled_login(&app2, &req, addr, ttl_secs * 1_000, now)?;
+        let (refresh, _) = auth::issue_refresh(&app2.storage, t.device_id, refresh_hours, now)?;
+        Ok((token, t, account, grants, refresh))
+    })
+    .await?;
     let info = LoginInfo {
         token,
         expires_at: chrono::DateTime::from_timestamp_millis(t.expires_at).unwrap_or_default(),
@@ -177,8 +274,55 @@ async fn login(State(app): State<AppState>, body: Body) -> ApiResult<Response> {
         org_node: account.org_node,
         grids: grants.grids(),
         server_time: now_ms(),
+        refresh_token: Some(refresh),
     };
     Ok(axum::Json(info).into_response())
+}
+
+/// What a refresh asks.
+#[derive(serde::Deserialize)]
+struct RefreshRequest {
+    refresh_token: String,
+}
+
+/// `POST /v1/refresh`: a refresh token for a new access token and a new refresh token.
+#[instrument(skip_all)]
+async fn refresh(State(app): State<AppState>, body: Body) -> ApiResult<Response> {
+    let bytes = read_body(body, 16 * 1024).await?;
+    let req: RefreshRequest = serde_json::from_slice(&bytes).map_err(|e| ApiError::MalformedBody(e.to_string()))?;
+    let storage = app.storage.clone();
+    let (ttl_secs, refresh_hours) = (app.config.access_token_ttl_secs, app.config.token_ttl_hours);
+    let now = now_ms();
+    let r = blocking(move || auth::refresh(&storage, &req.refresh_token, ttl_secs, refresh_hours, now)).await?;
+    let info = LoginInfo {
+        token: r.token,
+        expires_at: chrono::DateTime::from_timestamp_millis(r.access.expires_at).unwrap_or_default(),
+        device_id: r.access.device_id,
+        account_id: r.account.id,
+        role: r.account.role,
+        org_node: r.account.org_node,
+        grids: r.grants.grids(),
+        server_time: now_ms(),
+        refresh_token: Some(r.refresh_token),
+    };
+    Ok(axum::Json(info).into_response())
+}
+
+/// `POST /v1/password`: change one's own password (policy checked, audited).
+#[instrument(skip_all)]
+async fn change_password(State(app): State<AppState>, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+    let bytes = read_body(body, 16 * 1024).await?;
+    let req: auth::PasswordChange =
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::MalformedBody(e.to_string()))?;
+    let storage = app.storage.clone();
+    let (m, t) = (app.config.argon2_memory_kib, app.config.argon2_iterations);
+    let now = now_ms();
+    blocking(move || {
+        let auth = auth::authenticate(&storage, &headers, now)?;
+        auth::change_password(&storage, &auth, &req, m, t)
+    })
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 #[instrument(skip_all)]
@@ -209,6 +353,13 @@ async fn revoke_device(State(app): State<AppState>, headers: HeaderMap, Path(id)
             ));
         }
         storage.revoke_device(id, now)?;
+        audit::append(
+            storage.as_ref(),
+            &auth.account.id,
+            audit::Action::DeviceRevoke,
+            &format!("device:{id}"),
+            serde_json::json!({"owner": device.account_id, "wipe": true}),
+        )?;
         Ok(())
     })
     .await?;

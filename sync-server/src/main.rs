@@ -1,5 +1,7 @@
-//! `gridbook-server`: `demo` (embedded database seeded with a demo district) or `serve
-//! --config FILE` (production; `GRIDBOOK_*` environment variables override the file).
+//! `gridbook-server`: `demo` (embedded database seeded with a demo district), `serve
+//! --config FILE` (production; `GRIDBOOK_*` environment variables override the file; HTTPS
+//! when `tls_cert`/`tls_key` are set) and `audit verify --data DIR` (checks the audit log's
+//! hash chain; exit status 1 names the first broken entry).
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -8,7 +10,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use gridbook_core::demo::DemoOptions;
-use gridbook_sync_server::{AppState, Config, demo, serve};
+use gridbook_sync_server::storage::sqlite::SqliteStorage;
+use gridbook_sync_server::{AppState, Config, audit, demo, serve, serve_tls, tls_config};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -41,6 +44,519 @@ enum Cmd {
         #[arg(long)]
         config: PathBuf,
     },
+    /// District administration (区级管理): residents import, backups, restore.
+    Admin {
+        #[command(subcommand)]
+        cmd: AdminCmd,
+    },
+    /// The audit log (审计日志).
+    Audit {
+        #[command(subcommand)]
+        cmd: AuditCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCmd {
+    /// 居民导入: check a residents file (XLSX or UTF-8 CSV) and import it, all or nothing.
+    ImportResidents {
+        /// Data folder of the server (it may be running).
+        #[arg(long, env = "GRIDBOOK_DATA_DIR")]
+        data: PathBuf,
+        /// District admin account the records are made by.
+        #[arg(long, default_value = "admin")]
+        operator: String,
+        /// Only check the file and print the report.
+        #[arg(long)]
+        dry_run: bool,
+        /// The residents file.
+        file: PathBuf,
+    },
+    /// 在线备份: copy the database to a new file while the server keeps serving.
+    Backup {
+        /// Data folder of the server (it may be running).
+        #[arg(long, env = "GRIDBOOK_DATA_DIR")]
+        data: PathBuf,
+        /// The backup file to write (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// 账号列表: every account.
+    Accounts {
+        /// Data folder of the server (it may be running).
+        #[arg(long, env = "GRIDBOOK_DATA_DIR")]
+        data: PathBuf,
+    },
+    /// 新建账号: prints the initial password once.
+    AccountCreate {
+        /// Data folder of the server (it may be running).
+        #[arg(long, env = "GRIDBOOK_DATA_DIR")]
+        data: PathBuf,
+        /// Login name.
+        #[arg(long)]
+        username: String,
+        /// Display name (姓名).
+        #[arg(long)]
+        name: String,
+        /// grid_worker, grid_leader, community_supervisor, sub_district_supervisor, department, district_admin.
+        #[arg(long)]
+        role: String,
+        /// Org node id the role is bound to.
+        #[arg(long)]
+        org_node: String,
+    },
+    /// 分配角色: bind an account to a role and org node.
+    AccountRole {
+        /// Data folder of the server (it may be running).
+        #[arg(long, env = "GRIDBOOK_DATA_DIR")]
+        data: PathBuf,
+        /// Login name.
+        #[arg(long)]
+        username: String,
+        /// Role.
+        #[arg(long)]
+        role: String,
+        /// Org node id.
+        #[arg(long)]
+        org_node: String,
+    },
+    /// 停用账号 (its tokens are revoked).
+    AccountDisable {
+        /// Data folder of the server (it may be running).
+        #[arg(long, env = "GRIDBOOK_DATA_DIR")]
+        data: PathBuf,
+        /// Login name.
+        #[arg(long)]
+        username: String,
+    },
+    /// 启用账号.
+    AccountEnable {
+        /// Data folder of the server (it may be running).
+        #[arg(long, env = "GRIDBOOK_DATA_DIR")]
+        data: PathBuf,
+        /// Login name.
+        #[arg(long)]
+        username: String,
+    },
+    /// 重置密码: prints the new password once; the account's tokens are revoked.
+    PasswordReset {
+        /// Data folder of the server (it may be running).
+        #[arg(long, env = "GRIDBOOK_DATA_DIR")]
+        data: PathBuf,
+        /// Login name.
+        #[arg(long)]
+        username: String,
+    },
+    /// 设备列表: devices with last sync time and app version.
+    Devices {
+        /// Data folder of the server (it may be running).
+        #[arg(long, env = "GRIDBOOK_DATA_DIR")]
+        data: PathBuf,
+    },
+    /// 停用设备: revoke a device.
+    DeviceRevoke {
+        /// Data folder of the server (it may be running).
+        #[arg(long, env = "GRIDBOOK_DATA_DIR")]
+        data: PathBuf,
+        /// Device id.
+        id: String,
+    },
+    /// 发布检查清单模板: validate and publish a new template version (JSON).
+    PublishTemplate {
+        /// Data folder of the server (it may be running).
+        #[arg(long, env = "GRIDBOOK_DATA_DIR")]
+        data: PathBuf,
+        /// The template file (the layout of core/data/template_3456_v1.json).
+        file: PathBuf,
+    },
+    /// 组织架构: list the current org nodes.
+    Org {
+        /// Data folder of the server (it may be running).
+        #[arg(long, env = "GRIDBOOK_DATA_DIR")]
+        data: PathBuf,
+    },
+    /// 新建组织节点.
+    OrgCreate {
+        /// Data folder of the server (it may be running).
+        #[arg(long, env = "GRIDBOOK_DATA_DIR")]
+        data: PathBuf,
+        /// Name.
+        #[arg(long)]
+        name: String,
+        /// sub_district, community, grid, sub_grid, building, unit, department.
+        #[arg(long)]
+        level: String,
+        /// Code (grid code for grids).
+        #[arg(long, default_value = "")]
+        code: String,
+        /// Parent node id.
+        #[arg(long)]
+        parent: String,
+        /// In force from (YYYY-MM-DD; today when absent).
+        #[arg(long)]
+        from: Option<chrono::NaiveDate>,
+    },
+    /// 修改组织节点: rename, recode or close a node.
+    OrgEdit {
+        /// Data folder of the server (it may be running).
+        #[arg(long, env = "GRIDBOOK_DATA_DIR")]
+        data: PathBuf,
+        /// Node id.
+        id: String,
+        /// New name.
+        #[arg(long)]
+        name: Option<String>,
+        /// New code.
+        #[arg(long)]
+        code: Option<String>,
+        /// Last day in force (YYYY-MM-DD).
+        #[arg(long)]
+        until: Option<chrono::NaiveDate>,
+    },
+    /// 导入组织架构: the usual spreadsheet (街道 / 街道编码 / 社区 / 社区编码 / 网格 / 网格编码 / 楼栋 / 单元 / 户).
+    OrgImport {
+        /// Data folder of the server (it may be running).
+        #[arg(long, env = "GRIDBOOK_DATA_DIR")]
+        data: PathBuf,
+        /// In force from (YYYY-MM-DD; today when absent).
+        #[arg(long)]
+        from: Option<chrono::NaiveDate>,
+        /// The XLSX or CSV file.
+        file: PathBuf,
+    },
+    /// 恢复: replace the database of a stopped server with a backup.
+    Restore {
+        /// Data folder of the (stopped) server.
+        #[arg(long, env = "GRIDBOOK_DATA_DIR")]
+        data: PathBuf,
+        /// The backup file.
+        file: PathBuf,
+    },
+}
+
+fn open_storage(data: &std::path::Path) -> Result<SqliteStorage, String> {
+    let db = Config {
+        data_dir: data.to_path_buf(),
+        ..Config::default()
+    }
+    .db_path();
+    if !db.exists() {
+        return Err(format!(
+            "{}: no gridbook database here / 此目录下没有 gridbook 数据库",
+            data.display()
+        ));
+    }
+    SqliteStorage::open(&db, 2).map_err(|e| e.to_string())
+}
+
+fn rusqlite_ro(data: &std::path::Path) -> Result<rusqlite::Connection, String> {
+    gridbook_sync_server::review::open_db_at(
+        &Config {
+            data_dir: data.to_path_buf(),
+            ..Config::default()
+        }
+        .db_path(),
+    )
+    .map_err(|e| e.to_string())
+}
+
+fn parse_role(role: &str) -> Result<gridbook_core::domain::Role, String> {
+    role.parse().map_err(|_| format!("未知角色 / unknown role `{role}`"))
+}
+
+fn hash_cost() -> gridbook_sync_server::admin::accounts::HashCost {
+    let mut c = Config::default();
+    // GRIDBOOK_ARGON2_* as for the server (an unparsable value keeps the default).
+    let _ = c.apply_env(|k| std::env::var(k).ok());
+    gridbook_sync_server::admin::accounts::HashCost {
+        memory_kib: c.argon2_memory_kib,
+        iterations: c.argon2_iterations,
+    }
+}
+
+fn api_err(e: gridbook_sync_server::error::ApiError) -> String {
+    format!("{} [{}]: {e}", e.message_zh(), e.code())
+}
+
+fn admin(cmd: AdminCmd) -> Result<(), String> {
+    use gridbook_sync_server::admin::{accounts, backup, org, residents, rules};
+    use gridbook_sync_server::storage::Storage;
+
+    let backup_err = |e: backup::BackupError| format!("{} [{}]: {e}", e.message_zh(), e.code());
+    match cmd {
+        AdminCmd::ImportResidents {
+            data,
+            operator,
+            dry_run,
+            file,
+        } => {
+            let bytes = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let storage = open_storage(&data)?;
+            let account = storage.account(&operator).map_err(|e| e.to_string())?;
+            if account.is_none_or(|a| a.role != gridbook_core::domain::Role::DistrictAdmin || a.disabled) {
+                return Err(format!(
+                    "{operator} 不是可用的区级管理员账号 / is not an enabled district admin account"
+                ));
+            }
+            let today = residents::today();
+            let result = if dry_run {
+                residents::validate(&storage, &bytes, today).map(|h| {
+                    let persons: usize = h.iter().map(|h| h.persons.len()).sum();
+                    println!(
+                        "校验通过 / the file is clean: {} 户 households, {persons} 人 persons",
+                        h.len()
+                    );
+                })
+            } else {
+                residents::import(&storage, &bytes, &operator, today).map(|o| {
+                    println!(
+                        "导入完成 / imported: {} 行 rows, {} 户 households, {} 人 persons",
+                        o.rows, o.households, o.persons
+                    );
+                })
+            };
+            result.map_err(|e| {
+                if let residents::ImportError::Rejected(report) = &e {
+                    print!("{}", report.to_text());
+                }
+                format!("{} [{}]", e.message_zh(), e.code())
+            })
+        }
+        AdminCmd::Backup { data, out } => {
+            let storage = open_storage(&data)?;
+            let info = backup::backup(&storage, &out, "cli").map_err(backup_err)?;
+            println!(
+                "备份完成 / backup written: {} ({} bytes, change log up to seq {})",
+                info.path.display(),
+                info.bytes,
+                info.last_seq
+            );
+            Ok(())
+        }
+        AdminCmd::Accounts { data } => {
+            let storage = open_storage(&data)?;
+            for a in storage.accounts().map_err(|e| e.to_string())? {
+                println!(
+                    "{:<16} {:<24} {:<24} {}{}",
+                    a.username,
+                    a.display_name,
+                    a.role.as_str(),
+                    a.org_node,
+                    if a.disabled { "  [已停用 disabled]" } else { "" }
+                );
+            }
+            Ok(())
+        }
+        AdminCmd::AccountCreate {
+            data,
+            username,
+            name,
+            role,
+            org_node,
+        } => {
+            let storage = open_storage(&data)?;
+            let new = accounts::NewAccount {
+                username,
+                display_name: name,
+                role: parse_role(&role)?,
+                org_node,
+            };
+            let (a, password) = accounts::create(&storage, &new, hash_cost(), "cli").map_err(api_err)?;
+            println!(
+                "账号已创建 / account created: {}  初始密码 / initial password: {password}",
+                a.username
+            );
+            Ok(())
+        }
+        AdminCmd::AccountRole {
+            data,
+            username,
+            role,
+            org_node,
+        } => {
+            let storage = open_storage(&data)?;
+            let a =
+                accounts::assign_role(&storage, &username, parse_role(&role)?, &org_node, "cli").map_err(api_err)?;
+            println!(
+                "已分配 / assigned: {} → {} @ {}",
+                a.username,
+                a.role.as_str(),
+                a.org_node
+            );
+            Ok(())
+        }
+        AdminCmd::AccountDisable { data, username } => {
+            accounts::set_disabled(&open_storage(&data)?, &username, true, "cli").map_err(api_err)?;
+            println!("已停用 / disabled: {username}");
+            Ok(())
+        }
+        AdminCmd::AccountEnable { data, username } => {
+            accounts::set_disabled(&open_storage(&data)?, &username, false, "cli").map_err(api_err)?;
+            println!("已启用 / enabled: {username}");
+            Ok(())
+        }
+        AdminCmd::PasswordReset { data, username } => {
+            let storage = open_storage(&data)?;
+            let password = accounts::reset_password(&storage, &username, hash_cost(), "cli").map_err(api_err)?;
+            println!("新密码 / new password for {username}: {password}");
+            Ok(())
+        }
+        AdminCmd::Devices { data } => {
+            let storage = open_storage(&data)?;
+            for d in accounts::devices(&storage).map_err(api_err)? {
+                println!(
+                    "{}  {:<16} {:<20} 最近同步 last sync: {:<25} 版本 app: {:<20}{}",
+                    d.id,
+                    d.account_id,
+                    d.name,
+                    d.last_sync_at.as_deref().unwrap_or("-"),
+                    d.app_version.as_deref().unwrap_or("-"),
+                    if d.revoked_at.is_some() {
+                        "  [已停用 revoked]"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            Ok(())
+        }
+        AdminCmd::DeviceRevoke { data, id } => {
+            let storage = open_storage(&data)?;
+            accounts::revoke_device(&storage, &id, "cli").map_err(api_err)?;
+            println!("设备已停用 / device revoked: {id}");
+            Ok(())
+        }
+        AdminCmd::PublishTemplate { data, file } => {
+            let json = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let storage = open_storage(&data)?;
+            let p = rules::publish_template(&storage, &json, "cli").map_err(api_err)?;
+            println!(
+                "模板已发布 / template published: {} v{} ({})",
+                p.template_id, p.version, p.doc_id
+            );
+            Ok(())
+        }
+        AdminCmd::Org { data } => {
+            let db = open_storage(&data)?;
+            drop(db);
+            let conn = rusqlite_ro(&data)?;
+            let mut stmt = conn
+                .prepare("SELECT id, level, code, name, coalesce(parent, '') FROM org_nodes WHERE effective_to IS NULL ORDER BY code, level")
+                .map_err(|e| e.to_string())?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(format!(
+                        "{}  {:<12} {:<20} {}  ← {}",
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?
+                    ))
+                })
+                .map_err(|e| e.to_string())?;
+            for r in rows {
+                println!("{}", r.map_err(|e| e.to_string())?);
+            }
+            Ok(())
+        }
+        AdminCmd::OrgCreate {
+            data,
+            name,
+            level,
+            code,
+            parent,
+            from,
+        } => {
+            let level: gridbook_core::domain::OrgLevel =
+                serde_json::from_value(serde_json::Value::String(level.clone()))
+                    .map_err(|_| format!("未知层级 / unknown level `{level}`"))?;
+            let node = gridbook_core::domain::OrgNode {
+                name,
+                level,
+                code,
+                parent: Some(parent),
+                effective_from: from.unwrap_or_else(residents::today),
+                effective_to: None,
+            };
+            let id = org::create_node(&open_storage(&data)?, &node, "cli").map_err(api_err)?;
+            println!("节点已创建 / node created: {id}");
+            Ok(())
+        }
+        AdminCmd::OrgEdit {
+            data,
+            id,
+            name,
+            code,
+            until,
+        } => {
+            let edit = org::NodeEdit {
+                name,
+                code,
+                effective_to: until,
+            };
+            let n = org::edit_node(&open_storage(&data)?, &id, &edit, "cli").map_err(api_err)?;
+            println!("节点已修改 / node edited: {id} {} {}", n.name, n.code);
+            Ok(())
+        }
+        AdminCmd::OrgImport { data, from, file } => {
+            let bytes = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let storage = open_storage(&data)?;
+            let o = org::import_org(&storage, &bytes, "cli", from.unwrap_or_else(residents::today)).map_err(|e| {
+                if let residents::ImportError::Rejected(report) = &e {
+                    print!("{}", report.to_text());
+                }
+                format!("{} [{}]", e.message_zh(), e.code())
+            })?;
+            println!(
+                "导入完成 / imported: {} 个节点 nodes, {} 户 households",
+                o.nodes, o.households
+            );
+            Ok(())
+        }
+        AdminCmd::Restore { data, file } => {
+            let info = backup::restore(&file, &data, "cli").map_err(backup_err)?;
+            if let Some(p) = &info.previous {
+                println!("原数据库已移至 / the previous database was moved to {}", p.display());
+            }
+            println!(
+                "恢复完成 / restored: change log up to seq {}, next seq above {}",
+                info.last_seq, info.marker_seq
+            );
+            Ok(())
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum AuditCmd {
+    /// Check the hash chain of the audit log; names the first broken entry.
+    Verify {
+        /// Data folder (holds gridbook.sqlite3).
+        #[arg(long)]
+        data: PathBuf,
+    },
+}
+
+/// `audit verify`: Ok(true) when intact.
+fn audit_verify(data: &std::path::Path) -> Result<bool, String> {
+    let db = Config {
+        data_dir: data.to_path_buf(),
+        ..Config::default()
+    }
+    .db_path();
+    match audit::verify_file(&db).map_err(|e| e.to_string())? {
+        audit::Verdict::Intact { entries, last_hash } => {
+            println!("audit log intact: {entries} entries, last hash {last_hash}");
+            println!("审计日志完整：{entries} 条，末条哈希 {last_hash}");
+            Ok(true)
+        }
+        audit::Verdict::Broken { seq, reason } => {
+            println!("audit log BROKEN at entry {seq}: {reason}");
+            println!("审计日志在第 {seq} 条被篡改或缺失");
+            Ok(false)
+        }
+    }
 }
 
 async fn shutdown_signal() {
@@ -63,6 +579,7 @@ async fn shutdown_signal() {
 
 async fn run(cli: Cli) -> Result<(), String> {
     let (config, seed) = match cli.cmd {
+        Cmd::Admin { cmd } => return admin(cmd),
         Cmd::Demo {
             listen,
             data,
@@ -85,7 +602,11 @@ async fn run(cli: Cli) -> Result<(), String> {
             )
         }
         Cmd::Serve { config } => (Config::load(&config).map_err(|e| e.to_string())?, None),
+        Cmd::Audit { .. } => unreachable!("handled in main"),
     };
+    // Held while serving: `admin restore` refuses to run under a live server.
+    let _lock = gridbook_sync_server::admin::backup::DataLock::acquire(&config.data_dir)
+        .map_err(|e| format!("{} [{}]: {e}", e.message_zh(), e.code()))?;
     let state = AppState::open(config.clone()).map_err(|e| e.to_string())?;
     if let Some(opts) = seed {
         let storage = state.storage.clone();
@@ -96,22 +617,36 @@ async fn run(cli: Cli) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         print!("{}", demo::account_table(&plan));
     }
+    // Read the certificate before binding: a bad file is reported before anything listens.
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(tls_config(cert, key).await.map_err(|e| e.to_string())?),
+        _ => None,
+    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("{}: {e}", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    println!("gridbook-server listening on http://{addr}");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!("gridbook-server listening on {scheme}://{addr}");
     let _ = std::io::stdout().flush();
-    tracing::info!(%addr, data = %config.data_dir.display(), "serving");
-    serve(listener, state, shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())
+    tracing::info!(%addr, data = %config.data_dir.display(), tls = tls.is_some(), "serving");
+    match tls {
+        Some(tls) => {
+            let std_listener = listener.into_std().map_err(|e| e.to_string())?;
+            serve_tls(std_listener, state, tls, shutdown_signal()).await
+        }
+        None => serve(listener, state, shutdown_signal()).await,
+    }
+    .map_err(|e| e.to_string())
 }
 
 /// glibc malloc gives each thread that allocates concurrently an arena of its own (up to 8 per
-/// core) and keeps freed memory in each: that, not data, set the server's peak RSS (sync bench,
-/// 10,000 records on a loaded machine: 143 MiB by default, 109 MiB with 2 arenas, 74 MiB with
-/// one; mimalloc 106 MiB). glibc reads `MALLOC_ARENA_MAX` only at start-up, so the server
+/// core) and keeps freed memory in each. Measured in the sync bench (10,000 records, shared
+/// machine; docs/benchmarks.md): with the server saving compressed documents the peak was
+/// 143 MiB with glibc's default arenas, 109 MiB with 2, 74 MiB with 1 (mimalloc: 106 MiB);
+/// saving uncompressed it is 67-74 MiB with the default, 47-55 MiB with 2 and 32-51 MiB with 1,
+/// for the same server CPU. One arena per core keeps the validating threads (one per core) off
+/// each other's locks. glibc reads `MALLOC_ARENA_MAX` only at start-up, so the server
 /// re-executes itself once with it set, unless the operator set it. Linux/glibc only.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn limit_malloc_arenas() {
@@ -119,11 +654,12 @@ fn limit_malloc_arenas() {
     if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
         return;
     }
+    let arenas = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
     if let Ok(me) = std::env::current_exe() {
         // `exec` returns only on failure; then run on with the default arenas.
         let e = std::process::Command::new(me)
             .args(std::env::args_os().skip(1))
-            .env("MALLOC_ARENA_MAX", MALLOC_ARENAS)
+            .env("MALLOC_ARENA_MAX", arenas.to_string())
             .exec();
         eprintln!("gridbook-server: could not re-execute with MALLOC_ARENA_MAX set: {e}");
     }
@@ -132,10 +668,6 @@ fn limit_malloc_arenas() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn limit_malloc_arenas() {}
 
-/// glibc malloc arenas: one (see [`limit_malloc_arenas`]); the validating threads contend on
-/// it less than their Automerge work costs.
-const MALLOC_ARENAS: &str = "1";
-
 fn main() -> ExitCode {
     limit_malloc_arenas();
     tracing_subscriber::fmt()
@@ -143,6 +675,19 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if let Cmd::Audit {
+        cmd: AuditCmd::Verify { data },
+    } = &cli.cmd
+    {
+        return match audit_verify(data) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::from(1),
+            Err(e) => {
+                eprintln!("gridbook-server: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         // Few blocking threads: fewer malloc arenas holding freed memory (peak RSS).
         .max_blocking_threads(8)

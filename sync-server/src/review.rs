@@ -13,6 +13,8 @@
 //! - [`visits`]: visit coverage per grid and worker.
 //! - [`reports`]: metrics per org node and period with charts, 月考评 figures.
 //! - [`exports`]: XLSX / CSV exports, masked by default, large ones as background jobs.
+//! - [`reveal`]: one person's full ID number or phone, with the reveal permission and a
+//!   reason, audited.
 //! - [`write`]: the one write path: a review step or workflow transition appended to the
 //!   record's Automerge document as a change by the web session's device (a server-side actor),
 //!   committed through [`crate::storage::Storage::commit`] exactly like an accepted pushed
@@ -21,12 +23,14 @@
 //! Pages answer errors with a friendly zh-CN (or English) page; `/review/api/*` answers JSON
 //! `{code, message, message_zh}` ([`ApiError`]).
 
+pub mod admin;
 pub mod area;
 pub mod cases;
 pub mod exports;
 pub mod i18n;
 pub mod ledgers;
 pub mod reports;
+pub mod reveal;
 pub mod session;
 pub mod visits;
 pub mod write;
@@ -76,9 +80,11 @@ pub fn router() -> Router<AppState> {
         .route("/review/reports", get(reports::page))
         .route("/review/api/reports", get(reports::api))
         .route("/review/exports/{file}", get(exports::download))
+        .route("/review/api/persons/{id}/reveal", post(reveal::reveal_api))
         .route("/review/exports/jobs/{id}", get(exports::job_page))
         .route("/review/api/exports/jobs/{id}", get(exports::job_api))
         .route("/review/exports/jobs/{id}/file", get(exports::job_file))
+        .merge(admin::router()) // district administration (issue 11)
 }
 
 async fn home() -> Redirect {
@@ -305,6 +311,8 @@ pub struct Layout {
     pub here: String,
     /// Whether the chart library is installed.
     pub charts: bool,
+    /// Whether the viewer is a district admin (the admin pages' link).
+    pub admin: bool,
 }
 
 impl Layout {
@@ -318,6 +326,7 @@ impl Layout {
             node_name: area.name(&viewer.account.org_node).to_string(),
             here,
             charts: charts_available(),
+            admin: viewer.account.role == gridbook_core::domain::Role::DistrictAdmin,
         }
     }
 

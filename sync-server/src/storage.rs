@@ -56,6 +56,17 @@ pub struct Device {
     pub revoked_at: Option<i64>,
 }
 
+/// A device as the admin pages list it: when it last synced and with which app version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceStatus {
+    /// The device.
+    pub device: Device,
+    /// Last sync, ms (recorded at most once a minute).
+    pub last_sync_at: Option<i64>,
+    /// App version the device reported (its HTTP `User-Agent`).
+    pub app_version: Option<String>,
+}
+
 /// A bearer token, stored by the SHA-256 of its value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Token {
@@ -69,6 +80,21 @@ pub struct Token {
     pub expires_at: i64,
     /// Revoked, ms.
     pub revoked_at: Option<i64>,
+}
+
+/// A refresh token (issue 9): exchanged once for a new access token and a new refresh token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshToken {
+    /// SHA-256 (hex) of the token.
+    pub hash: String,
+    /// Device it was issued to.
+    pub device_id: Uuid,
+    /// Issued, ms.
+    pub created_at: i64,
+    /// Expires, ms.
+    pub expires_at: i64,
+    /// When it was exchanged (or revoked with its device), ms.
+    pub used_at: Option<i64>,
 }
 
 /// A grid with the community and sub-district above it.
@@ -99,9 +125,8 @@ pub struct LogEntry {
 /// bytes and its query rows, both computed by [`SavedDoc::new`] on the thread that validated
 /// the document, so the single writer only runs inserts.
 ///
-/// The document itself is dropped right after `save()`: `AutoCommit::save` leaves ~0.5 MiB of
-/// buffers in a document (measured: 640 KiB per held document vs 60 KiB unsaved), so a batch
-/// must never hold saved documents.
+/// The document itself is dropped right after it is saved: a batch never holds documents
+/// (measured earlier: 60 KiB per unsaved document, 640 KiB after a compressing `save()`).
 pub struct SavedDoc {
     /// Record id.
     pub id: String,
@@ -111,7 +136,7 @@ pub struct SavedDoc {
     pub kind: Option<String>,
     /// Root `scope`.
     pub scope: Option<String>,
-    /// `AutoCommit::save()` of the document.
+    /// `AutoCommit::save_nocompress()` of the document.
     pub bytes: Vec<u8>,
     /// The document's query rows.
     pub rows: gridbook_core::materialize::Rows,
@@ -120,6 +145,30 @@ pub struct SavedDoc {
 }
 
 impl SavedDoc {
+    /// [`SavedDoc::new`] for a document whose saved bytes are at hand (administration: the
+    /// records a `core` store made): loaded from them and stored as they are, with no second
+    /// `save()` (whose buffers, one per document, fragmented a 13,000-document import's heap).
+    pub fn from_saved(id: String, bytes: Vec<u8>) -> gridbook_core::Result<SavedDoc> {
+        let mut doc = gridbook_core::doc::guard(|| AutoCommit::load(&bytes))?;
+        let heads = gridbook_core::doc::heads_hex(&doc.get_heads()).join(",");
+        let kind = gridbook_core::doc::root_str(&doc, "kind");
+        let scope = gridbook_core::doc::root_str(&doc, "scope");
+        let rows = gridbook_core::materialize::rows(&id, &mut doc)?;
+        let departments = match kind.as_deref() {
+            Some("incident" | "request") => crate::sync::validate::doc_departments(&doc),
+            _ => vec![],
+        };
+        Ok(SavedDoc {
+            id,
+            heads,
+            kind,
+            scope,
+            bytes,
+            rows,
+            departments,
+        })
+    }
+
     /// Save a document and compute its query rows, then drop it.
     pub fn new(id: String, mut doc: AutoCommit) -> gridbook_core::Result<SavedDoc> {
         let heads = gridbook_core::doc::heads_hex(&doc.get_heads()).join(",");
@@ -130,7 +179,10 @@ impl SavedDoc {
             Some("incident" | "request") => crate::sync::validate::doc_departments(&doc),
             _ => vec![],
         };
-        let bytes = doc.save();
+        // Without DEFLATE: compressing a document's columns starts a zlib stream per column,
+        // whose set-up (zeroing its windows) was ~10 % of the server's CPU in an upload; the
+        // sync response is gzipped anyway, so the wire barely changes (docs/benchmarks.md).
+        let bytes = doc.save_nocompress();
         Ok(SavedDoc {
             id,
             heads,
@@ -218,6 +270,14 @@ pub trait Storage: PersonKeys + Send + Sync + 'static {
     fn token(&self, hash: &str) -> Result<Option<Token>>;
     /// Revoke a token; false if unknown.
     fn revoke_token(&self, hash: &str, at: i64) -> Result<bool>;
+    /// Replace an account's password hash; false if unknown.
+    fn set_password(&self, account_id: &str, password_hash: &str) -> Result<bool>;
+    /// Store a new refresh token.
+    fn insert_refresh_token(&self, token: &RefreshToken) -> Result<()>;
+    /// Look a refresh token up and mark it used (atomically); returns it as it was before.
+    fn use_refresh_token(&self, hash: &str, at: i64) -> Result<Option<RefreshToken>>;
+    /// Append an entry to the audit log (hash-chained; appends are serialized).
+    fn audit_append(&self, entry: &crate::audit::NewEntry) -> Result<crate::audit::Entry>;
     /// Every current grid with its community and sub-district.
     fn org_grids(&self) -> Result<Vec<OrgGrid>>;
     /// Which of `hashes` the log holds.
@@ -234,4 +294,19 @@ pub trait Storage: PersonKeys + Send + Sync + 'static {
     fn log_len(&self) -> Result<u64>;
     /// The database's own consistency check (`ok` when sound).
     fn integrity_check(&self) -> Result<String>;
+    /// The server's saved copies of every document of `kind` (administration: imports).
+    fn docs_of_kind(&self, kind: &str) -> Result<Vec<(String, Vec<u8>)>>;
+    /// Write a consistent copy of the whole database to `dest` (a new file) while serving.
+    fn backup_to(&self, dest: &std::path::Path) -> Result<()>;
+    /// Every account, by username.
+    fn accounts(&self) -> Result<Vec<Account>>;
+    /// Replace an account's row (by id); false if unknown.
+    fn update_account(&self, account: &Account) -> Result<bool>;
+    /// Revoke every token of every device of an account; how many were live.
+    fn revoke_account_tokens(&self, account_id: &str, at: i64) -> Result<u64>;
+    /// Every device with its last sync, newest first.
+    fn devices(&self) -> Result<Vec<DeviceStatus>>;
+    /// Note that a device synced (cheap when nothing changed within a minute; skipped, not
+    /// waited for, while the writer is busy).
+    fn record_sync(&self, device: Uuid, at: i64, app_version: Option<&str>) -> Result<()>;
 }

@@ -30,12 +30,16 @@ const MAX_ERASURES_PER_PAGE: usize = 1_000;
 #[instrument(skip_all, fields(device, pushed, acked, rejected, pulled))]
 pub async fn handler(State(app): State<AppState>, headers: HeaderMap, body: Body) -> ApiResult<Response> {
     let now = now_ms();
+    let app_version: Option<String> = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(64).collect());
     let storage = app.storage.clone();
     let auth = blocking(move || auth::authenticate(&storage, &headers, now)).await?;
     let span = tracing::Span::current();
     span.record("device", tracing::field::display(auth.device.id));
     let bytes = read_body(body, app.config.max_body_bytes).await?;
-    let req = blocking(move || wire::decode_request(&bytes).map_err(ApiError::from)).await?;
+    let mut req = blocking(move || wire::decode_request(&bytes).map_err(ApiError::from)).await?;
     let ahead_ms = req.client_time.saturating_sub(now);
     if ahead_ms > app.config.max_clock_skew_secs.saturating_mul(1000) {
         return Err(ApiError::ClockInFuture {
@@ -59,8 +63,19 @@ pub async fn handler(State(app): State<AppState>, headers: HeaderMap, body: Body
     let (acks, rejections) = if req.push.is_empty() {
         (vec![], vec![])
     } else {
-        let _one_push_at_a_time = app.push_lock.lock().await;
-        push(&app, &auth, req.push, now).await?
+        // The push runs in a task of its own that holds the lock until its commit is done. A
+        // client that hangs up mid-push drops this handler; were the guard held here, it would
+        // be released while the commit still ran on a blocking thread, and the next push would
+        // validate against the stale copy and overwrite the document's row without the change
+        // the log now holds (found by the soak: a phone held a change the server's copy lacked).
+        let guard = app.push_lock.clone().lock_owned().await;
+        let (app, auth, changes) = (app.clone(), auth.clone(), std::mem::take(&mut req.push));
+        tokio::spawn(async move {
+            let _one_push_at_a_time = guard;
+            push(&app, &auth, changes, now).await
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??
     };
     span.record("acked", acks.len());
     span.record("rejected", rejections.len());
@@ -102,6 +117,14 @@ pub async fn handler(State(app): State<AppState>, headers: HeaderMap, body: Body
     })
     .await?;
     span.record("pulled", page.changes.len() + page.snapshots.len());
+    // For the admin's device list (issue 11), off the answer's path: at most one small write
+    // a minute per device.
+    let (storage, device) = (app.storage.clone(), auth.device.id);
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = storage.record_sync(device, now, app_version.as_deref()) {
+            tracing::warn!(error = %e, "could not record the device's last sync");
+        }
+    });
     let resp = SyncResponse {
         v: PROTOCOL_VERSION,
         server_time: now_ms(),

@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 
 /// A server running in this process.
 pub struct TestServer {
-    /// Base URL, `http://127.0.0.1:PORT`.
+    /// Base URL, `http://127.0.0.1:PORT` (`https://` when the config has a certificate).
     pub url: String,
     /// Bound address.
     pub addr: SocketAddr,
@@ -60,9 +60,26 @@ impl TestServer {
         TestServer::start_with(|_| {}).await
     }
 
-    /// Start with a config tweak.
+    /// Start with a config tweak (`tls_cert` + `tls_key`: serve HTTPS).
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
-        let dir = tempfile::tempdir().expect("tempdir");
+        TestServer::start_in(tempfile::tempdir().expect("tempdir"), tweak).await
+    }
+
+    /// Start on a data folder, seeding the small demo unless it holds accounts already.
+    pub async fn start_in(dir: TempDir, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        TestServer::start_at(dir, "127.0.0.1:0", tweak).await
+    }
+
+    /// Stop (gracefully) and hand back the data folder, every connection to it closed.
+    pub async fn into_data_dir(mut self) -> TempDir {
+        self.shutdown().await;
+        let TestServer { state, _dir, .. } = self;
+        drop(state);
+        _dir
+    }
+
+    /// Start on a data folder and address (`127.0.0.1:0` for any port).
+    pub async fn start_at(dir: TempDir, addr: &str, tweak: impl FnOnce(&mut Config)) -> TestServer {
         let mut config = test_config(dir.path().to_path_buf());
         tweak(&mut config);
         let state = AppState::open(config.clone()).expect("open storage");
@@ -72,14 +89,28 @@ impl TestServer {
             .await
             .expect("seed task")
             .expect("seed");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
         let (tx, rx) = oneshot::channel();
-        let task = tokio::spawn(gridbook_sync_server::serve(listener, state.clone(), async move {
+        let shutdown = async move {
             let _ = rx.await;
-        }));
+        };
+        let (task, addr, scheme) = match (&config.tls_cert, &config.tls_key) {
+            // Issue 9: HTTPS only, rustls.
+            (Some(cert), Some(key)) => {
+                let tls = gridbook_sync_server::tls_config(cert, key).await.expect("tls config");
+                let listener = std::net::TcpListener::bind(addr).expect("bind");
+                let addr = listener.local_addr().expect("addr");
+                let task = tokio::spawn(gridbook_sync_server::serve_tls(listener, state.clone(), tls, shutdown));
+                (task, addr, "https")
+            }
+            _ => {
+                let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
+                let addr = listener.local_addr().expect("addr");
+                let task = tokio::spawn(gridbook_sync_server::serve(listener, state.clone(), shutdown));
+                (task, addr, "http")
+            }
+        };
         TestServer {
-            url: format!("http://{addr}"),
+            url: format!("{scheme}://{addr}"),
             addr,
             state,
             plan,
@@ -199,6 +230,8 @@ pub fn fast_client() -> ClientConfig {
     ClientConfig {
         backoff_base: std::time::Duration::from_millis(20),
         max_requests: 500,
+        // The loopback test server speaks plain HTTP (development flag, explicit).
+        allow_insecure_http: true,
         ..ClientConfig::default()
     }
 }

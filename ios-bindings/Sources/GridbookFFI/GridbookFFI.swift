@@ -1993,6 +1993,17 @@ public protocol SyncClientProtocol: AnyObject, Sendable {
     func login(store: Store, username: String, password: String, deviceName: String) async throws  -> LoginInfo
     
     /**
+     * The current refresh token: it changes when a sync refreshes the access token, so store
+     * it again after each sync.
+     */
+    func refreshToken()  -> String?
+    
+    /**
+     * Use a refresh token obtained earlier (kept in the Keystore / Keychain).
+     */
+    func setRefreshToken(token: String) 
+    
+    /**
      * Use a token obtained earlier (kept in the Keystore / Keychain).
      */
     func setToken(token: String) 
@@ -2089,6 +2100,31 @@ open func login(store: Store, username: String, password: String, deviceName: St
             liftFunc: FfiConverterTypeLoginInfo_lift,
             errorHandler: FfiConverterTypeApiError_lift
         )
+}
+    
+    /**
+     * The current refresh token: it changes when a sync refreshes the access token, so store
+     * it again after each sync.
+     */
+open func refreshToken() -> String?  {
+    return try!  FfiConverterOptionString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gridbook_ffi_fn_method_syncclient_refresh_token(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Use a refresh token obtained earlier (kept in the Keystore / Keychain).
+     */
+open func setRefreshToken(token: String)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_gridbook_ffi_fn_method_syncclient_set_refresh_token(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(token),uniffiCallStatus
+    )
+}
 }
     
     /**
@@ -4563,6 +4599,10 @@ public struct LoginInfo: Equatable, Hashable {
      * Server clock (ms since the epoch).
      */
     public let serverTime: Int64
+    /**
+     * Refresh token (keep it secret; store it in the Keystore / Keychain).
+     */
+    public let refreshToken: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -4590,7 +4630,10 @@ public struct LoginInfo: Equatable, Hashable {
          */grids: [String], 
         /**
          * Server clock (ms since the epoch).
-         */serverTime: Int64) {
+         */serverTime: Int64, 
+        /**
+         * Refresh token (keep it secret; store it in the Keystore / Keychain).
+         */refreshToken: String?) {
         self.token = token
         self.expiresAt = expiresAt
         self.deviceId = deviceId
@@ -4599,6 +4642,7 @@ public struct LoginInfo: Equatable, Hashable {
         self.orgNode = orgNode
         self.grids = grids
         self.serverTime = serverTime
+        self.refreshToken = refreshToken
     }
 
     
@@ -4624,7 +4668,8 @@ public struct FfiConverterTypeLoginInfo: FfiConverterRustBuffer {
                 role: FfiConverterTypeRole.read(from: &buf), 
                 orgNode: FfiConverterString.read(from: &buf), 
                 grids: FfiConverterSequenceString.read(from: &buf), 
-                serverTime: FfiConverterInt64.read(from: &buf)
+                serverTime: FfiConverterInt64.read(from: &buf), 
+                refreshToken: FfiConverterOptionString.read(from: &buf)
         )
     }
 
@@ -4637,6 +4682,7 @@ public struct FfiConverterTypeLoginInfo: FfiConverterRustBuffer {
         FfiConverterString.write(value.orgNode, into: &buf)
         FfiConverterSequenceString.write(value.grids, into: &buf)
         FfiConverterInt64.write(value.serverTime, into: &buf)
+        FfiConverterOptionString.write(value.refreshToken, into: &buf)
     }
 }
 
@@ -5486,6 +5532,15 @@ public struct SyncConfig: Equatable, Hashable {
      * Timeout of one HTTP request in ms.
      */
     public let requestTimeoutMs: UInt64
+    /**
+     * Accept a plain `http://` server URL: development only (tests, the demo server). The
+     * default refuses it (`insecure_url`).
+     */
+    public let allowInsecureHttp: Bool
+    /**
+     * An extra trusted root certificate (PEM), e.g. the district's own CA.
+     */
+    public let extraRootCertPem: String?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -5498,10 +5553,19 @@ public struct SyncConfig: Equatable, Hashable {
          */backoffBaseMs: UInt64, 
         /**
          * Timeout of one HTTP request in ms.
-         */requestTimeoutMs: UInt64) {
+         */requestTimeoutMs: UInt64, 
+        /**
+         * Accept a plain `http://` server URL: development only (tests, the demo server). The
+         * default refuses it (`insecure_url`).
+         */allowInsecureHttp: Bool = false, 
+        /**
+         * An extra trusted root certificate (PEM), e.g. the district's own CA.
+         */extraRootCertPem: String? = nil) {
         self.maxAttempts = maxAttempts
         self.backoffBaseMs = backoffBaseMs
         self.requestTimeoutMs = requestTimeoutMs
+        self.allowInsecureHttp = allowInsecureHttp
+        self.extraRootCertPem = extraRootCertPem
     }
 
     
@@ -5522,7 +5586,9 @@ public struct FfiConverterTypeSyncConfig: FfiConverterRustBuffer {
             try SyncConfig(
                 maxAttempts: FfiConverterUInt32.read(from: &buf), 
                 backoffBaseMs: FfiConverterUInt64.read(from: &buf), 
-                requestTimeoutMs: FfiConverterUInt64.read(from: &buf)
+                requestTimeoutMs: FfiConverterUInt64.read(from: &buf), 
+                allowInsecureHttp: FfiConverterBool.read(from: &buf), 
+                extraRootCertPem: FfiConverterOptionString.read(from: &buf)
         )
     }
 
@@ -5530,6 +5596,8 @@ public struct FfiConverterTypeSyncConfig: FfiConverterRustBuffer {
         FfiConverterUInt32.write(value.maxAttempts, into: &buf)
         FfiConverterUInt64.write(value.backoffBaseMs, into: &buf)
         FfiConverterUInt64.write(value.requestTimeoutMs, into: &buf)
+        FfiConverterBool.write(value.allowInsecureHttp, into: &buf)
+        FfiConverterOptionString.write(value.extraRootCertPem, into: &buf)
     }
 }
 
@@ -8460,6 +8528,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridbook_ffi_checksum_method_syncclient_login() != 52853) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gridbook_ffi_checksum_method_syncclient_refresh_token() != 60675) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_gridbook_ffi_checksum_method_syncclient_set_refresh_token() != 18606) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridbook_ffi_checksum_method_syncclient_set_token() != 20969) {

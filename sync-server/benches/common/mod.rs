@@ -17,6 +17,28 @@ pub fn vm_kib(pid: u32, key: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU seconds (user + system) a process has used, from /proc (`pid` 0: this process). On a
+/// shared machine wall times stretch with the load; CPU seconds much less.
+pub fn cpu_secs(pid: u32) -> f64 {
+    let path = if pid == 0 {
+        "/proc/self/stat".to_string()
+    } else {
+        format!("/proc/{pid}/stat")
+    };
+    let Ok(stat) = std::fs::read_to_string(path) else {
+        return 0.0;
+    };
+    // Fields after the `(comm)`: state is field 3, utime 14, stime 15 (USER_HZ = 100 on Linux).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    f.iter().sum::<u64>() as f64 / 100.0
+}
+
 /// `BENCH_PERF=FILE`: `perf record` (with `call_graph` args) on the server while a scenario
 /// runs, for the flame graphs in docs/flamegraphs/.
 pub fn perf_start(pid: u32, tag: &str, call_graph: &[&str]) -> Option<Child> {

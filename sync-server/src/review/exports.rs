@@ -2,8 +2,9 @@
 //! header) and CSV (UTF-8 with a BOM, so Excel opens it) of ledgers, cases and reports.
 //!
 //! Sensitive fields (ID numbers, phones, names) are masked by default with
-//! `gridbook_core::sensitive`. `unmasked=1` needs the export permission (district admins) and
-//! appends an audit entry to `<data_dir>/audit.jsonl` before anything is read.
+//! `gridbook_core::sensitive`. `unmasked=1` needs the reveal permission
+//! ([`super::reveal::may_reveal`], district admins) and a `reason=`; every export, masked or
+//! not, appends an entry to the audit log ([`crate::audit`]) before anything is read.
 //!
 //! Every export is written to a file under `<data_dir>/exports/` by a blocking task that reads
 //! the rows from one SQL cursor and writes them as it goes, so memory stays flat whatever the
@@ -288,33 +289,39 @@ pub struct ExportQuery {
     pub date: Option<String>,
     /// `1` for unmasked sensitive fields.
     pub unmasked: Option<String>,
+    /// Why an unmasked export is needed (required with `unmasked=1`; audited).
+    pub reason: Option<String>,
     /// Language.
     pub lang: Option<String>,
 }
 
-/// Whether a role may export unmasked personal information.
+/// Whether a role may export unmasked personal information (the reveal permission).
 pub fn may_unmask(role: Role) -> bool {
-    role == Role::DistrictAdmin
+    super::reveal::may_reveal(role)
 }
 
-fn audit(data_dir: &FsPath, viewer: &Viewer, file: &str, q: &ExportQuery) -> ApiResult<()> {
-    let entry = serde_json::json!({
-        "at": Utc::now().to_rfc3339(),
-        "event": "export_unmasked",
-        "account": viewer.account.id,
-        "role": viewer.account.role.as_str(),
-        "export": file,
-        "node": q.node, "worker": q.worker, "from": q.from, "to": q.to, "period": q.period, "date": q.date,
-    });
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(data_dir.join("audit.jsonl"))
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    writeln!(f, "{entry}")
-        .and_then(|_| f.sync_data())
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    tracing::warn!(account = %viewer.account.id, export = file, "unmasked export (audited)");
+fn audit(
+    storage: &dyn crate::storage::Storage,
+    viewer: &Viewer,
+    file: &str,
+    q: &ExportQuery,
+    unmasked: bool,
+) -> ApiResult<()> {
+    crate::audit::append(
+        storage,
+        &viewer.account.id,
+        crate::audit::Action::Export,
+        &format!("export:{file}"),
+        serde_json::json!({
+            "unmasked": unmasked,
+            "reason": q.reason.as_deref().map(str::trim),
+            "role": viewer.account.role.as_str(),
+            "node": q.node, "worker": q.worker, "from": q.from, "to": q.to, "period": q.period, "date": q.date,
+        }),
+    )?;
+    if unmasked {
+        tracing::warn!(account = %viewer.account.id, export = file, "unmasked export (audited)");
+    }
     Ok(())
 }
 
@@ -586,7 +593,7 @@ pub fn write_export(
 }
 
 /// A person's name, ID number and phone in clear, from its document (unmasked exports only).
-fn person_clear(conn: &rusqlite::Connection, id: &str) -> ApiResult<Option<(String, String, String)>> {
+pub(crate) fn person_clear(conn: &rusqlite::Connection, id: &str) -> ApiResult<Option<(String, String, String)>> {
     let bytes: Option<Vec<u8>> = conn
         .query_row("SELECT bytes FROM docs WHERE id = ?1", [id], |r| r.get(0))
         .ok();
@@ -746,9 +753,10 @@ async fn inner_download(
         Some(_) => return Err(invalid("invalid_flag", "unmasked", "0 or 1")),
     };
     if unmasked && !may_unmask(viewer.account.role) {
-        return Err(ApiError::Forbidden(
-            "unmasked exports need the export permission".into(),
-        ));
+        return Err(ApiError::RevealNotPermitted);
+    }
+    if unmasked {
+        super::reveal::check_reason(q.reason.as_deref())?;
     }
     let data_dir = app.config.data_dir.clone();
     let db = app.config.db_path();
@@ -765,9 +773,9 @@ async fn inner_download(
     let (v2, q2, db2) = (viewer.clone(), q.clone(), db.clone());
     // Check the filter (scope, dates) and size before anything is written.
     let rows = run(move || estimate(&db2, &v2, what, &q2)).await?;
-    if unmasked {
-        let (v3, q3, f3, d3) = (viewer.clone(), q.clone(), file.clone(), data_dir.clone());
-        run(move || audit(&d3, &v3, &f3, &q3)).await?;
+    {
+        let (v3, q3, f3, s3) = (viewer.clone(), q.clone(), file.clone(), app.storage.clone());
+        run(move || audit(s3.as_ref(), &v3, &f3, &q3, unmasked)).await?;
     }
     let progress = Arc::new(Progress::default());
     if rows <= sync_limit(&data_dir) {

@@ -186,7 +186,9 @@ pub async fn login_submit(State(app): State<AppState>, parts: Parts, F(form): F<
         return fail(ApiError::BadCredentials, String::new());
     }
     let storage = app.storage.clone();
-    let ttl = app.config.token_ttl_hours.min(24);
+    let ttl_ms = app.config.token_ttl_hours.min(24) * 3_600_000;
+    let addr = crate::client_ip(&parts.extensions);
+    let app2 = app.clone();
     let req = auth::LoginRequest {
         username: form.username.trim().to_string(),
         password: form.password,
@@ -195,7 +197,7 @@ pub async fn login_submit(State(app): State<AppState>, parts: Parts, F(form): F<
     };
     let now = crate::now_ms();
     let result = crate::blocking(move || {
-        let (token, t, account, _) = auth::login(&storage, &req, ttl, now)?;
+        let (token, t, account, _) = crate::throttled_login(&app2, &req, addr, ttl_ms, now)?;
         if !is_reviewer(account.role) {
             storage.revoke_device(t.device_id, now)?;
             return Err(ApiError::Forbidden("the dashboard is for supervisors".into()));

@@ -213,7 +213,13 @@ pub async fn locked<T: Send + 'static>(
     app: &AppState,
     f: impl FnOnce(&dyn Storage) -> ApiResult<T> + Send + 'static,
 ) -> ApiResult<T> {
-    let _one_writer = app.push_lock.lock().await;
+    // The guard moves into the blocking closure: a dropped request (the browser went away) must
+    // not release the lock while the write still runs.
+    let one_writer = app.push_lock.clone().lock_owned().await;
     let storage = app.storage.clone();
-    crate::blocking(move || f(storage.as_ref())).await
+    crate::blocking(move || {
+        let _one_writer = one_writer;
+        f(storage.as_ref())
+    })
+    .await
 }

@@ -17,7 +17,8 @@ use uuid::Uuid;
 
 mod keys;
 
-use super::{Account, CommitBatch, Device, OrgGrid, PullPage, PullQuery, Storage, Token};
+use super::{Account, CommitBatch, Device, DeviceStatus, OrgGrid, PullPage, PullQuery, RefreshToken, Storage, Token};
+use crate::audit;
 use crate::scope::DEPARTMENT_SCOPE_PREFIX;
 
 /// Server-only schema steps; index + 1 = `server_meta.schema_version` after the step.
@@ -71,6 +72,23 @@ CREATE TABLE case_departments (
 CREATE INDEX case_departments_seq ON case_departments (department, last_seq);
 CREATE INDEX case_departments_doc ON case_departments (doc_id);
 ",
+    // 3: district administration (issue 11): when each device last synced, with which app.
+    "
+ALTER TABLE devices ADD COLUMN last_sync_at INTEGER;
+ALTER TABLE devices ADD COLUMN app_version TEXT;
+",
+    "
+CREATE TABLE refresh_tokens (
+    hash       TEXT PRIMARY KEY,
+    device_id  TEXT NOT NULL REFERENCES devices (id),
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at    INTEGER
+) STRICT;
+CREATE INDEX refresh_tokens_device ON refresh_tokens (device_id);
+",
+    // 审计日志 (issue 9): see `crate::audit`.
+    audit::SCHEMA,
 ];
 
 /// The embedded SQLite storage.
@@ -259,6 +277,10 @@ impl Storage for SqliteStorage {
                 "UPDATE tokens SET revoked_at = coalesce(revoked_at, ?2) WHERE device_id = ?1",
                 params![id.to_string(), at],
             )?;
+            tx.execute(
+                "UPDATE refresh_tokens SET used_at = coalesce(used_at, ?2) WHERE device_id = ?1",
+                params![id.to_string(), at],
+            )?;
             tx.commit()?;
             Ok(n > 0)
         })
@@ -305,6 +327,64 @@ impl Storage for SqliteStorage {
                 "UPDATE tokens SET revoked_at = coalesce(revoked_at, ?2) WHERE hash = ?1",
                 params![hash, at],
             )? > 0)
+        })
+    }
+
+    fn set_password(&self, account_id: &str, password_hash: &str) -> Result<bool> {
+        self.write(|c| {
+            Ok(c.execute(
+                "UPDATE accounts SET password_hash = ?2 WHERE id = ?1",
+                params![account_id, password_hash],
+            )? > 0)
+        })
+    }
+
+    fn insert_refresh_token(&self, t: &RefreshToken) -> Result<()> {
+        self.write(|c| {
+            c.execute(
+                "INSERT INTO refresh_tokens (hash, device_id, created_at, expires_at, used_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![t.hash, t.device_id.to_string(), t.created_at, t.expires_at, t.used_at],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn use_refresh_token(&self, hash: &str, at: i64) -> Result<Option<RefreshToken>> {
+        self.write(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let found = tx
+                .query_row(
+                    "SELECT hash, device_id, created_at, expires_at, used_at FROM refresh_tokens WHERE hash = ?1",
+                    [hash],
+                    |r| {
+                        let d: String = r.get(1)?;
+                        Ok(RefreshToken {
+                            hash: r.get(0)?,
+                            device_id: Uuid::parse_str(&d).unwrap_or_default(),
+                            created_at: r.get(2)?,
+                            expires_at: r.get(3)?,
+                            used_at: r.get(4)?,
+                        })
+                    },
+                )
+                .optional()?;
+            if found.as_ref().is_some_and(|t| t.used_at.is_none()) {
+                tx.execute(
+                    "UPDATE refresh_tokens SET used_at = ?2 WHERE hash = ?1",
+                    params![hash, at],
+                )?;
+            }
+            tx.commit()?;
+            Ok(found)
+        })
+    }
+
+    fn audit_append(&self, entry: &audit::NewEntry) -> Result<audit::Entry> {
+        self.write(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let e = audit::append_sql(&tx, entry)?;
+            tx.commit()?;
+            Ok(e)
         })
     }
 
@@ -521,6 +601,85 @@ impl Storage for SqliteStorage {
 
     fn integrity_check(&self) -> Result<String> {
         self.read(|c| Ok(c.query_row("PRAGMA integrity_check", [], |r| r.get::<_, String>(0))?))
+    }
+
+    fn docs_of_kind(&self, kind: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached("SELECT id, bytes FROM docs WHERE kind = ?1 ORDER BY id")?;
+            let rows = stmt.query_map([kind], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn accounts(&self) -> Result<Vec<Account>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, username, display_name, password_hash, role, org_node, disabled FROM accounts ORDER BY username",
+            )?;
+            let rows = stmt.query_map([], account_row)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn update_account(&self, a: &Account) -> Result<bool> {
+        self.write(|c| {
+            Ok(c.execute(
+                "UPDATE accounts SET username = ?2, display_name = ?3, password_hash = ?4, role = ?5, org_node = ?6, disabled = ?7 WHERE id = ?1",
+                params![a.id, a.username, a.display_name, a.password_hash, a.role.as_str(), a.org_node, a.disabled],
+            )? > 0)
+        })
+    }
+
+    fn revoke_account_tokens(&self, account_id: &str, at: i64) -> Result<u64> {
+        self.write(|c| {
+            Ok(c.execute(
+                "UPDATE tokens SET revoked_at = ?2 WHERE revoked_at IS NULL
+                 AND device_id IN (SELECT id FROM devices WHERE account_id = ?1)",
+                params![account_id, at],
+            )? as u64)
+        })
+    }
+
+    fn devices(&self) -> Result<Vec<DeviceStatus>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, account_id, name, created_at, revoked_at, last_sync_at, app_version FROM devices
+                 ORDER BY coalesce(last_sync_at, created_at) DESC, id",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(DeviceStatus {
+                    device: device_row(r)?,
+                    last_sync_at: r.get(5)?,
+                    app_version: r.get(6)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn record_sync(&self, device: Uuid, at: i64, app_version: Option<&str>) -> Result<()> {
+        // Never wait behind a push's commit for this: when the writer is busy, a later sync
+        // records it.
+        let c = match self.writer.try_lock() {
+            Ok(c) => c,
+            Err(std::sync::TryLockError::WouldBlock) => return Ok(()),
+            Err(std::sync::TryLockError::Poisoned(_)) => return Err(poisoned()),
+        };
+        c.prepare_cached(
+            "UPDATE devices SET last_sync_at = ?2, app_version = coalesce(?3, app_version)
+             WHERE id = ?1 AND (last_sync_at IS NULL OR last_sync_at <= ?2 - 60000 OR app_version IS NOT coalesce(?3, app_version))",
+        )?
+        .execute(params![device.to_string(), at, app_version])?;
+        Ok(())
+    }
+
+    fn backup_to(&self, dest: &Path) -> Result<()> {
+        // `VACUUM INTO` reads one consistent snapshot (a WAL read transaction) on a reader
+        // connection: the writer and the other readers carry on while it runs.
+        self.read(|c| {
+            c.execute("VACUUM INTO ?1", [dest.to_string_lossy()])?;
+            Ok(())
+        })
     }
 }
 

@@ -13,13 +13,14 @@ use gridbook_core::sync::{ClientConfig, SyncClient};
 use gridbook_core::{Identity, Store};
 use rusqlite::{Connection, OpenFlags};
 
-struct Server {
-    child: Child,
+pub(crate) struct Server {
+    pub(crate) child: Child,
     _stdout: BufReader<ChildStdout>,
-    port: u16,
+    pub(crate) port: u16,
 }
 
-fn spawn(data: &Path, port: u16) -> Server {
+/// Start `gridbook-server demo` on `data` (port 0 = any) and wait for its address.
+pub(crate) fn spawn(data: &Path, port: u16) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_gridbook-server"))
         .args(["demo", "--listen", &format!("127.0.0.1:{port}"), "--data"])
         .arg(data)
@@ -89,6 +90,8 @@ async fn phone(dir: &Path, name: &str, url: &str) -> (Store, SyncClient) {
         max_attempts: 12,
         backoff_base: Duration::from_millis(100),
         backoff_max: Duration::from_secs(2),
+        // The demo server speaks plain HTTP on loopback (development flag, explicit).
+        allow_insecure_http: true,
         ..ClientConfig::default()
     };
     let mut client = SyncClient::with_config(url, config).unwrap();

@@ -1,3 +1,5 @@
 //! Tests of the `gridbook-server` binary as a child process.
 
+mod admin_cli;
+mod audit_cli;
 mod kill;

@@ -52,7 +52,11 @@ async fn supervisor_reviews_in_chromium_and_the_phone_sees_it() {
         grids: vec![],
     };
     let mut store = Store::open(&dir.path().join("phone.sqlite3"), nobody).expect("store");
-    let mut client = SyncClient::new(&url).expect("client");
+    let dev = gridbook_core::sync::client::ClientConfig {
+        allow_insecure_http: true, // the loopback demo server speaks plain HTTP
+        ..Default::default()
+    };
+    let mut client = SyncClient::with_config(&url, dev).expect("client");
     client
         .login(&mut store, "grid01", "demo-grid01", "worker phone")
         .await

@@ -275,7 +275,7 @@ async fn large_exports_run_as_jobs_with_progress() {
         .expect("bytes");
     assert!(bytes.starts_with(b"PK"), "an XLSX (zip) file");
 
-    // Unmasked: only with the permission (district admin), and audited.
+    // Unmasked: only with the permission (district admin) and a reason, and audited.
     let admin = web_login(url, "admin", "demo-admin").await.expect("admin login");
     let r = c
         .get(format!("{url}/review/exports/report.csv?unmasked=1"))
@@ -283,10 +283,30 @@ async fn large_exports_run_as_jobs_with_progress() {
         .send()
         .await
         .expect("export");
+    assert_eq!(r.status().as_u16(), 400, "no reason, no unmasked export");
+    let r = c
+        .get(format!(
+            "{url}/review/exports/report.csv?unmasked=1&reason=%E7%A8%BD%E6%A0%B8"
+        ))
+        .header("cookie", &admin)
+        .send()
+        .await
+        .expect("export");
     assert_eq!(r.status().as_u16(), 200);
-    let audit = std::fs::read_to_string(server.data_dir().join("audit.jsonl")).expect("audit log");
+    let db = rusqlite::Connection::open_with_flags(
+        server.data_dir().join("gridbook.sqlite3"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("db");
+    let detail: String = db
+        .query_row(
+            "SELECT detail FROM audit_log WHERE action = 'export' AND actor = 'admin' ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .expect("an audit entry of the unmasked export");
     assert!(
-        audit.contains("export_unmasked") && audit.contains("\"account\":\"admin\""),
-        "{audit}"
+        detail.contains("\"unmasked\":true") && detail.contains("稽核"),
+        "{detail}"
     );
 }

@@ -1,11 +1,20 @@
 //! Loopback tests of sync: real server on 127.0.0.1, real phone stores, real HTTP.
 
+mod accounts;
+mod admin_accounts;
+mod admin_backup;
+mod admin_import;
+mod admin_org;
+mod admin_pages;
+mod admin_rules;
 mod bad_input;
 mod bootstrap;
 mod convergence;
 mod department;
 mod erasure;
 mod idempotent;
+mod reveal;
 mod revoke;
 mod scope;
 mod shutdown;
+mod tls;

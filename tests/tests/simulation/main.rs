@@ -101,6 +101,8 @@ fn client(url: &str) -> SyncClient {
         backoff_base: Duration::from_millis(10),
         backoff_max: Duration::from_millis(200),
         request_timeout: Duration::from_secs(20),
+        // The loopback test server speaks plain HTTP (development flag, explicit).
+        allow_insecure_http: true,
         ..ClientConfig::default()
     };
     SyncClient::with_config(url, config).expect("client")

@@ -605,6 +605,16 @@ uint64_t uniffi_gridbook_ffi_fn_constructor_syncclient_new(RustBuffer base_url, 
 uint64_t uniffi_gridbook_ffi_fn_method_syncclient_login(uint64_t ptr, uint64_t store, RustBuffer username, RustBuffer password, RustBuffer device_name
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDBOOK_FFI_FN_METHOD_SYNCCLIENT_REFRESH_TOKEN
+#define UNIFFI_FFIDEF_UNIFFI_GRIDBOOK_FFI_FN_METHOD_SYNCCLIENT_REFRESH_TOKEN
+RustBuffer uniffi_gridbook_ffi_fn_method_syncclient_refresh_token(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDBOOK_FFI_FN_METHOD_SYNCCLIENT_SET_REFRESH_TOKEN
+#define UNIFFI_FFIDEF_UNIFFI_GRIDBOOK_FFI_FN_METHOD_SYNCCLIENT_SET_REFRESH_TOKEN
+void uniffi_gridbook_ffi_fn_method_syncclient_set_refresh_token(uint64_t ptr, RustBuffer token, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDBOOK_FFI_FN_METHOD_SYNCCLIENT_SET_TOKEN
 #define UNIFFI_FFIDEF_UNIFFI_GRIDBOOK_FFI_FN_METHOD_SYNCCLIENT_SET_TOKEN
 void uniffi_gridbook_ffi_fn_method_syncclient_set_token(uint64_t ptr, RustBuffer token, RustCallStatus *_Nonnull out_status
@@ -1274,6 +1284,18 @@ uint16_t uniffi_gridbook_ffi_checksum_method_store_visits_due(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_GRIDBOOK_FFI_CHECKSUM_METHOD_SYNCCLIENT_LOGIN
 #define UNIFFI_FFIDEF_UNIFFI_GRIDBOOK_FFI_CHECKSUM_METHOD_SYNCCLIENT_LOGIN
 uint16_t uniffi_gridbook_ffi_checksum_method_syncclient_login(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDBOOK_FFI_CHECKSUM_METHOD_SYNCCLIENT_REFRESH_TOKEN
+#define UNIFFI_FFIDEF_UNIFFI_GRIDBOOK_FFI_CHECKSUM_METHOD_SYNCCLIENT_REFRESH_TOKEN
+uint16_t uniffi_gridbook_ffi_checksum_method_syncclient_refresh_token(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_GRIDBOOK_FFI_CHECKSUM_METHOD_SYNCCLIENT_SET_REFRESH_TOKEN
+#define UNIFFI_FFIDEF_UNIFFI_GRIDBOOK_FFI_CHECKSUM_METHOD_SYNCCLIENT_SET_REFRESH_TOKEN
+uint16_t uniffi_gridbook_ffi_checksum_method_syncclient_set_refresh_token(void
     
 );
 #endif

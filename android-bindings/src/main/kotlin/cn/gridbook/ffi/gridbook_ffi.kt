@@ -846,6 +846,10 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_gridbook_ffi_checksum_method_syncclient_login(
     ): Int
+    external fun uniffi_gridbook_ffi_checksum_method_syncclient_refresh_token(
+    ): Int
+    external fun uniffi_gridbook_ffi_checksum_method_syncclient_set_refresh_token(
+    ): Int
     external fun uniffi_gridbook_ffi_checksum_method_syncclient_set_token(
     ): Int
     external fun uniffi_gridbook_ffi_checksum_method_syncclient_sync(
@@ -1012,6 +1016,10 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_gridbook_ffi_fn_method_syncclient_login(`ptr`: Long,`store`: Long,`username`: RustBuffer.ByValue,`password`: RustBuffer.ByValue,`deviceName`: RustBuffer.ByValue,
     ): Long
+    external fun uniffi_gridbook_ffi_fn_method_syncclient_refresh_token(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_gridbook_ffi_fn_method_syncclient_set_refresh_token(`ptr`: Long,`token`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_gridbook_ffi_fn_method_syncclient_set_token(`ptr`: Long,`token`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_gridbook_ffi_fn_method_syncclient_sync(`ptr`: Long,`store`: Long,`progress`: RustBuffer.ByValue,
@@ -1329,6 +1337,12 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridbook_ffi_checksum_method_syncclient_login() and 0xFFFF) != 52853) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_gridbook_ffi_checksum_method_syncclient_refresh_token() and 0xFFFF) != 60675) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_gridbook_ffi_checksum_method_syncclient_set_refresh_token() and 0xFFFF) != 18606) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridbook_ffi_checksum_method_syncclient_set_token() and 0xFFFF) != 20969) {
@@ -3753,6 +3767,17 @@ public interface SyncClientInterface {
     suspend fun `login`(`store`: Store, `username`: kotlin.String, `password`: kotlin.String, `deviceName`: kotlin.String): LoginInfo
     
     /**
+     * The current refresh token: it changes when a sync refreshes the access token, so store
+     * it again after each sync.
+     */
+    fun `refreshToken`(): kotlin.String?
+    
+    /**
+     * Use a refresh token obtained earlier (kept in the Keystore / Keychain).
+     */
+    fun `setRefreshToken`(`token`: kotlin.String)
+    
+    /**
      * Use a token obtained earlier (kept in the Keystore / Keychain).
      */
     fun `setToken`(`token`: kotlin.String)
@@ -3909,6 +3934,39 @@ open class SyncClient: Disposable, AutoCloseable, SyncClientInterface
         ApiException.ErrorHandler,
     )
     }
+
+    
+    /**
+     * The current refresh token: it changes when a sync refreshes the access token, so store
+     * it again after each sync.
+     */override fun `refreshToken`(): kotlin.String? {
+            return FfiConverterOptionalString.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_gridbook_ffi_fn_method_syncclient_refresh_token(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Use a refresh token obtained earlier (kept in the Keystore / Keychain).
+     */override fun `setRefreshToken`(`token`: kotlin.String)
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_gridbook_ffi_fn_method_syncclient_set_refresh_token(
+        it,
+        
+        FfiConverterString.lower(`token`),_status)
+}
+    }
+    
+    
 
     
     /**
@@ -5936,6 +5994,11 @@ data class LoginInfo (
      * Server clock (ms since the epoch).
      */
     var `serverTime`: kotlin.Long
+    , 
+    /**
+     * Refresh token (keep it secret; store it in the Keystore / Keychain).
+     */
+    var `refreshToken`: kotlin.String?
     
 ){
     
@@ -5960,6 +6023,7 @@ public object FfiConverterTypeLoginInfo: FfiConverterRustBuffer<LoginInfo> {
             FfiConverterString.read(buf),
             FfiConverterSequenceString.read(buf),
             FfiConverterLong.read(buf),
+            FfiConverterOptionalString.read(buf),
         )
     }
 
@@ -5971,7 +6035,8 @@ public object FfiConverterTypeLoginInfo: FfiConverterRustBuffer<LoginInfo> {
             FfiConverterTypeRole.allocationSize(value.`role`) +
             FfiConverterString.allocationSize(value.`orgNode`) +
             FfiConverterSequenceString.allocationSize(value.`grids`) +
-            FfiConverterLong.allocationSize(value.`serverTime`)
+            FfiConverterLong.allocationSize(value.`serverTime`) +
+            FfiConverterOptionalString.allocationSize(value.`refreshToken`)
     )
 
     override fun write(value: LoginInfo, buf: ByteBuffer) {
@@ -5983,6 +6048,7 @@ public object FfiConverterTypeLoginInfo: FfiConverterRustBuffer<LoginInfo> {
             FfiConverterString.write(value.`orgNode`, buf)
             FfiConverterSequenceString.write(value.`grids`, buf)
             FfiConverterLong.write(value.`serverTime`, buf)
+            FfiConverterOptionalString.write(value.`refreshToken`, buf)
     }
 }
 
@@ -6591,6 +6657,17 @@ data class SyncConfig (
      * Timeout of one HTTP request in ms.
      */
     var `requestTimeoutMs`: kotlin.ULong
+    , 
+    /**
+     * Accept a plain `http://` server URL: development only (tests, the demo server). The
+     * default refuses it (`insecure_url`).
+     */
+    var `allowInsecureHttp`: kotlin.Boolean = false 
+    , 
+    /**
+     * An extra trusted root certificate (PEM), e.g. the district's own CA.
+     */
+    var `extraRootCertPem`: kotlin.String? = null 
     
 ){
     
@@ -6610,19 +6687,25 @@ public object FfiConverterTypeSyncConfig: FfiConverterRustBuffer<SyncConfig> {
             FfiConverterUInt.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterULong.read(buf),
+            FfiConverterBoolean.read(buf),
+            FfiConverterOptionalString.read(buf),
         )
     }
 
     override fun allocationSize(value: SyncConfig) = (
             FfiConverterUInt.allocationSize(value.`maxAttempts`) +
             FfiConverterULong.allocationSize(value.`backoffBaseMs`) +
-            FfiConverterULong.allocationSize(value.`requestTimeoutMs`)
+            FfiConverterULong.allocationSize(value.`requestTimeoutMs`) +
+            FfiConverterBoolean.allocationSize(value.`allowInsecureHttp`) +
+            FfiConverterOptionalString.allocationSize(value.`extraRootCertPem`)
     )
 
     override fun write(value: SyncConfig, buf: ByteBuffer) {
             FfiConverterUInt.write(value.`maxAttempts`, buf)
             FfiConverterULong.write(value.`backoffBaseMs`, buf)
             FfiConverterULong.write(value.`requestTimeoutMs`, buf)
+            FfiConverterBoolean.write(value.`allowInsecureHttp`, buf)
+            FfiConverterOptionalString.write(value.`extraRootCertPem`, buf)
     }
 }
 

@@ -154,7 +154,8 @@ class DemoServer : AutoCloseable {
     }
 }
 
-fun fastSync() = SyncConfig(maxAttempts = 1u, backoffBaseMs = 10uL, requestTimeoutMs = 20_000uL)
+// The demo server speaks plain HTTP on loopback: the development flag, explicitly.
+fun fastSync() = SyncConfig(maxAttempts = 1u, backoffBaseMs = 10uL, requestTimeoutMs = 20_000uL, allowInsecureHttp = true)
 
 fun phone(): Store = Store.open(File(tempDir(), "phone.sqlite3").path, KEY, Identity("", Role.GRID_LEADER, "", listOf()))
 

@@ -1,0 +1,306 @@
+//! 备份与恢复: an online backup of the embedded database while the server serves, and the
+//! restore of such a backup into a data folder whose server is stopped.
+//!
+//! - **Backup** ([`backup`]): `VACUUM INTO` on a reader connection copies one consistent
+//!   snapshot (a WAL read transaction) while phones keep syncing; the copy is written under a
+//!   temporary name, checked with `PRAGMA integrity_check`, fsynced and only then renamed to
+//!   its final name, so a backup file that exists is whole.
+//! - **Restore** ([`restore`]): refuses while a server holds the data folder ([`DataLock`]);
+//!   checks the backup (integrity, schema not newer than this binary: the usual migrations run
+//!   on it), moves the current database aside (`gridbook.sqlite3.before-restore-<ms>`), and
+//!   puts the backup in its place. It also writes a **restore marker** into the change log: a
+//!   row in no device's scope whose `seq` lies [`RESTORE_SEQ_GAP`] above the backup's last one,
+//!   so sequence numbers handed out after the restore never fall at or below a cursor that a
+//!   phone received from the lost tail (after the backup, before the restore) — otherwise a
+//!   phone would silently skip the new changes that reuse those numbers.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+
+use crate::error::ApiError;
+use crate::storage::Storage;
+use crate::storage::sqlite::SqliteStorage;
+
+/// How far above the backup's last `seq` the first one after a restore lies.
+pub const RESTORE_SEQ_GAP: i64 = 1 << 32;
+
+/// Scope of the restore marker rows (no device is ever granted it).
+pub const RESTORE_SCOPE: &str = "_restore";
+
+/// Why a backup or restore did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    /// The destination exists; backups never overwrite.
+    #[error("{0} exists; choose a new file name")]
+    Exists(PathBuf),
+    /// The backup file is missing.
+    #[error("{0} does not exist")]
+    Missing(PathBuf),
+    /// The file is not a sound gridbook database.
+    #[error("{path} is not a sound gridbook database: {reason}")]
+    Unsound {
+        /// File.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A server holds the data folder.
+    #[error("a gridbook-server is running on {0}; stop it before restoring")]
+    ServerRunning(PathBuf),
+    /// File system.
+    #[error("{0}")]
+    Io(String),
+    /// Storage.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+}
+
+impl From<gridbook_core::Error> for BackupError {
+    fn from(e: gridbook_core::Error) -> Self {
+        BackupError::Api(ApiError::Core(e))
+    }
+}
+
+impl From<rusqlite::Error> for BackupError {
+    fn from(e: rusqlite::Error) -> Self {
+        BackupError::from(gridbook_core::Error::from(e))
+    }
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BackupError + '_ {
+    move |e| BackupError::Io(format!("{}: {e}", path.display()))
+}
+
+impl BackupError {
+    /// Stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            BackupError::Exists(_) => "backup_exists",
+            BackupError::Missing(_) => "backup_missing",
+            BackupError::Unsound { .. } => "backup_unsound",
+            BackupError::ServerRunning(_) => "server_running",
+            BackupError::Io(_) => "io_error",
+            BackupError::Api(e) => e.code(),
+        }
+    }
+
+    /// Message in zh-CN.
+    pub fn message_zh(&self) -> String {
+        match self {
+            BackupError::Exists(p) => format!("{} 已存在，请换一个文件名", p.display()),
+            BackupError::Missing(p) => format!("备份文件 {} 不存在", p.display()),
+            BackupError::Unsound { path, .. } => format!("{} 不是完好的 gridbook 数据库", path.display()),
+            BackupError::ServerRunning(p) => format!("服务器正在使用 {}，请先停止服务器再恢复", p.display()),
+            BackupError::Io(_) => "读写文件出错".into(),
+            BackupError::Api(e) => e.message_zh(),
+        }
+    }
+}
+
+/// What a backup wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupInfo {
+    /// The backup file.
+    pub path: PathBuf,
+    /// Its size.
+    pub bytes: u64,
+    /// The last change-log `seq` it holds.
+    pub last_seq: i64,
+}
+
+/// The exclusive lock a server holds on its data folder (`gridbook.lock`), released when the
+/// process ends, however it ends. Restore takes it too, so it never runs under a live server.
+#[derive(Debug)]
+pub struct DataLock {
+    _file: File,
+}
+
+impl DataLock {
+    /// Take the lock of `data_dir`, or fail with [`BackupError::ServerRunning`].
+    pub fn acquire(data_dir: &Path) -> Result<DataLock, BackupError> {
+        std::fs::create_dir_all(data_dir).map_err(io(data_dir))?;
+        let path = data_dir.join("gridbook.lock");
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        match file.try_lock() {
+            Ok(()) => Ok(DataLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(BackupError::ServerRunning(data_dir.to_path_buf())),
+            Err(std::fs::TryLockError::Error(e)) => Err(io(&path)(e)),
+        }
+    }
+}
+
+fn sync_dir(path: &Path) -> Result<(), BackupError> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
+}
+
+fn check_sound(path: &Path) -> Result<i64, BackupError> {
+    let unsound = |reason: String| BackupError::Unsound {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let conn =
+        Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|e| unsound(e.to_string()))?;
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .map_err(|e| unsound(e.to_string()))?;
+    if integrity != "ok" {
+        return Err(unsound(format!("integrity_check: {integrity}")));
+    }
+    conn.query_row("SELECT coalesce(max(seq), 0) FROM change_log", [], |r| r.get(0))
+        .map_err(|e| unsound(format!("no change log: {e}")))
+}
+
+/// Back up the database of `storage` to `dest` (a new file) while the server serves.
+pub fn backup(storage: &dyn Storage, dest: &Path, operator: &str) -> Result<BackupInfo, BackupError> {
+    if dest.exists() {
+        return Err(BackupError::Exists(dest.to_path_buf()));
+    }
+    let mut tmp = dest.as_os_str().to_owned();
+    tmp.push(".partial");
+    let tmp = PathBuf::from(tmp);
+    if tmp.exists() {
+        std::fs::remove_file(&tmp).map_err(io(&tmp))?;
+    }
+    let result = (|| {
+        storage.backup_to(&tmp)?;
+        let last_seq = check_sound(&tmp)?;
+        File::open(&tmp).and_then(|f| f.sync_all()).map_err(io(&tmp))?;
+        Ok::<_, BackupError>(last_seq)
+    })();
+    let last_seq = match result {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&tmp, dest).map_err(io(dest))?;
+    sync_dir(dest)?;
+    let bytes = std::fs::metadata(dest).map_err(io(dest))?.len();
+    crate::admin::audit("backup", operator, &format!("last_seq={last_seq} bytes={bytes}"));
+    Ok(BackupInfo {
+        path: dest.to_path_buf(),
+        bytes,
+        last_seq,
+    })
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreInfo {
+    /// Where the database that was replaced now is (none if there was none).
+    pub previous: Option<PathBuf>,
+    /// The backup's last change-log `seq`.
+    pub last_seq: i64,
+    /// The `seq` of the restore marker: the next change gets a higher one.
+    pub marker_seq: i64,
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// Restore `backup_file` as the database of the data folder `data_dir` (server stopped).
+pub fn restore(backup_file: &Path, data_dir: &Path, operator: &str) -> Result<RestoreInfo, BackupError> {
+    if !backup_file.is_file() {
+        return Err(BackupError::Missing(backup_file.to_path_buf()));
+    }
+    let _lock = DataLock::acquire(data_dir)?;
+    let last_seq = check_sound(backup_file)?;
+    let db = data_dir.join("gridbook.sqlite3");
+    let staged = with_suffix(&db, ".restoring");
+    for p in [
+        staged.clone(),
+        with_suffix(&staged, "-wal"),
+        with_suffix(&staged, "-shm"),
+    ] {
+        if p.exists() {
+            std::fs::remove_file(&p).map_err(io(&p))?;
+        }
+    }
+    std::fs::copy(backup_file, &staged).map_err(io(&staged))?;
+    // Migrations run (or refuse a database newer than this binary) exactly as on start.
+    let marker_seq = {
+        let storage = SqliteStorage::open(&staged, 1)?;
+        drop(storage);
+        let conn = Connection::open(&staged)?;
+        let now = crate::now_ms();
+        let marker = last_seq + RESTORE_SEQ_GAP;
+        conn.execute(
+            "INSERT INTO change_log (seq, scope, doc_id, hash, bytes, origin_device, received_at)
+             VALUES (?1, ?2, '', ?3, x'', 'restore', ?4)",
+            rusqlite::params![marker, RESTORE_SCOPE, format!("restore:{now}"), now],
+        )?;
+        let ok: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        if ok != "ok" {
+            return Err(BackupError::Unsound {
+                path: backup_file.to_path_buf(),
+                reason: ok,
+            });
+        }
+        marker
+    };
+    File::open(&staged).and_then(|f| f.sync_all()).map_err(io(&staged))?;
+    let previous = if db.exists() {
+        let aside = with_suffix(&db, &format!(".before-restore-{}", crate::now_ms()));
+        for (from, to) in [
+            (db.clone(), aside.clone()),
+            (with_suffix(&db, "-wal"), with_suffix(&aside, "-wal")),
+            (with_suffix(&db, "-shm"), with_suffix(&aside, "-shm")),
+        ] {
+            if from.exists() {
+                std::fs::rename(&from, &to).map_err(io(&from))?;
+            }
+        }
+        Some(aside)
+    } else {
+        None
+    };
+    for (from, to) in [
+        (with_suffix(&staged, "-wal"), with_suffix(&db, "-wal")),
+        (with_suffix(&staged, "-shm"), with_suffix(&db, "-shm")),
+        (staged.clone(), db.clone()),
+    ] {
+        if from.exists() {
+            std::fs::rename(&from, &to).map_err(io(&from))?;
+        }
+    }
+    sync_dir(&db)?;
+    crate::admin::audit(
+        "restore",
+        operator,
+        &format!("last_seq={last_seq} marker_seq={marker_seq}"),
+    );
+    Ok(RestoreInfo {
+        previous,
+        last_seq,
+        marker_seq,
+    })
+}
+
+/// The schema versions a database file holds: (core `user_version`, server `schema_version`).
+pub fn schema_versions(db: &Path) -> Result<(i64, i64), BackupError> {
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let core: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let server: i64 = conn
+        .query_row("SELECT value FROM server_meta WHERE key = 'schema_version'", [], |r| {
+            r.get::<_, String>(0)
+        })
+        .optional()?
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    Ok((core, server))
+}

@@ -1,0 +1,83 @@
+//! 规则发布: a new version of the checklist template (三知四清五报六访), validated by the `core`
+//! rules before it is accepted, stored as an ordinary record of the district scope, which
+//! every device reads: phones receive it at their next sync and `Store::active_template` picks
+//! the highest version for new house calls, while a house call keeps the template id and
+//! version it was answered with, so old records still read as the version they were made with.
+//!
+//! The workflow definition, time limits and holiday calendar are not records yet (they are
+//! compiled-in `core` tables), so this mechanism does not cover them; see ADR 0006.
+
+use gridbook_core::domain::ChecklistTemplate;
+use gridbook_core::domain::template::DEFAULT_TEMPLATE_JSON;
+use serde::Serialize;
+
+use crate::error::{ApiError, ApiResult};
+use crate::storage::Storage;
+
+/// What a publish stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Published {
+    /// Record id of the new version.
+    pub doc_id: String,
+    /// Template id.
+    pub template_id: String,
+    /// Version.
+    pub version: u32,
+}
+
+/// The highest version of `template_id` the server holds (the shipped version counts).
+pub fn latest_version(storage: &dyn Storage, template_id: &str) -> ApiResult<u32> {
+    let mut latest = 0;
+    let builtin = ChecklistTemplate::builtin();
+    if builtin.template_id == template_id {
+        latest = builtin.version;
+    }
+    for (_, bytes) in storage.docs_of_kind("template")? {
+        let Ok(doc) = automerge::AutoCommit::load(&bytes) else {
+            continue;
+        };
+        let Some(body) = gridbook_core::doc::root_obj(&doc, "body") else {
+            continue;
+        };
+        let json = gridbook_core::doc::read_json(&doc, &body);
+        if json["template_id"].as_str() == Some(template_id) {
+            latest = latest.max(json["version"].as_u64().unwrap_or(0) as u32);
+        }
+    }
+    Ok(latest)
+}
+
+/// Validate and publish a template version given as JSON (the layout of the shipped
+/// `template_3456_v1.json`). Its version must be above every version the server holds.
+pub fn publish_template(storage: &dyn Storage, json: &str, operator: &str) -> ApiResult<Published> {
+    let template = ChecklistTemplate::from_json(json)?;
+    let latest = latest_version(storage, &template.template_id)?;
+    if template.version <= latest {
+        return Err(ApiError::Core(gridbook_core::Error::Invalid {
+            code: "template_version_not_newer",
+            field: "version".into(),
+            reason: format!(
+                "version {} is not above the published version {latest}",
+                template.version
+            ),
+        }));
+    }
+    let mut store = super::residents::admin_store(storage, operator)?;
+    let doc_id = store.create(&template)?;
+    super::residents::commit_outbox(storage, &store)?;
+    super::audit(
+        "publish_template",
+        operator,
+        &format!("template_id={} version={}", template.template_id, template.version),
+    );
+    Ok(Published {
+        doc_id,
+        template_id: template.template_id,
+        version: template.version,
+    })
+}
+
+/// The shipped template, as the starting point of an edit.
+pub fn shipped_template_json() -> &'static str {
+    DEFAULT_TEMPLATE_JSON
+}
