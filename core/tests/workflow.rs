@@ -998,7 +998,10 @@ fn converge(
     // the losing claim, not at the end: a later re-open (OpenClaim) legitimately clears the owner.
     for c in &reference_state.conflicts {
         if c.reason_code == "claim_lost" {
-            let at = reference_list.iter().position(|t| t.id == c.transition_id).unwrap_or_default();
+            let at = reference_list
+                .iter()
+                .position(|t| t.id == c.transition_id)
+                .unwrap_or_default();
             let then = fold(def, &reference_list[..=at]);
             prop_assert_eq!(claim_outcome(&then, &c.actor), ClaimOutcome::Lost);
             prop_assert!(then.conflicts.iter().any(|k| k.transition_id == c.transition_id));

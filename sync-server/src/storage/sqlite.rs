@@ -493,7 +493,8 @@ impl Storage for SqliteStorage {
                          WHERE cd.department = ?1 AND cd.last_seq > ?2 AND cd.last_seq <= ?3 ORDER BY cd.last_seq",
                     )?;
                     let mut rows = stmt.query(params![dept, cur.seq as i64, high as i64])?;
-                    let mut reached = high;
+                    // Where the cursor may move: past what was sent, or to `high` once all was.
+                    let mut reached = cur.seq;
                     while let Some(r) = rows.next()? {
                         if spent > 0 && spent >= budget {
                             page.more = true;
@@ -540,8 +541,13 @@ impl Storage for SqliteStorage {
                     if finished {
                         *cur = Cursor { scope: cur.scope.clone(), seq: taken_at, snapshot_after: None };
                     } else {
-                        *cur = Cursor { scope: cur.scope.clone(), seq: taken_at, snapshot_after: last.or(cur.snapshot_after.clone()) };
                         page.more = true;
+                        // The budget ran out before this scope's first document: the cursor stays
+                        // as it was (moving it to `taken_at` with no position would mark the
+                        // scope bootstrapped and its documents would never be sent).
+                        if let Some(last) = last {
+                            *cur = Cursor { scope: cur.scope.clone(), seq: taken_at, snapshot_after: Some(last) };
+                        }
                     }
                 }
             }
@@ -686,6 +692,7 @@ impl Storage for SqliteStorage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     #[test]
     fn durable_settings_and_an_empty_pull() {
@@ -715,5 +722,79 @@ mod tests {
         // Reopening is a no-op migration.
         drop(s);
         SqliteStorage::open(&dir.path().join("db.sqlite3"), 2).unwrap();
+    }
+
+    /// Bootstrap pages under every byte budget deliver every document of every scope once. A
+    /// budget running out exactly between two scopes once marked the next scope bootstrapped
+    /// with nothing sent (found by the simulation, seed 0 of the privacy-phone branch).
+    #[test]
+    fn every_budget_bootstraps_every_scope_completely() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStorage::open(&dir.path().join("db.sqlite3"), 2).unwrap();
+        let dept = format!("{DEPARTMENT_SCOPE_PREFIX}d1");
+        let mut expected = BTreeSet::new();
+        s.write(|c| {
+            let mut seq: i64 = 0;
+            for (scope, n) in [("a", 3), ("b", 1), ("c", 4), ("district", 2)] {
+                for i in 0..n {
+                    seq += 1;
+                    let id = format!("{scope}-{i}");
+                    let bytes = vec![7u8; 10 + 13 * ((seq as usize * 5) % 7)];
+                    c.execute(
+                        "INSERT INTO docs (id, kind, scope, bytes, heads) VALUES (?1, 'case', ?2, ?3, '')",
+                        params![id, scope, bytes],
+                    )?;
+                    c.execute(
+                        "INSERT INTO change_log (seq, scope, doc_id, hash, bytes, origin_device, received_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, 'other', 0)",
+                        params![seq, scope, id, format!("h{seq}"), bytes],
+                    )?;
+                    expected.insert((scope.to_string(), id.clone()));
+                    if scope == "c" {
+                        c.execute(
+                            "INSERT INTO case_departments (department, doc_id, last_seq) VALUES ('d1', ?1, ?2)",
+                            params![id, seq],
+                        )?;
+                        expected.insert((dept.clone(), id));
+                    }
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+        let scopes = ["a", "b", "c", "district", dept.as_str()];
+        for budget in 1..400 {
+            let mut cursors: Vec<Cursor> = scopes
+                .iter()
+                .map(|s| Cursor {
+                    scope: s.to_string(),
+                    seq: 0,
+                    snapshot_after: None,
+                })
+                .collect();
+            let mut got = BTreeSet::new();
+            for page_no in 0.. {
+                assert!(page_no < 50, "budget {budget}: no end");
+                let page = s
+                    .pull(&PullQuery {
+                        cursors: cursors.clone(),
+                        exclude_origin: "me".into(),
+                        max_bytes: budget,
+                    })
+                    .unwrap();
+                for d in page.snapshots.iter().chain(&page.changes) {
+                    got.insert((d.scope.clone(), d.doc_id.clone()));
+                }
+                cursors = page.cursors;
+                if !page.more {
+                    break;
+                }
+            }
+            assert_eq!(got, expected, "budget {budget}");
+            assert!(
+                cursors.iter().all(|c| c.seq == 10 && c.snapshot_after.is_none()),
+                "budget {budget}: {cursors:?}"
+            );
+        }
     }
 }
