@@ -454,6 +454,21 @@ mod tests {
         assert_ne!(t1, t2);
         assert_eq!(token_hash(&t1), h1);
         assert_eq!(t1.len(), 64);
+        // The hash never reaches logs through Debug.
+        let account = crate::storage::Account {
+            id: "a".into(),
+            username: "grid01".into(),
+            display_name: "网格员".into(),
+            password_hash: h.clone(),
+            role: gridbook_core::domain::Role::GridWorker,
+            org_node: "g".into(),
+            disabled: false,
+        };
+        let shown = format!("{account:?}");
+        assert!(
+            !shown.contains(&h) && !shown.contains("argon2") && shown.contains("grid01"),
+            "{shown}"
+        );
     }
 
     #[test]

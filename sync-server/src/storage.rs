@@ -22,8 +22,8 @@ use gridbook_core::domain::Role;
 use gridbook_core::sync::{Cursor, Erasure, PersonKeyEntry, PulledDoc};
 use uuid::Uuid;
 
-/// An account.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An account. Its `Debug` output leaves the password hash out (logs, panics).
+#[derive(Clone, PartialEq, Eq)]
 pub struct Account {
     /// Stable id (recorded in documents as the actor of transitions).
     pub id: String,
@@ -39,6 +39,20 @@ pub struct Account {
     pub org_node: String,
     /// Disabled accounts cannot log in or sync.
     pub disabled: bool,
+}
+
+impl std::fmt::Debug for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Account")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("display_name", &self.display_name)
+            .field("password_hash", &"<redacted>")
+            .field("role", &self.role)
+            .field("org_node", &self.org_node)
+            .field("disabled", &self.disabled)
+            .finish()
+    }
 }
 
 /// A device registered to an account; its id is its Automerge actor id.

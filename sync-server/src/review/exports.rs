@@ -96,7 +96,7 @@ fn n(v: impl Into<f64>) -> Cell {
 
 /// Where rows go: a spreadsheet or a CSV file.
 pub trait Sink {
-    /// Start a table (a worksheet; CSV keeps only the first).
+    /// Start a table (a worksheet; in CSV a section after a blank line and the table's name).
     fn table(&mut self, name: &str, columns: &[(&str, f64)]) -> ApiResult<()>;
     /// One row of the current table.
     fn row(&mut self, cells: &[Cell]) -> ApiResult<()>;
@@ -178,7 +178,7 @@ impl Sink for XlsxSink {
     }
 }
 
-/// CSV, UTF-8 with a BOM; only the first table.
+/// CSV, UTF-8 with a BOM; a second table follows the first after a blank line and its name.
 pub struct CsvSink {
     out: std::io::BufWriter<std::fs::File>,
     tables: usize,
@@ -218,19 +218,19 @@ pub fn csv_field(s: &str) -> String {
 }
 
 impl Sink for CsvSink {
-    fn table(&mut self, _name: &str, columns: &[(&str, f64)]) -> ApiResult<()> {
+    fn table(&mut self, name: &str, columns: &[(&str, f64)]) -> ApiResult<()> {
         self.tables += 1;
-        if self.tables == 1 {
-            self.line(columns.iter().map(|(c, _)| c.to_string()))?;
+        if self.tables > 1 {
+            // A CSV file has no worksheets: later tables follow as sections (a blank line,
+            // the table's name, its header), so that nothing of the export is dropped.
+            self.line(std::iter::empty())?;
+            self.line(std::iter::once(name.to_string()))?;
         }
-        Ok(())
+        self.line(columns.iter().map(|(c, _)| c.to_string()))
     }
 
     fn row(&mut self, cells: &[Cell]) -> ApiResult<()> {
-        if self.tables == 1 {
-            self.line(cells.iter().map(Cell::text))?;
-        }
-        Ok(())
+        self.line(cells.iter().map(Cell::text))
     }
 
     fn finish(mut self: Box<Self>) -> ApiResult<()> {
@@ -935,11 +935,11 @@ mod tests {
         sink.table("a", &[("日期", 10.0), ("数", 5.0)]).unwrap();
         sink.row(&[t("2026-11-27"), n(3)]).unwrap();
         sink.table("b", &[("x", 1.0)]).unwrap();
-        sink.row(&[t("ignored")]).unwrap();
+        sink.row(&[t("kept")]).unwrap();
         sink.finish().unwrap();
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
-            "\u{feff}日期,数\r\n2026-11-27,3\r\n"
+            "\u{feff}日期,数\r\n2026-11-27,3\r\n\r\nb\r\nx\r\nkept\r\n"
         );
         let path = dir.path().join("t.xlsx");
         let mut sink: Box<dyn Sink> = Box::new(XlsxSink::new(&path).unwrap());
