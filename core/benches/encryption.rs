@@ -12,25 +12,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use gridbook_core::demo::{self, DemoOptions};
-use gridbook_core::domain::{HouseCall, Problem, Role};
-use gridbook_core::{Identity, Store, StoreKey};
+use gridbook_core::domain::{HouseCall, Problem};
+use gridbook_core::{Store, StoreKey};
 
-fn admin() -> Identity {
-    Identity {
-        account_id: "admin".into(),
-        role: Role::DistrictAdmin,
-        org_node: "district".into(),
-        grids: vec![],
-    }
-}
-
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.3} ms", d.as_secs_f64() * 1000.0)
-}
+mod common;
+use common::{admin, ms, pct};
 
 fn open(path: &Path, key: Option<&StoreKey>) -> Store {
     match key {

@@ -198,24 +198,19 @@ impl Store {
 
     /// Person keys made here that the server has not acknowledged.
     pub fn unsent_person_keys(&self) -> Result<Vec<PersonKeyEntry>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT person_id, key FROM person_keys WHERE uploaded = 0 ORDER BY person_id")?;
-        let rows = stmt.query_map([], |r| {
-            Ok(PersonKeyEntry {
-                person_id: r.get(0)?,
-                key: r.get(1)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.person_keys_where("uploaded = 0")
     }
 
     /// Every person key held here (peer-to-peer exchange, tools): hand them only to a peer
     /// whose account may read these persons.
     pub fn export_person_keys(&self) -> Result<Vec<PersonKeyEntry>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT person_id, key FROM person_keys ORDER BY person_id")?;
+        self.person_keys_where("1")
+    }
+
+    fn person_keys_where(&self, condition: &'static str) -> Result<Vec<PersonKeyEntry>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT person_id, key FROM person_keys WHERE {condition} ORDER BY person_id"
+        ))?;
         let rows = stmt.query_map([], |r| {
             Ok(PersonKeyEntry {
                 person_id: r.get(0)?,
