@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/001_init.sql"),
     include_str!("../migrations/002_sync_bootstrap.sql"),
+    include_str!("../migrations/003_person_keys.sql"),
 ];
 
 /// The schema version this build writes.
@@ -25,6 +26,9 @@ pub fn prepare(conn: &Connection) -> Result<()> {
     conn.set_prepared_statement_cache_capacity(64);
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "temp_store", 2)?;
+    // Deleted rows are overwritten, not just unlinked: an erased person's key (issue 9) must not
+    // survive in a free page or a rewritten cell.
+    conn.pragma_update(None, "secure_delete", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(())
 }
@@ -41,11 +45,16 @@ impl Checkpointer {
     /// Writes between two checkpoint requests.
     const EVERY: u32 = 32;
 
-    /// Turn off the writer's automatic checkpoints and start the checkpoint thread.
-    pub fn start(path: &std::path::Path, writer: &Connection) -> Result<Checkpointer> {
+    /// Turn off the writer's automatic checkpoints and start the checkpoint thread (which opens
+    /// the file again, with the store's key if it is encrypted).
+    pub fn start(
+        path: &std::path::Path,
+        key: Option<&crate::at_rest::StoreKey>,
+        writer: &Connection,
+    ) -> Result<Checkpointer> {
         writer.pragma_update(None, "wal_autocheckpoint", 0)?;
         writer.pragma_update(None, "journal_size_limit", 4 * 1024 * 1024)?;
-        let conn = Connection::open(path)?;
+        let conn = crate::at_rest::open_again(path, key)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let (signal, wake) = std::sync::mpsc::sync_channel::<()>(1);
         let thread = std::thread::Builder::new()
