@@ -14,6 +14,7 @@ use gridbook_core::domain::Role;
 use serde::Deserialize;
 use tracing::instrument;
 
+use crate::audit::{self, Action};
 use crate::error::{ApiError, ApiResult};
 use crate::{AppState, auth, blocking, now_ms, read_body};
 
@@ -46,25 +47,23 @@ pub async fn erase_person(
     let storage = app.storage.clone();
     let now = now_ms();
     let person = id.clone();
-    let (seq, by, device) = blocking(move || {
+    let seq = blocking(move || {
         let auth = auth::authenticate(&storage, &headers, now)?;
         if auth.account.role != Role::DistrictAdmin {
             return Err(ApiError::Forbidden("only a district admin may erase a person".into()));
         }
         let seq = storage.erase_person(&person, now)?;
-        Ok((seq, auth.account.id, auth.device.id))
+        // Recorded once the key is gone (the erasure cannot be undone; an entry written before it
+        // could claim an erasure that failed).
+        audit::append(
+            storage.as_ref(),
+            &auth.account.id,
+            Action::Erasure,
+            &format!("person:{person}"),
+            serde_json::json!({ "reason": reason, "seq": seq, "device": auth.device.id.to_string() }),
+        )?;
+        Ok(seq)
     })
     .await?;
-    // For the audit log (the server half of issue 9 records `audit` events).
-    tracing::info!(
-        target: "audit",
-        action = "erase_person",
-        person_id = %id,
-        by = %by,
-        device = %device,
-        reason = %reason,
-        seq,
-        "person erased"
-    );
     Ok(Json(serde_json::json!({ "person_id": id, "seq": seq })).into_response())
 }

@@ -858,10 +858,12 @@ pub fn import(
     }
     commit_outbox(storage, &store)?;
     crate::admin::audit(
-        "residents_import",
+        storage,
+        crate::audit::Action::ResidentsImport,
         operator,
+        "residents",
         &format!("households={} persons={persons}", households.len()),
-    );
+    )?;
     Ok(ImportOutcome {
         rows,
         households: households.len(),

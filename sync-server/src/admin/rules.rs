@@ -66,10 +66,12 @@ pub fn publish_template(storage: &dyn Storage, json: &str, operator: &str) -> Ap
     let doc_id = store.create(&template)?;
     super::residents::commit_outbox(storage, &store)?;
     super::audit(
-        "publish_template",
+        storage,
+        crate::audit::Action::RulesPublish,
         operator,
-        &format!("template_id={} version={}", template.template_id, template.version),
-    );
+        &format!("template:{}", template.template_id),
+        &format!("version={}", template.version),
+    )?;
     Ok(Published {
         doc_id,
         template_id: template.template_id,

@@ -164,6 +164,16 @@ async fn an_erased_persons_fields_are_unreadable_on_every_replica_and_in_every_f
     assert_eq!(key_row(&server.db(), &id), None, "the server's key is gone");
     let (status, again) = erase(&server.url, &admin.token(), &id, "重复").await;
     assert_eq!((status, again["seq"].clone()), (200, body["seq"].clone()), "idempotent");
+    // Each erasure is in the tamper-evident audit log with its reason; the refused ones are not.
+    let reasons: Vec<String> = server
+        .db()
+        .prepare("SELECT json_extract(detail, '$.reason') FROM audit_log WHERE action = 'erasure' AND target = ?1 ORDER BY seq")
+        .unwrap()
+        .query_map([format!("person:{id}")], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(reasons, ["已迁出本区，本人申请删除", "重复"]);
 
     for p in [&mut a, &mut b, &mut c] {
         p.sync().await;
