@@ -3,7 +3,7 @@
 //! The app keeps a random 32-byte [`StoreKey`] in the platform keystore (Android Keystore,
 //! iOS Keychain) and hands it to [`crate::Store::open_encrypted`]. The key is given to SQLCipher
 //! as a raw key (`PRAGMA key = "x'…'"`), so no password derivation runs on open. Every page of
-//! the database and of its WAL is encrypted (AES-256-CBC) and authenticated (HMAC-SHA512).
+//! the database and of its WAL is encrypted (AES-256-CBC) and authenticated (HMAC-SHA256, see [`cipher_settings`]).
 //!
 //! Opening a plain store (made before encryption) with a key encrypts it: the plain file is
 //! checkpointed out of WAL mode, exported with `sqlcipher_export` into `<store>.encrypting`,
@@ -67,6 +67,15 @@ fn apply_key(conn: &Connection, key: &StoreKey) -> Result<()> {
     let done = conn.pragma_update(None, "key", &literal);
     literal.zeroize();
     done?;
+    cipher_settings(conn, None)
+}
+
+/// HMAC-SHA256 page authentication instead of SQLCipher 4's default HMAC-SHA512: as strong
+/// here, and with SHA-256 in hardware on ARMv8 phones (and SHA-NI on x86) it costs a fraction
+/// per page (ADR 0003, docs/benchmarks.md). Set before the first read of a file's pages.
+fn cipher_settings(conn: &Connection, schema: Option<&str>) -> Result<()> {
+    conn.pragma_update(schema, "cipher_hmac_algorithm", "HMAC_SHA256")?;
+    conn.pragma_update(schema, "cipher_kdf_algorithm", "PBKDF2_HMAC_SHA256")?;
     Ok(())
 }
 
@@ -158,6 +167,7 @@ fn encrypt_plain(path: &Path, key: &StoreKey) -> Result<()> {
         );
         literal.zeroize();
         attached?;
+        cipher_settings(&plain, Some("encrypted"))?;
         plain.query_row("SELECT sqlcipher_export('encrypted')", [], |_| Ok(()))?;
         plain.pragma_update(Some("encrypted"), "user_version", version)?;
         plain.execute("DETACH DATABASE encrypted", [])?;

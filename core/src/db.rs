@@ -54,19 +54,32 @@ impl Checkpointer {
     ) -> Result<Checkpointer> {
         writer.pragma_update(None, "wal_autocheckpoint", 0)?;
         writer.pragma_update(None, "journal_size_limit", 4 * 1024 * 1024)?;
-        let conn = crate::at_rest::open_again(path, key)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let (signal, wake) = std::sync::mpsc::sync_channel::<()>(1);
+        let (path, key) = (path.to_path_buf(), key.cloned());
         let thread = std::thread::Builder::new()
             .name("gridbook-checkpoint".into())
             .spawn(move || {
                 use std::sync::mpsc::RecvTimeoutError;
+                // The thread opens its own connection, off the path of `Store::open` (with an
+                // encrypted store that is a key set-up and the schema's pages decrypted again).
+                let mut conn = None;
                 loop {
                     let last = matches!(
                         wake.recv_timeout(std::time::Duration::from_secs(5)),
                         Err(RecvTimeoutError::Disconnected)
                     );
-                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    if conn.is_none() {
+                        match crate::at_rest::open_again(&path, key.as_ref()) {
+                            Ok(c) => {
+                                let _ = c.busy_timeout(std::time::Duration::from_secs(5));
+                                conn = Some(c);
+                            }
+                            Err(e) => tracing::warn!(error = %e, "checkpoint connection not opened; retried later"),
+                        }
+                    }
+                    if let Some(c) = &conn
+                        && let Err(e) = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    {
                         tracing::warn!(error = %e, "checkpoint failed");
                     }
                     if last {
