@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/001_init.sql"),
     include_str!("../migrations/002_sync_bootstrap.sql"),
+    include_str!("../migrations/003_rule_sets.sql"),
 ];
 
 /// The schema version this build writes.

@@ -16,6 +16,7 @@ pub mod ledger;
 pub mod materialize;
 pub mod queries;
 pub mod review;
+pub mod rules;
 pub mod sensitive;
 pub mod store;
 pub mod sync;

@@ -14,6 +14,7 @@ mod department;
 mod idempotent;
 mod reveal;
 mod revoke;
+mod rule_sets;
 mod scope;
 mod shutdown;
 mod tls;
