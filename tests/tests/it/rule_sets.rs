@@ -328,3 +328,90 @@ async fn a_case_arriving_before_its_rule_version_materializes_right_once_the_ver
     other.rebuild_query_tables().unwrap();
     assert_eq!(other.query_table_dump().unwrap(), dump, "equal to a rebuild");
 }
+
+async fn web_login(url: &str, username: &str, password: &str) -> String {
+    let resp = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{url}/review/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("username={username}&password={password}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 303);
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("gb_session="))
+        .and_then(|v| v.split(';').next())
+        .unwrap()
+        .to_string()
+}
+
+async fn send(url: &str, cookie: &str, body: Option<String>) -> (u16, String) {
+    let client = reqwest::Client::new();
+    let req = match body {
+        Some(b) => client.post(url).header("content-type", "application/json").body(b),
+        None => client.get(url),
+    };
+    let r = req.header("cookie", cookie).send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_page_publishes_rule_versions_with_typed_refusals() {
+    let server = TestServer::start().await;
+    let url = &server.url;
+    let api = |rule: &str| format!("{url}/review/api/admin/rules/{rule}");
+    let supervisor = web_login(url, "community1", &server.password("community1")).await;
+    let (status, _) = send(
+        &api("calendar"),
+        &supervisor,
+        Some(RuleKind::Calendar.shipped_json().into()),
+    )
+    .await;
+    assert_eq!(status, 404, "district admins only");
+
+    let admin = web_login(url, "admin", &server.password("admin")).await;
+    let (status, page) = send(&format!("{url}/review/admin"), &admin, None).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("流程与时限规则") && page.contains("id=\"rule-version-calendar\">1<"),
+        "{page}"
+    );
+
+    let log = server.state.storage.log_len().unwrap();
+    let (status, body) = send(&api("calendar"), &admin, Some("{\"years\": 1}".into())).await;
+    assert_eq!(status, 422, "{body}");
+    let j: Json = serde_json::from_str(&body).unwrap();
+    assert_eq!(j["code"], "invalid_rule_set");
+    assert_eq!(j["message_zh"], "规则文件无效（格式或内容有误）");
+    assert!(j["message"].as_str().unwrap().contains("calendar"), "{body}");
+    let (status, body) = send(&api("holidays"), &admin, Some("{}".into())).await;
+    assert_eq!(
+        (status, serde_json::from_str::<Json>(&body).unwrap()["code"].clone()),
+        (422, "unknown_rule".into())
+    );
+    let (status, body) = send(
+        &format!("{}?version=1", api("calendar")),
+        &admin,
+        Some(RuleKind::Calendar.shipped_json().into()),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        serde_json::from_str::<Json>(&body).unwrap()["code"],
+        "rule_version_not_newer"
+    );
+    assert_eq!(server.state.storage.log_len().unwrap(), log, "refusals write nothing");
+
+    // The calendar's version defaults to one above the newest.
+    let (status, body) = send(&api("calendar"), &admin, Some(RuleKind::Calendar.shipped_json().into())).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(serde_json::from_str::<Json>(&body).unwrap()["version"], 2);
+    let (_, page) = send(&format!("{url}/review/admin"), &admin, None).await;
+    assert!(page.contains("id=\"rule-version-calendar\">2<"));
+}
