@@ -11,6 +11,14 @@ step "toolchain"
 cargo --version
 rustup component list --installed 2>/dev/null | grep -qE '^(rustfmt|clippy)' || rustup component add rustfmt clippy
 
+step "system packages"
+# SQLCipher (rusqlite feature bundled-sqlcipher, the phone store's encryption at rest) compiles
+# against OpenSSL's libcrypto headers and links the system libcrypto.
+if [ ! -f /usr/include/openssl/evp.h ]; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get install -y libssl-dev >/dev/null 2>&1 || { $SUDO apt-get update >/dev/null && $SUDO apt-get install -y libssl-dev >/dev/null; }
+fi
+
 step "format"
 cargo fmt --all -- --check
 

@@ -7,28 +7,14 @@
 //! - merge 10,000 remote changes into a fresh store: changes/s
 //! - store bytes per record vs the record's JSON size
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use gridbook_core::demo::{self, DemoOptions};
-use gridbook_core::domain::{HouseCall, Problem, Role};
-use gridbook_core::{Identity, RemoteChange, Store};
+use gridbook_core::domain::{HouseCall, Problem};
+use gridbook_core::{RemoteChange, Store};
 
-fn admin() -> Identity {
-    Identity {
-        account_id: "admin".into(),
-        role: Role::DistrictAdmin,
-        org_node: "district".into(),
-        grids: vec![],
-    }
-}
-
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.3} ms", d.as_secs_f64() * 1000.0)
-}
+mod common;
+use common::{admin, ms, pct};
 
 fn main() {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -11,7 +11,8 @@ use crate::error::{Error, Result};
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/001_init.sql"),
     include_str!("../migrations/002_sync_bootstrap.sql"),
-    include_str!("../migrations/003_rule_sets.sql"),
+    include_str!("../migrations/003_person_keys.sql"),
+    include_str!("../migrations/004_rule_sets.sql"),
 ];
 
 /// The schema version this build writes.
@@ -26,6 +27,9 @@ pub fn prepare(conn: &Connection) -> Result<()> {
     conn.set_prepared_statement_cache_capacity(64);
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "temp_store", 2)?;
+    // Deleted rows are overwritten, not just unlinked: an erased person's key (issue 9) must not
+    // survive in a free page or a rewritten cell.
+    conn.pragma_update(None, "secure_delete", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(())
 }
@@ -42,23 +46,41 @@ impl Checkpointer {
     /// Writes between two checkpoint requests.
     const EVERY: u32 = 32;
 
-    /// Turn off the writer's automatic checkpoints and start the checkpoint thread.
-    pub fn start(path: &std::path::Path, writer: &Connection) -> Result<Checkpointer> {
+    /// Turn off the writer's automatic checkpoints and start the checkpoint thread (which opens
+    /// the file again, with the store's key if it is encrypted).
+    pub fn start(
+        path: &std::path::Path,
+        key: Option<&crate::at_rest::StoreKey>,
+        writer: &Connection,
+    ) -> Result<Checkpointer> {
         writer.pragma_update(None, "wal_autocheckpoint", 0)?;
         writer.pragma_update(None, "journal_size_limit", 4 * 1024 * 1024)?;
-        let conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
         let (signal, wake) = std::sync::mpsc::sync_channel::<()>(1);
+        let (path, key) = (path.to_path_buf(), key.cloned());
         let thread = std::thread::Builder::new()
             .name("gridbook-checkpoint".into())
             .spawn(move || {
                 use std::sync::mpsc::RecvTimeoutError;
+                // The thread opens its own connection, off the path of `Store::open` (with an
+                // encrypted store that is a key set-up and the schema's pages decrypted again).
+                let mut conn = None;
                 loop {
                     let last = matches!(
                         wake.recv_timeout(std::time::Duration::from_secs(5)),
                         Err(RecvTimeoutError::Disconnected)
                     );
-                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    if conn.is_none() {
+                        match crate::at_rest::open_again(&path, key.as_ref()) {
+                            Ok(c) => {
+                                let _ = c.busy_timeout(std::time::Duration::from_secs(5));
+                                conn = Some(c);
+                            }
+                            Err(e) => tracing::warn!(error = %e, "checkpoint connection not opened; retried later"),
+                        }
+                    }
+                    if let Some(c) = &conn
+                        && let Err(e) = c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    {
                         tracing::warn!(error = %e, "checkpoint failed");
                     }
                     if last {

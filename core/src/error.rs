@@ -74,6 +74,23 @@ pub enum Error {
         /// Newest this build knows.
         supported: i64,
     },
+    /// 数据库密钥错误: the key does not open the store file (another key, no key for an
+    /// encrypted file, or a file that is not a store at all).
+    #[error("the key does not open this store")]
+    WrongKey,
+    /// A person's sensitive fields cannot be read here: this device holds no key for them, or
+    /// the person was erased (加密擦除, docs/adr/0004-crypto-shredding.md).
+    #[error("the sensitive fields of person `{id}` are unavailable on this device")]
+    SensitiveUnavailable {
+        /// Person id.
+        id: String,
+    },
+    /// The person was erased; its sensitive fields can no longer be written.
+    #[error("person `{id}` was erased")]
+    Erased {
+        /// Person id.
+        id: String,
+    },
     /// The store was wiped after its device was revoked (remote wipe, issue 9); it cannot be
     /// opened again.
     #[error("this store was wiped after its device was revoked")]
@@ -107,6 +124,9 @@ impl Error {
             Error::NoConflict { .. } => "no_conflict",
             Error::Workflow { code, .. } => code,
             Error::SchemaTooNew { .. } => "schema_too_new",
+            Error::WrongKey => "wrong_key",
+            Error::SensitiveUnavailable { .. } => "sensitive_unavailable",
+            Error::Erased { .. } => "person_erased",
             Error::StoreWiped => "store_wiped",
             Error::Db(_) => "storage_error",
             Error::Doc(_) => "document_error",
@@ -129,6 +149,9 @@ impl Error {
             Error::NoConflict { .. } => "该字段没有冲突".into(),
             Error::Workflow { .. } => "当前状态或角色不允许此操作".into(),
             Error::SchemaTooNew { .. } => "数据版本高于本应用，请升级应用".into(),
+            Error::WrongKey => "数据库密钥错误，无法打开本地数据".into(),
+            Error::SensitiveUnavailable { .. } => "该人员的敏感信息在本设备上不可用".into(),
+            Error::Erased { .. } => "该人员信息已被删除（加密擦除）".into(),
             Error::StoreWiped => "本设备已被管理员停用，本地数据已清除".into(),
             Error::Db(_) | Error::Doc(_) => "本地存储出错".into(),
             Error::Corrupt { .. } => "记录已损坏".into(),

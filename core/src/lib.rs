@@ -6,6 +6,7 @@
 //!
 //! Start at [`Store`].
 
+pub mod at_rest;
 pub mod cases;
 pub mod db;
 pub mod demo;
@@ -18,10 +19,12 @@ pub mod queries;
 pub mod review;
 pub mod rules;
 pub mod sensitive;
+pub mod shred;
 pub mod store;
 pub mod sync;
 pub mod wipe;
 pub mod workflow;
 
+pub use at_rest::StoreKey;
 pub use error::{Error, Result};
 pub use store::{ApplySummary, Clock, DeleteResolution, Identity, OutboxEntry, RecordConflicts, RemoteChange, Store};

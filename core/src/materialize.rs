@@ -202,18 +202,38 @@ impl RowSink for Rows {
 }
 
 /// Rebuild the query rows of one record.
+///
+/// A person's sealed fields open with the key this database holds for it (if any).
 pub fn record(tx: &Transaction<'_>, id: &str, doc: &mut AutoCommit) -> Result<()> {
-    record_into(&mut Direct(tx), id, doc)
+    let key = match doc::root_str(doc, "kind").and_then(|k| k.parse::<RecordKind>().ok()) {
+        Some(kind) if crate::shred::has_sealed_fields(kind) => crate::shred::key_of(tx, id)?,
+        _ => None,
+    };
+    record_into(&mut Direct(tx), id, doc, key.as_ref())
 }
 
 /// The query rows of one record, to be written later with [`Rows::write`].
+///
+/// No key is at hand here: a person's sealed fields come out unavailable. The writer rebuilds
+/// such a record with [`record`] (which finds the key) when [`needs_key`] says so.
 pub fn rows(id: &str, doc: &mut AutoCommit) -> Result<Rows> {
     let mut rows = Rows::default();
-    record_into(&mut rows, id, doc)?;
+    record_into(&mut rows, id, doc, None)?;
     Ok(rows)
 }
 
-fn record_into(sink: &mut impl RowSink, id: &str, doc: &mut AutoCommit) -> Result<()> {
+/// Whether the rows of a record of root kind `kind` depend on a key ([`rows`] cannot open it).
+pub fn needs_key(kind: Option<&str>) -> bool {
+    kind.and_then(|k| k.parse::<RecordKind>().ok())
+        .is_some_and(crate::shred::has_sealed_fields)
+}
+
+fn record_into(
+    sink: &mut impl RowSink,
+    id: &str,
+    doc: &mut AutoCommit,
+    key: Option<&crate::shred::PersonKey>,
+) -> Result<()> {
     let kind = doc::root_str(doc, "kind").and_then(|k| k.parse::<RecordKind>().ok());
     // A record's kind never changes, so only its own tables can hold its old rows.
     for (table, col) in [("records", "id"), ("field_conflicts", "doc_id")]
@@ -231,10 +251,19 @@ fn record_into(sink: &mut impl RowSink, id: &str, doc: &mut AutoCommit) -> Resul
         None => false,
     };
     let mut flagged = Vec::new();
-    let body = match doc::root_obj(doc, "body") {
+    let mut body = match doc::root_obj(doc, "body") {
         Some(b) => doc::read_json_flagging(doc, &b, "body", &mut flagged),
         None => Json::Null,
     };
+    if crate::shred::has_sealed_fields(kind) {
+        // Sealed fields open with the person's key (a function of the document and the key: a
+        // replica without the key lists the fields as unavailable).
+        for field in crate::shred::open_body(kind, id, key, &mut body) {
+            if field == "name" {
+                body[field] = Json::String(crate::shred::UNAVAILABLE_TEXT.into());
+            }
+        }
+    }
     let invalid = match typed_rows(sink, id, kind, doc, &body, deleted.is_none()) {
         Ok(()) => None,
         Err(e) => Some(e.to_string()),
@@ -355,7 +384,11 @@ fn typed_rows(
                     id,
                     p.household_id,
                     p.grid_id,
-                    sensitive::mask_name(&p.name),
+                    if p.name == crate::shred::UNAVAILABLE_TEXT {
+                        p.name.clone()
+                    } else {
+                        sensitive::mask_name(&p.name)
+                    },
                     p.id_number.as_deref().map(sensitive::mask_id_number),
                     p.phone.as_deref().map(sensitive::mask_phone),
                     p.relation,

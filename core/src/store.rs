@@ -156,15 +156,29 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Open (or create) the store file at `path`.
+    /// Open (or create) the store file at `path`, unencrypted (tests, tools, server-side use).
+    /// An encrypted store opened this way is [`Error::WrongKey`].
     #[tracing::instrument(skip_all)]
     pub fn open(path: &Path, identity: Identity) -> Result<Store> {
+        Store::open_with(path, None, identity)
+    }
+
+    /// Open (or create) the store file at `path` encrypted with `key` (SQLCipher; the key comes
+    /// from the platform keystore). A key that does not open the file is [`Error::WrongKey`]; a
+    /// plain store made before encryption is encrypted in place first
+    /// (see [`crate::at_rest`], docs/adr/0003-store-encryption-at-rest.md).
+    #[tracing::instrument(skip_all)]
+    pub fn open_encrypted(path: &Path, key: &crate::StoreKey, identity: Identity) -> Result<Store> {
+        Store::open_with(path, Some(key), identity)
+    }
+
+    fn open_with(path: &Path, key: Option<&crate::StoreKey>, identity: Identity) -> Result<Store> {
         if crate::wipe::is_wiped(path) {
             return Err(Error::StoreWiped);
         }
-        let conn = Connection::open(path)?;
+        let conn = crate::at_rest::open(path, key)?;
         let mut store = Store::from_connection(conn, identity)?;
-        store.checkpointer = Some(crate::db::Checkpointer::start(path, &store.conn)?);
+        store.checkpointer = Some(crate::db::Checkpointer::start(path, key, &store.conn)?);
         Ok(store)
     }
 
@@ -311,7 +325,12 @@ impl Store {
         if exists {
             return Err(Error::invalid("duplicate_id", "id", "a record with this id exists"));
         }
-        let body = serde_json::to_value(record).map_err(|e| Error::invalid("invalid_record", "body", e.to_string()))?;
+        let mut body =
+            serde_json::to_value(record).map_err(|e| Error::invalid("invalid_record", "body", e.to_string()))?;
+        if crate::shred::has_sealed_fields(R::KIND) {
+            let key = self.person_key_for_write(id, &Json::Null)?;
+            crate::shred::seal_body(R::KIND, id, &key, &mut body, &Json::Null)?;
+        }
         let now = self.now();
         let (kind, scope, account) = (record.kind(), record.scope(), self.identity.account_id.clone());
         // A case pins the newest rule versions held (crate::rules); the shipped ones are not
@@ -348,7 +367,13 @@ impl Store {
     #[tracing::instrument(skip_all, fields(doc_id = id))]
     pub fn update<R: Record>(&mut self, id: &str, record: &R) -> Result<()> {
         self.check_record(record)?;
-        let body = serde_json::to_value(record).map_err(|e| Error::invalid("invalid_record", "body", e.to_string()))?;
+        let mut body =
+            serde_json::to_value(record).map_err(|e| Error::invalid("invalid_record", "body", e.to_string()))?;
+        if crate::shred::has_sealed_fields(R::KIND) {
+            let old = self.stored_body(id)?;
+            let key = self.person_key_for_write(id, &old)?;
+            crate::shred::seal_body(R::KIND, id, &key, &mut body, &old)?;
+        }
         let scope = record.scope();
         self.write(id, None, move |doc, _| {
             check_live(doc, id, R::KIND)?;
@@ -368,20 +393,66 @@ impl Store {
         })
     }
 
-    /// Read a record's fields.
+    /// Read a record's fields. A person whose sealed fields this device cannot open (no key, or
+    /// erased) is [`Error::SensitiveUnavailable`].
     pub fn get<R: Record>(&self, id: &str) -> Result<R> {
         let doc = self.load(id)?;
-        read_body(&doc, id)
+        if !crate::shred::has_sealed_fields(R::KIND) {
+            return read_body(&doc, id);
+        }
+        let mut body = self.stored_body(id)?;
+        let key = crate::shred::key_of(&self.conn, id)?;
+        if !crate::shred::open_body(R::KIND, id, key.as_ref(), &mut body).is_empty() {
+            return Err(Error::SensitiveUnavailable { id: id.to_string() });
+        }
+        serde_json::from_value(body).map_err(|e| Error::Corrupt {
+            id: id.to_string(),
+            reason: e.to_string(),
+        })
     }
 
-    /// Read a record's body as JSON (any kind).
+    /// Read a record's body as JSON (any kind). Sealed fields are opened; those this device
+    /// cannot open are `null` and listed under [`crate::shred::UNAVAILABLE_KEY`].
     pub fn get_json(&self, id: &str) -> Result<Json> {
+        let mut body = self.stored_body(id)?;
+        if let Ok(kind) = self.kind_of(id)
+            && crate::shred::has_sealed_fields(kind)
+        {
+            let key = crate::shred::key_of(&self.conn, id)?;
+            let missing = crate::shred::open_body(kind, id, key.as_ref(), &mut body);
+            if !missing.is_empty() {
+                body[crate::shred::UNAVAILABLE_KEY] = Json::from(missing);
+            }
+        }
+        Ok(body)
+    }
+
+    /// A record's body as stored in its document (sealed fields still sealed).
+    fn stored_body(&self, id: &str) -> Result<Json> {
         let doc = self.load(id)?;
         let b = doc::root_obj(&doc, "body").ok_or_else(|| Error::NotFound {
             kind: "record",
             id: id.to_string(),
         })?;
         Ok(doc::read_json(&doc, &b))
+    }
+
+    /// The key to seal a person's fields with: the one held, or a new one for a person that has
+    /// no sealed values yet (a new person, or one written before sealing). Refused for an erased
+    /// person, and for a person sealed elsewhere whose key has not arrived.
+    fn person_key_for_write(&self, id: &str, stored: &Json) -> Result<crate::shred::PersonKey> {
+        if crate::shred::is_erased(&self.conn, id)? {
+            return Err(Error::Erased { id: id.to_string() });
+        }
+        if let Some(k) = crate::shred::key_of(&self.conn, id)? {
+            return Ok(k);
+        }
+        if crate::shred::has_sealed_values(RecordKind::Person, stored) {
+            return Err(Error::SensitiveUnavailable { id: id.to_string() });
+        }
+        let key = crate::shred::PersonKey::generate()?;
+        crate::shred::put_key(&self.conn, id, &key, false)?;
+        Ok(key)
     }
 
     /// Read a record's body as JSON with every sensitive field masked
@@ -460,6 +531,15 @@ impl Store {
     /// Pick the value of a field that holds concurrent values; the choice is itself a change
     /// that merges everywhere.
     pub fn resolve_conflict(&mut self, id: &str, path: &str, value: &Json) -> Result<()> {
+        let mut value = value.clone();
+        if let Some(field) = path.strip_prefix("body/")
+            && let Ok(kind) = self.kind_of(id)
+            && crate::shred::sealed_fields(kind).any(|f| f == field)
+            && let Some(plain) = value.as_str().filter(|v| !crate::shred::is_sealed(&Json::from(*v)))
+        {
+            let key = self.person_key_for_write(id, &Json::Null)?;
+            value = Json::String(crate::shred::seal(&key, id, field, plain)?);
+        }
         self.write(id, Some(MSG_RESOLVE), |doc, who| {
             check_scope_of(who, doc)?;
             let mut found = Vec::new();
@@ -472,7 +552,7 @@ impl Store {
                     path: path.to_string(),
                 });
             }
-            doc::put_path(doc, path, value)
+            doc::put_path(doc, path, &value)
         })
     }
 

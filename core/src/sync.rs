@@ -9,7 +9,7 @@
 //!
 //! ```
 //! use gridbook_core::sync::wire::{self, SyncRequest, PROTOCOL_VERSION};
-//! let req = SyncRequest { v: PROTOCOL_VERSION, client_time: 0, max_bytes: 1 << 20, push: vec![], cursors: vec![] };
+//! let req = SyncRequest { v: PROTOCOL_VERSION, client_time: 0, max_bytes: 1 << 20, push: vec![], cursors: vec![], ..Default::default() };
 //! let bytes = wire::encode(&req);
 //! assert_eq!(wire::decode_request(&bytes).unwrap(), req);
 //! ```
@@ -20,4 +20,7 @@ pub mod wire;
 
 pub use apply::{PageOutcome, SyncSummary};
 pub use client::{ClientConfig, LoginInfo, SyncClient, SyncError};
-pub use wire::{Cursor, PROTOCOL_VERSION, PulledDoc, PushChange, Rejection, SyncRequest, SyncResponse, WireError};
+pub use wire::{
+    Cursor, Erasure, PROTOCOL_VERSION, PersonKeyEntry, PulledDoc, PushChange, Rejection, SyncRequest, SyncResponse,
+    WireError,
+};

@@ -5,7 +5,7 @@
 //! small marker is written where the database was, so that opening the path again fails with
 //! [`Error::StoreWiped`] instead of silently creating an empty store. The marker holds no data.
 //! Deleting files does not erase flash blocks: what makes the old bytes unreadable is the
-//! store's encryption at rest (SQLCipher, `docs/security-store.md`), whose key the app drops
+//! store's encryption at rest (SQLCipher, `docs/security.md`), whose key the app drops
 //! from the keystore when it sees `device_wiped`.
 
 use std::path::{Path, PathBuf};

@@ -122,6 +122,8 @@ impl From<CoreError> for ApiError {
                 message_zh,
             },
             CoreError::OutOfScope { .. }
+            | CoreError::SensitiveUnavailable { .. }
+            | CoreError::Erased { .. }
             | CoreError::Deleted { .. }
             | CoreError::NoConflict { .. }
             | CoreError::Workflow { .. } => ApiError::Refused {
@@ -130,6 +132,7 @@ impl From<CoreError> for ApiError {
                 message_zh,
             },
             CoreError::SchemaTooNew { .. }
+            | CoreError::WrongKey
             | CoreError::StoreWiped
             | CoreError::Db(_)
             | CoreError::Doc(_)

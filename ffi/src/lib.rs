@@ -12,7 +12,6 @@
 //! - Logs: [`init_logging`] forwards `tracing` to the host.
 
 pub mod error;
-mod key;
 pub mod logging;
 pub mod store;
 pub mod sync;

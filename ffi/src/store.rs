@@ -25,6 +25,24 @@ pub struct Store {
     inner: Mutex<Option<gridbook_core::Store>>,
 }
 
+/// The store key from the keystore's bytes, with a message the app can show.
+fn store_key(key: &[u8]) -> ApiResult<gridbook_core::StoreKey> {
+    if key.is_empty() {
+        return Err(ApiError::invalid(
+            "invalid_key",
+            "the store key is empty",
+            "数据库密钥为空",
+        ));
+    }
+    gridbook_core::StoreKey::from_bytes(key).map_err(|_| {
+        ApiError::invalid(
+            "invalid_key",
+            "the store key must be 32 bytes",
+            "数据库密钥长度应为 32 字节",
+        )
+    })
+}
+
 impl Store {
     /// Run `f` on the open store (blocking lock; never called from an async context).
     fn with<T>(&self, f: impl FnOnce(&mut gridbook_core::Store) -> ApiResult<T>) -> ApiResult<T> {
@@ -50,29 +68,24 @@ impl Store {
 
 #[uniffi::export]
 impl Store {
-    /// Open (or create) the store file at `path`. `key` is the store's encryption key (32 random
-    /// bytes kept in the Android Keystore / iOS Keychain). **Encryption is not applied yet**; the
-    /// key is already required: empty → `invalid_key`, not the key the store was created with →
-    /// `wrong_key`.
+    /// Open (or create) the store file at `path`, encrypted at rest (SQLCipher) with `key`: 32
+    /// random bytes the app keeps in the Android Keystore / iOS Keychain. Empty or not 32 bytes →
+    /// `invalid_key`; a key that does not open the file → `wrong_key`. A plain store made by an
+    /// older app version is encrypted in place on its first open with a key.
     #[uniffi::constructor]
     pub fn open(path: String, key: Vec<u8>, identity: Identity) -> ApiResult<Arc<Self>> {
-        crate::key::check(Path::new(&path), &key)?;
-        Ok(Store::wrap(gridbook_core::Store::open(
+        let key = store_key(&key)?;
+        Ok(Store::wrap(gridbook_core::Store::open_encrypted(
             Path::new(&path),
+            &key,
             identity.into(),
         )?))
     }
 
-    /// A store in memory (tests, previews). The key is checked for emptiness only.
+    /// A store in memory (tests, previews): nothing reaches the disk; the key is only checked.
     #[uniffi::constructor]
     pub fn open_in_memory(key: Vec<u8>, identity: Identity) -> ApiResult<Arc<Self>> {
-        if key.is_empty() {
-            return Err(ApiError::invalid(
-                "invalid_key",
-                "the store key is empty",
-                "数据库密钥为空",
-            ));
-        }
+        store_key(&key)?;
         Ok(Store::wrap(gridbook_core::Store::open_in_memory(identity.into())?))
     }
 

@@ -4,8 +4,8 @@
 //! [`crate::storage::Storage`], called by the CLI (`gridbook-server admin ...`) and the admin
 //! pages alike.
 //!
-//! Admin actions are announced as `tracing` events with target `audit` ([`audit`]); the audit
-//! log of issue 9 subscribes to that target.
+//! Every admin action appends an entry to the tamper-evident audit log ([`crate::audit`]) in
+//! the same call, after the change it records ([`audit`]).
 
 pub mod accounts;
 pub mod backup;
@@ -13,8 +13,13 @@ pub mod org;
 pub mod residents;
 pub mod rules;
 
-/// The one hook admin actions report through: a `tracing` event with target `audit`, fields
-/// `action`, `actor` and a short machine-readable `detail` (never personal data).
-pub fn audit(action: &str, actor: &str, detail: &str) {
-    tracing::info!(target: "audit", action, actor, detail, "admin action");
+use crate::audit::Action;
+use crate::error::ApiResult;
+use crate::storage::Storage;
+
+/// The one hook admin actions report through: an audit-log entry (`action`, `actor`, the
+/// `target` it acted on and a short machine-readable `detail`, never personal data).
+pub fn audit(storage: &dyn Storage, action: Action, actor: &str, target: &str, detail: &str) -> ApiResult<()> {
+    crate::audit::append(storage, actor, action, target, serde_json::json!({ "detail": detail }))?;
+    Ok(())
 }

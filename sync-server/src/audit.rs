@@ -54,6 +54,20 @@ pub enum Action {
     Export,
     /// A person's data was erased (crypto-shredding).
     Erasure,
+    /// An account was disabled or enabled again.
+    AccountStatus,
+    /// An account's password was reset by an admin.
+    PasswordReset,
+    /// An org node was created, edited or imported.
+    OrgChange,
+    /// Residents were imported.
+    ResidentsImport,
+    /// A rules version (checklist template ...) was published.
+    RulesPublish,
+    /// An online backup was taken.
+    Backup,
+    /// A backup was restored.
+    Restore,
 }
 
 impl Action {
@@ -69,6 +83,13 @@ impl Action {
             Action::Reveal => "reveal",
             Action::Export => "export",
             Action::Erasure => "erasure",
+            Action::AccountStatus => "account.status",
+            Action::PasswordReset => "account.password_reset",
+            Action::OrgChange => "org.change",
+            Action::ResidentsImport => "residents.import",
+            Action::RulesPublish => "rules.publish",
+            Action::Backup => "backup",
+            Action::Restore => "restore",
         }
     }
 }

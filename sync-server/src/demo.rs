@@ -210,6 +210,8 @@ pub fn seed(
 
 /// Copy every change and document of a store into the server, as if pushed by that store.
 pub fn import(storage: &dyn Storage, store: &Store) -> ApiResult<()> {
+    // The persons' keys first, so that the documents' query rows open their sealed fields.
+    storage.put_person_keys(&store.export_person_keys()?, &|_| true)?;
     let conn = store.connection();
     let mut docs = Vec::new();
     let mut scopes = HashMap::new();

@@ -233,7 +233,8 @@ fn core_status(e: &gridbook_core::Error) -> StatusCode {
         E::NotFound { .. } => StatusCode::NOT_FOUND,
         E::OutOfScope { .. } => StatusCode::FORBIDDEN,
         E::Deleted { .. } | E::Workflow { .. } => StatusCode::CONFLICT,
-        E::SchemaTooNew { .. } | E::StoreWiped | E::Db(_) | E::Doc(_) | E::Corrupt { .. } => {
+        E::SensitiveUnavailable { .. } | E::Erased { .. } => StatusCode::CONFLICT,
+        E::SchemaTooNew { .. } | E::WrongKey | E::StoreWiped | E::Db(_) | E::Doc(_) | E::Corrupt { .. } => {
             StatusCode::INTERNAL_SERVER_ERROR
         }
     }

@@ -6,7 +6,8 @@
 //! rules and materialization are `gridbook-core`'s, the same code the phones run.
 //!
 //! Endpoints: `GET /health`, `GET /ready`, `POST /v1/login`, `POST /v1/refresh`,
-//! `POST /v1/logout`, `POST /v1/password`, `POST /v1/devices/{id}/revoke`, `POST /v1/sync`.
+//! `POST /v1/logout`, `POST /v1/password`, `POST /v1/devices/{id}/revoke`, `POST /v1/sync`,
+//! `POST /v1/admin/persons/{id}/erase`.
 //! Errors are JSON `{code, message, message_zh}` ([`error::ApiError`]).
 //!
 //! Privacy and security (issue 9, `docs/security.md`): the [`audit`] log, failed-login
@@ -17,6 +18,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod demo;
+pub mod erasure;
 pub mod error;
 pub mod review;
 pub mod scope;
@@ -122,6 +124,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/password", post(change_password))
         .route("/v1/devices/{id}/revoke", post(revoke_device))
         .route("/v1/sync", post(sync::handler))
+        .route("/v1/admin/persons/{id}/erase", post(erasure::erase_person))
         .merge(review::router()) // supervisor dashboard (issue 7): /review/*, see review.rs
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .layer(

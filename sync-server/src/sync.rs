@@ -23,6 +23,9 @@ use crate::storage::{CommitBatch, PullQuery};
 use crate::{AppState, blocking, now_ms, read_body};
 use validate::{Parsed, Pusher};
 
+/// Erasures sent in one response at most (more: the device syncs again).
+const MAX_ERASURES_PER_PAGE: usize = 1_000;
+
 /// The sync endpoint.
 #[instrument(skip_all, fields(device, pushed, acked, rejected, pulled))]
 pub async fn handler(State(app): State<AppState>, headers: HeaderMap, body: Body) -> ApiResult<Response> {
@@ -50,6 +53,13 @@ pub async fn handler(State(app): State<AppState>, headers: HeaderMap, body: Body
         });
     }
     span.record("pushed", req.push.len());
+    // Person keys first (crypto-shredding): the changes they seal are materialized below.
+    let key_acks = if req.person_keys.is_empty() {
+        vec![]
+    } else {
+        let (storage, grants, keys) = (app.storage.clone(), auth.grants.clone(), req.person_keys);
+        blocking(move || Ok(storage.put_person_keys(&keys, &|scope| grants.may_write(scope))?)).await?
+    };
     let (acks, rejections) = if req.push.is_empty() {
         (vec![], vec![])
     } else {
@@ -91,7 +101,21 @@ pub async fn handler(State(app): State<AppState>, headers: HeaderMap, body: Body
         max_bytes: req.max_bytes.clamp(1, app.config.max_page_bytes),
     };
     let storage = app.storage.clone();
-    let page = blocking(move || Ok(storage.pull(&query)?)).await?;
+    let erasures_after = req.erasures_after;
+    let (page, person_keys, erasures) = blocking(move || {
+        let page = storage.pull(&query)?;
+        // Only persons in the device's scopes reach a page, so only their keys go out.
+        let ids: Vec<String> = page
+            .snapshots
+            .iter()
+            .chain(&page.changes)
+            .map(|d| d.doc_id.clone())
+            .collect();
+        let keys = storage.person_keys_for(&ids)?;
+        let erasures = storage.erasures_after(erasures_after, MAX_ERASURES_PER_PAGE)?;
+        Ok((page, keys, erasures))
+    })
+    .await?;
     span.record("pulled", page.changes.len() + page.snapshots.len());
     // For the admin's device list (issue 11), off the answer's path: at most one small write
     // a minute per device.
@@ -109,7 +133,10 @@ pub async fn handler(State(app): State<AppState>, headers: HeaderMap, body: Body
         snapshots: page.snapshots,
         changes: page.changes,
         cursors: page.cursors,
-        more: page.more,
+        more: page.more || erasures.len() == MAX_ERASURES_PER_PAGE,
+        person_keys,
+        key_acks,
+        erasures,
     };
     let body = blocking(move || Ok(wire::encode(&resp))).await?;
     Ok(([(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))], body).into_response())

@@ -298,6 +298,7 @@ pub fn request(push: Vec<PushChange>) -> SyncRequest {
         max_bytes: 1 << 20,
         push,
         cursors: vec![],
+        ..Default::default()
     }
 }
 

@@ -13,7 +13,9 @@ use automerge::{AutoCommit, Change};
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use super::wire::{Cursor, PROTOCOL_VERSION, PulledDoc, PushChange, Rejection, SyncRequest, SyncResponse};
+use super::wire::{
+    Cursor, PROTOCOL_VERSION, PersonKeyEntry, PulledDoc, PushChange, Rejection, SyncRequest, SyncResponse,
+};
 use crate::error::{Error, Result};
 use crate::materialize;
 use crate::store::{Store, load_in, load_pending, save_doc};
@@ -101,6 +103,50 @@ fn load_snapshots(items: &[PulledDoc]) -> Result<Vec<(&str, LoadedSnapshot)>> {
     Ok(items.iter().map(|s| s.doc_id.as_str()).zip(docs).collect())
 }
 
+/// Keep person keys (unless erased or already held) and rebuild the rows of the held persons
+/// they open; returns how many were new.
+fn put_keys(
+    tx: &rusqlite::Transaction<'_>,
+    keys: &[PersonKeyEntry],
+    from_server: bool,
+    actor: &automerge::ActorId,
+) -> Result<usize> {
+    let mut new = 0;
+    for k in keys {
+        let key = crate::shred::PersonKey::from_bytes(&k.key)?;
+        if crate::shred::key_of(tx, &k.person_id)?.is_some() {
+            if from_server {
+                tx.prepare_cached("UPDATE person_keys SET uploaded = 1 WHERE person_id = ?1 AND key = ?2")?
+                    .execute(params![k.person_id, key.as_bytes().as_slice()])?;
+            }
+            continue;
+        }
+        if crate::shred::put_key(tx, &k.person_id, &key, from_server)? {
+            new += 1;
+            if let Some(mut doc) = load_in(tx, &k.person_id, actor)? {
+                materialize::record(tx, &k.person_id, &mut doc)?;
+            }
+        }
+    }
+    Ok(new)
+}
+
+/// Drop a person's key, remember the erasure and rebuild the person's rows.
+fn erase_in(
+    tx: &rusqlite::Transaction<'_>,
+    person_id: &str,
+    seq: Option<u64>,
+    at_ms: i64,
+    actor: &automerge::ActorId,
+) -> Result<()> {
+    let seq = seq.map(|s| i64::try_from(s).unwrap_or(i64::MAX));
+    crate::shred::erase_key(tx, person_id, seq, at_ms)?;
+    if let Some(mut doc) = load_in(tx, person_id, actor)? {
+        materialize::record(tx, person_id, &mut doc)?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// The sync cursor of every scope this store has synced.
     pub fn sync_cursors(&self) -> Result<Vec<Cursor>> {
@@ -145,7 +191,61 @@ impl Store {
             max_bytes: max_response_bytes,
             push,
             cursors: self.sync_cursors()?,
+            person_keys: self.unsent_person_keys()?,
+            erasures_after: self.erasure_cursor()?,
         })
+    }
+
+    /// Person keys made here that the server has not acknowledged.
+    pub fn unsent_person_keys(&self) -> Result<Vec<PersonKeyEntry>> {
+        self.person_keys_where("uploaded = 0")
+    }
+
+    /// Every person key held here (peer-to-peer exchange, tools): hand them only to a peer
+    /// whose account may read these persons.
+    pub fn export_person_keys(&self) -> Result<Vec<PersonKeyEntry>> {
+        self.person_keys_where("1")
+    }
+
+    fn person_keys_where(&self, condition: &'static str) -> Result<Vec<PersonKeyEntry>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT person_id, key FROM person_keys WHERE {condition} ORDER BY person_id"
+        ))?;
+        let rows = stmt.query_map([], |r| {
+            Ok(PersonKeyEntry {
+                person_id: r.get(0)?,
+                key: r.get(1)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Keep keys received from a peer (not from the server: they stay queued for upload) and
+    /// rebuild the rows of the persons they open. Keys of erased persons are ignored. Returns
+    /// how many keys were new here.
+    pub fn import_person_keys(&mut self, keys: &[PersonKeyEntry]) -> Result<usize> {
+        let tx = self.conn.transaction()?;
+        let n = put_keys(&tx, keys, false, &self.actor)?;
+        tx.commit()?;
+        Ok(n)
+    }
+
+    /// The last erasure sequence number applied here (0 = none).
+    pub fn erasure_cursor(&self) -> Result<u64> {
+        let seq: i64 = self
+            .conn
+            .query_row("SELECT coalesce(max(seq), 0) FROM erasures", [], |r| r.get(0))?;
+        Ok(seq.max(0) as u64)
+    }
+
+    /// Erase a person on this device: drop its key (overwritten: `secure_delete`), remember the
+    /// erasure, rebuild its rows (sealed fields now unavailable). The server does this for every
+    /// device through sync; this is for an erasure learnt another way, and for tests.
+    pub fn erase_person_locally(&mut self, person_id: &str, seq: Option<u64>) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        erase_in(&tx, person_id, seq, chrono::Utc::now().timestamp_millis(), &self.actor)?;
+        tx.commit()?;
+        Ok(())
     }
 
     /// Apply one response page in one transaction (see the module docs). Garbage in the page
@@ -161,6 +261,16 @@ impl Store {
         let actor = self.actor.clone();
         let mut out = PageOutcome::default();
         let tx = self.conn.transaction()?;
+        // Keys first, so that the documents merged below open; then erasures, so that nothing
+        // merged below opens with an erased key.
+        put_keys(&tx, &resp.person_keys, true, &actor)?;
+        for id in &resp.key_acks {
+            tx.prepare_cached("UPDATE person_keys SET uploaded = 1 WHERE person_id = ?1")?
+                .execute([id])?;
+        }
+        for e in &resp.erasures {
+            erase_in(&tx, &e.person_id, Some(e.seq), local_time_ms, &actor)?;
+        }
         {
             let mut del = tx.prepare_cached("DELETE FROM outbox WHERE hash = ?1")?;
             for h in &resp.acks {
@@ -190,7 +300,12 @@ impl Store {
                      ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, scope = excluded.scope, bytes = excluded.bytes, heads = excluded.heads",
                 )?
                 .execute(params![id, kind, scope, raw.bytes, heads])?;
-                rows.write(&tx)?;
+                if materialize::needs_key(kind.as_deref()) {
+                    // A person: its rows open its sealed fields with the key held here.
+                    materialize::record(&tx, id, &mut incoming)?;
+                } else {
+                    rows.write(&tx)?;
+                }
                 out.received += 1;
                 out.touched.insert(id.to_string());
                 continue;
@@ -262,6 +377,13 @@ impl Store {
             [(resp.server_time - local_time_ms).to_string()],
         )?;
         tx.commit()?;
+        if !resp.erasures.is_empty() {
+            // Old WAL frames still hold the erased keys' pages: move everything into the file
+            // (where `secure_delete` overwrote them) and cut the WAL to zero bytes.
+            if let Err(e) = self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+                tracing::warn!(error = %e, "WAL not truncated after an erasure");
+            }
+        }
         Ok(out)
     }
 
@@ -346,6 +468,7 @@ mod tests {
             changes: vec![],
             cursors: vec![],
             more: false,
+            ..Default::default()
         }
     }
 

@@ -498,6 +498,8 @@ impl SyncClient {
                     max_bytes: self.config.max_response_bytes,
                     push: vec![],
                     cursors: resp.cursors.clone(),
+                    person_keys: vec![],
+                    erasures_after: resp.erasures.last().map_or(store.erasure_cursor()?, |e| e.seq),
                 };
                 let body = gzip(&wire::encode(&next));
                 summary.bytes_sent += body.len() as u64;

@@ -17,7 +17,7 @@ pub const PROTOCOL_VERSION: u32 = 1;
 pub const CONTENT_TYPE: &str = "application/cbor";
 
 /// What a device sends.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncRequest {
     /// Protocol version, [`PROTOCOL_VERSION`].
     pub v: u32,
@@ -30,6 +30,44 @@ pub struct SyncRequest {
     pub push: Vec<PushChange>,
     /// The device's cursor per scope; a granted scope missing here counts as `seq = 0`.
     pub cursors: Vec<Cursor>,
+    /// Person keys this device made that the server has not acknowledged yet (issue 9,
+    /// crypto-shredding). Added in protocol 1 without a version bump: absent = none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub person_keys: Vec<PersonKeyEntry>,
+    /// The last erasure sequence number this device has applied (0 = none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub erasures_after: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// A person's data key (issue 9): the 32 bytes that seal the person's sensitive fields.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonKeyEntry {
+    /// Person (record) id.
+    pub person_id: String,
+    /// The key.
+    #[serde(with = "serde_bytes")]
+    pub key: Vec<u8>,
+}
+
+impl std::fmt::Debug for PersonKeyEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PersonKeyEntry")
+            .field("person_id", &self.person_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An erased person (issue 9): devices drop its key and rebuild its rows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Erasure {
+    /// The server's erasure sequence number.
+    pub seq: u64,
+    /// Person id.
+    pub person_id: String,
 }
 
 /// One local change pushed to the server.
@@ -59,7 +97,7 @@ pub struct Cursor {
 }
 
 /// What the server answers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncResponse {
     /// Protocol version, [`PROTOCOL_VERSION`].
     pub v: u32,
@@ -77,6 +115,16 @@ pub struct SyncResponse {
     pub cursors: Vec<Cursor>,
     /// More is waiting: sync again with the new cursors.
     pub more: bool,
+    /// Keys of the persons among this page's snapshots and changes (only persons in the
+    /// device's scopes reach a page, so only those keys do).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub person_keys: Vec<PersonKeyEntry>,
+    /// Person ids of uploaded keys the server holds (the device stops sending them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_acks: Vec<String>,
+    /// Erasures after the request's `erasures_after`, in order: drop the key, rebuild the rows.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub erasures: Vec<Erasure>,
 }
 
 /// A pulled change or snapshot.
@@ -199,7 +247,7 @@ mod tests {
                 .prop_map(|(doc_id, hash, bytes)| PushChange { doc_id, hash, bytes }), 0..8),
             cursors in proptest::collection::vec(cursor(), 0..8),
         ) {
-            let req = SyncRequest { v: PROTOCOL_VERSION, client_time, max_bytes, push, cursors };
+            let req = SyncRequest { v: PROTOCOL_VERSION, client_time, max_bytes, push, cursors, ..Default::default() };
             prop_assert_eq!(decode_request(&encode(&req)).unwrap(), req);
         }
 
@@ -214,7 +262,7 @@ mod tests {
             cursors in proptest::collection::vec(cursor(), 0..6),
             more in any::<bool>(),
         ) {
-            let resp = SyncResponse { v: PROTOCOL_VERSION, server_time, acks, rejections, snapshots, changes, cursors, more };
+            let resp = SyncResponse { v: PROTOCOL_VERSION, server_time, acks, rejections, snapshots, changes, cursors, more, ..Default::default() };
             prop_assert_eq!(decode_response(&encode(&resp)).unwrap(), resp);
         }
 
@@ -251,9 +299,52 @@ mod tests {
             max_bytes: 2,
             push: vec![],
             cursors: vec![],
+            ..Default::default()
         };
         let bytes = encode(&req);
         assert!(decode_request(&bytes[..bytes.len() - 1]).is_err(), "truncated");
+    }
+
+    #[test]
+    fn key_and_erasure_fields_are_optional_both_ways() {
+        // An old peer's message (no key fields) decodes with empty ones ...
+        #[derive(Serialize)]
+        struct OldRequest {
+            v: u32,
+            client_time: i64,
+            max_bytes: u64,
+            push: Vec<PushChange>,
+            cursors: Vec<Cursor>,
+        }
+        let old = encode(&OldRequest {
+            v: PROTOCOL_VERSION,
+            client_time: 1,
+            max_bytes: 2,
+            push: vec![],
+            cursors: vec![],
+        });
+        let req = decode_request(&old).unwrap();
+        assert!(req.person_keys.is_empty() && req.erasures_after == 0);
+        // ... and a message without keys or erasures is byte-identical to an old one.
+        assert_eq!(encode(&req), old);
+        let full = SyncResponse {
+            v: PROTOCOL_VERSION,
+            person_keys: vec![PersonKeyEntry {
+                person_id: "p".into(),
+                key: vec![7; 32],
+            }],
+            key_acks: vec!["p".into()],
+            erasures: vec![Erasure {
+                seq: 3,
+                person_id: "q".into(),
+            }],
+            ..Default::default()
+        };
+        assert_eq!(decode_response(&encode(&full)).unwrap(), full);
+        assert!(
+            !format!("{:?}", full.person_keys[0]).contains("7, 7"),
+            "keys are not printed"
+        );
     }
 
     #[test]
@@ -269,6 +360,7 @@ mod tests {
             max_bytes: 0,
             push: vec![change],
             cursors: vec![],
+            ..Default::default()
         };
         let n = encode(&req).len();
         assert!(n < 1100, "1000 bytes must not be inflated: {n}");

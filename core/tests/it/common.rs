@@ -120,10 +120,11 @@ pub fn house_call(grid: &str, household: &str, start: DateTime<Utc>) -> HouseCal
     }
 }
 
-/// Send `from` everything `to` lacks.
+/// Send `from` everything `to` lacks (changes, and the person keys that open them).
 pub fn send(from: &Store, to: &mut Store) {
     let batch = from.changes_since(&to.doc_heads().unwrap()).unwrap();
     to.apply_remote_changes(&batch).unwrap();
+    to.import_person_keys(&from.export_person_keys().unwrap()).unwrap();
 }
 
 /// Stores that hold the same org tree: the first made it, the others received it.

@@ -248,6 +248,9 @@ fn run(r: &mut [Store], grid: &str, history: &mut Vec<Vec<RemoteChange>>, op: &O
                 });
             }
             r[to].apply_remote_changes(&batch).unwrap();
+            // Person keys travel with the changes (crypto-shredding): a peer may read them.
+            let keys = r[from].export_person_keys().unwrap();
+            r[to].import_person_keys(&keys).unwrap();
             if twice {
                 r[to].apply_remote_changes(&batch).unwrap();
             }
@@ -279,6 +282,8 @@ proptest! {
                     if i != j {
                         let batch = r[i].changes_since(&r[j].doc_heads().unwrap()).unwrap();
                         r[j].apply_remote_changes(&batch).unwrap();
+                        let keys = r[i].export_person_keys().unwrap();
+                        r[j].import_person_keys(&keys).unwrap();
                     }
                 }
             }

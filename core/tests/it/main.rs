@@ -3,5 +3,6 @@
 mod cases;
 mod common;
 mod convergence;
+mod encryption;
 mod store;
 mod visits;

@@ -1190,10 +1190,10 @@ open class Store: StoreProtocol, @unchecked Sendable {
 
     
     /**
-     * Open (or create) the store file at `path`. `key` is the store's encryption key (32 random
-     * bytes kept in the Android Keystore / iOS Keychain). **Encryption is not applied yet**; the
-     * key is already required: empty → `invalid_key`, not the key the store was created with →
-     * `wrong_key`.
+     * Open (or create) the store file at `path`, encrypted at rest (SQLCipher) with `key`: 32
+     * random bytes the app keeps in the Android Keystore / iOS Keychain. Empty or not 32 bytes →
+     * `invalid_key`; a key that does not open the file → `wrong_key`. A plain store made by an
+     * older app version is encrypted in place on its first open with a key.
      */
 public static func `open`(path: String, key: Data, identity: Identity)throws  -> Store  {
     return try  FfiConverterTypeStore_lift(try rustCallWithError(FfiConverterTypeApiError_lift) {
@@ -1207,7 +1207,7 @@ public static func `open`(path: String, key: Data, identity: Identity)throws  ->
 }
     
     /**
-     * A store in memory (tests, previews). The key is checked for emptiness only.
+     * A store in memory (tests, previews): nothing reaches the disk; the key is only checked.
      */
 public static func openInMemory(key: Data, identity: Identity)throws  -> Store  {
     return try  FfiConverterTypeStore_lift(try rustCallWithError(FfiConverterTypeApiError_lift) {
@@ -8555,10 +8555,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_gridbook_ffi_checksum_method_syncprogress_on_event() != 12979) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridbook_ffi_checksum_constructor_store_open() != 1181) {
+    if (uniffi_gridbook_ffi_checksum_constructor_store_open() != 22442) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_gridbook_ffi_checksum_constructor_store_open_in_memory() != 33728) {
+    if (uniffi_gridbook_ffi_checksum_constructor_store_open_in_memory() != 5410) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_gridbook_ffi_checksum_constructor_syncclient_new() != 36693) {

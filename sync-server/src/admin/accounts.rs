@@ -11,6 +11,7 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::audit::Action;
 use crate::auth;
 use crate::error::{ApiError, ApiResult};
 use crate::storage::{Account, DeviceStatus, Storage};
@@ -142,10 +143,12 @@ pub fn create(storage: &dyn Storage, new: &NewAccount, cost: HashCost, operator:
     };
     storage.create_account(&account)?;
     super::audit(
-        "account_create",
+        storage,
+        Action::AccountCreate,
         operator,
-        &format!("account={} role={}", account.id, account.role.as_str()),
-    );
+        &format!("account:{}", account.id),
+        &format!("role={} org_node={}", account.role.as_str(), account.org_node),
+    )?;
     Ok((account, password))
 }
 
@@ -170,10 +173,12 @@ pub fn assign_role(
     a.org_node = org_node.to_string();
     storage.update_account(&a)?;
     super::audit(
-        "account_role",
+        storage,
+        Action::GrantChange,
         operator,
-        &format!("account={} role={} org_node={org_node}", a.id, role.as_str()),
-    );
+        &format!("account:{}", a.id),
+        &format!("role={} org_node={org_node}", role.as_str()),
+    )?;
     Ok(a)
 }
 
@@ -189,10 +194,12 @@ pub fn set_disabled(storage: &dyn Storage, username: &str, disabled: bool, opera
         storage.revoke_account_tokens(&a.id, crate::now_ms())?;
     }
     super::audit(
-        if disabled { "account_disable" } else { "account_enable" },
+        storage,
+        Action::AccountStatus,
         operator,
-        &format!("account={}", a.id),
-    );
+        &format!("account:{}", a.id),
+        if disabled { "disabled" } else { "enabled" },
+    )?;
     Ok(a)
 }
 
@@ -203,7 +210,13 @@ pub fn reset_password(storage: &dyn Storage, username: &str, cost: HashCost, ope
     a.password_hash = auth::hash_password(&password, cost.memory_kib, cost.iterations)?;
     storage.update_account(&a)?;
     storage.revoke_account_tokens(&a.id, crate::now_ms())?;
-    super::audit("password_reset", operator, &format!("account={}", a.id));
+    super::audit(
+        storage,
+        Action::PasswordReset,
+        operator,
+        &format!("account:{}", a.id),
+        "",
+    )?;
     Ok(password)
 }
 
@@ -261,6 +274,6 @@ pub fn revoke_device(storage: &dyn Storage, id: &str, operator: &str) -> ApiResu
     if !storage.revoke_device(id, crate::now_ms())? {
         return Err(ApiError::NotFound("device".into()));
     }
-    super::audit("device_revoke", operator, &format!("device={id}"));
+    super::audit(storage, Action::DeviceRevoke, operator, &format!("device:{id}"), "")?;
     Ok(())
 }

@@ -188,7 +188,14 @@ pub fn backup(storage: &dyn Storage, dest: &Path, operator: &str) -> Result<Back
     std::fs::rename(&tmp, dest).map_err(io(dest))?;
     sync_dir(dest)?;
     let bytes = std::fs::metadata(dest).map_err(io(dest))?.len();
-    crate::admin::audit("backup", operator, &format!("last_seq={last_seq} bytes={bytes}"));
+    crate::admin::audit(
+        storage,
+        crate::audit::Action::Backup,
+        operator,
+        &dest.display().to_string(),
+        &format!("last_seq={last_seq} bytes={bytes}"),
+    )
+    .map_err(BackupError::from)?;
     Ok(BackupInfo {
         path: dest.to_path_buf(),
         bytes,
@@ -235,6 +242,14 @@ pub fn restore(backup_file: &Path, data_dir: &Path, operator: &str) -> Result<Re
     // Migrations run (or refuse a database newer than this binary) exactly as on start.
     let marker_seq = {
         let storage = SqliteStorage::open(&staged, 1)?;
+        // The restored database's own audit log records the restore.
+        crate::admin::audit(
+            &storage,
+            crate::audit::Action::Restore,
+            operator,
+            &backup_file.display().to_string(),
+            &format!("last_seq={last_seq} marker_seq={}", last_seq + RESTORE_SEQ_GAP),
+        )?;
         drop(storage);
         let conn = Connection::open(&staged)?;
         let now = crate::now_ms();
@@ -279,11 +294,6 @@ pub fn restore(backup_file: &Path, data_dir: &Path, operator: &str) -> Result<Re
         }
     }
     sync_dir(&db)?;
-    crate::admin::audit(
-        "restore",
-        operator,
-        &format!("last_seq={last_seq} marker_seq={marker_seq}"),
-    );
     Ok(RestoreInfo {
         previous,
         last_seq,

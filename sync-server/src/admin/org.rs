@@ -16,6 +16,7 @@ use rusqlite::OptionalExtension;
 use serde::Serialize;
 
 use super::residents::{ImportError, ImportReport, RowIssue, admin_store, commit_outbox, read_table};
+use crate::audit::Action;
 use crate::error::{ApiError, ApiResult};
 use crate::storage::Storage;
 
@@ -24,7 +25,13 @@ pub fn create_node(storage: &dyn Storage, node: &OrgNode, operator: &str) -> Api
     let mut store = admin_store(storage, operator)?;
     let id = store.create(node)?;
     commit_outbox(storage, &store)?;
-    super::audit("org_create", operator, &format!("node={id} level={:?}", node.level));
+    super::audit(
+        storage,
+        Action::OrgChange,
+        operator,
+        &format!("org_node:{id}"),
+        &format!("create level={:?}", node.level),
+    )?;
     Ok(id)
 }
 
@@ -57,7 +64,7 @@ pub fn edit_node(storage: &dyn Storage, id: &str, edit: &NodeEdit, operator: &st
     }
     store.update(id, &node)?;
     commit_outbox(storage, &store)?;
-    super::audit("org_edit", operator, &format!("node={id}"));
+    super::audit(storage, Action::OrgChange, operator, &format!("org_node:{id}"), "edit")?;
     Ok(node)
 }
 
@@ -247,10 +254,12 @@ pub fn import_org(
     }
     commit_outbox(storage, &store)?;
     super::audit(
-        "org_import",
+        storage,
+        Action::OrgChange,
         operator,
-        &format!("nodes={} households={}", outcome.nodes, outcome.households),
-    );
+        "org_tree",
+        &format!("import nodes={} households={}", outcome.nodes, outcome.households),
+    )?;
     Ok(outcome)
 }
 

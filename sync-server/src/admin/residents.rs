@@ -15,9 +15,10 @@ use std::io::Cursor;
 use automerge::{AutoCommit, ReadDoc};
 use chrono::{Datelike, NaiveDate};
 use gridbook_core::domain::{
-    AttentionLevel, GridAssignment, Household, HousingUse, LabelCategory, Person, PersonLabel, Record, Role,
+    AttentionLevel, GridAssignment, Household, HousingUse, LabelCategory, Person, PersonLabel, Record, RecordKind, Role,
 };
 use gridbook_core::sensitive::{id_check_char, validate_phone};
+use gridbook_core::shred::{self, PersonKey};
 use gridbook_core::store::RemoteChange;
 use gridbook_core::{Identity, Store};
 use serde::Serialize;
@@ -800,12 +801,22 @@ pub fn reference(storage: &dyn Storage, store: &Store, today: NaiveDate) -> ApiR
             grids_by_code.insert(code, id);
         }
     }
+    // ID numbers are sealed with each person's key (crypto-shredding, ADR 0004): open them with
+    // the keys the server holds; an erased person's number is gone and no longer a duplicate.
+    let persons = storage.docs_of_kind("person")?;
+    let ids: Vec<String> = persons.iter().map(|(id, _)| id.clone()).collect();
+    let keys: HashMap<String, Vec<u8>> = storage
+        .person_keys_for(&ids)?
+        .into_iter()
+        .map(|k| (k.person_id, k.key))
+        .collect();
     let mut id_numbers = HashSet::new();
-    for (_, bytes) in storage.docs_of_kind("person")? {
-        if let Some(id) =
-            live_body(&bytes).and_then(|b| b.get("id_number").and_then(|v| v.as_str()).map(str::to_ascii_uppercase))
-        {
-            id_numbers.insert(id);
+    for (person_id, bytes) in persons {
+        let Some(mut body) = live_body(&bytes) else { continue };
+        let key = keys.get(&person_id).and_then(|k| PersonKey::from_bytes(k).ok());
+        shred::open_body(RecordKind::Person, &person_id, key.as_ref(), &mut body);
+        if let Some(id) = body.get("id_number").and_then(|v| v.as_str()) {
+            id_numbers.insert(id.to_ascii_uppercase());
         }
     }
     Ok(Reference {
@@ -847,10 +858,12 @@ pub fn import(
     }
     commit_outbox(storage, &store)?;
     crate::admin::audit(
-        "residents_import",
+        storage,
+        crate::audit::Action::ResidentsImport,
         operator,
+        "residents",
         &format!("households={} persons={persons}", households.len()),
-    );
+    )?;
     Ok(ImportOutcome {
         rows,
         households: households.len(),
@@ -862,6 +875,8 @@ pub fn import(
 /// pushed by that store: the same path as the demo district ([`crate::demo::import`]), limited
 /// to the records the store wrote itself.
 pub fn commit_outbox(storage: &dyn Storage, store: &Store) -> ApiResult<()> {
+    // The persons' keys first, so that their query rows open their sealed fields.
+    storage.put_person_keys(&store.export_person_keys()?, &|_| true)?;
     let outbox = store.outbox(usize::MAX >> 1)?;
     let ids: BTreeSet<&str> = outbox.iter().map(|e| e.doc_id.as_str()).collect();
     let mut scopes = HashMap::new();

@@ -70,10 +70,12 @@ pub fn publish_template(storage: &dyn Storage, json: &str, operator: &str) -> Ap
     let doc_id = store.create(&template)?;
     super::residents::commit_outbox(storage, &store)?;
     super::audit(
-        "publish_template",
+        storage,
+        crate::audit::Action::RulesPublish,
         operator,
-        &format!("template_id={} version={}", template.template_id, template.version),
-    );
+        &format!("template:{}", template.template_id),
+        &format!("version={}", template.version),
+    )?;
     Ok(Published {
         doc_id,
         template_id: template.template_id,
@@ -140,10 +142,12 @@ pub fn publish_rule_set(
     let doc_id = store.create(&set)?;
     super::residents::commit_outbox(storage, &store)?;
     super::audit(
-        "publish_rule_set",
+        storage,
+        crate::audit::Action::RulesPublish,
         operator,
-        &format!("rule={} version={version}", rule.as_str()),
-    );
+        &format!("rule_set:{}", rule.as_str()),
+        &format!("version={version}"),
+    )?;
     Ok(PublishedRule {
         doc_id,
         rule: rule.as_str().to_string(),

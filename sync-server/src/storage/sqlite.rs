@@ -15,6 +15,8 @@ use gridbook_core::{Error, Result};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use uuid::Uuid;
 
+mod keys;
+
 use super::{Account, CommitBatch, Device, DeviceStatus, OrgGrid, PullPage, PullQuery, RefreshToken, Storage, Token};
 use crate::audit;
 use crate::scope::DEPARTMENT_SCOPE_PREFIX;
@@ -452,7 +454,14 @@ impl Storage for SqliteStorage {
                      ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, scope = excluded.scope, bytes = excluded.bytes, heads = excluded.heads",
                 )?;
                 for d in std::mem::take(&mut batch.docs) {
-                    d.rows.write(&tx)?;
+                    if gridbook_core::materialize::needs_key(d.kind.as_deref()) {
+                        // A person: its rows open its sealed fields with the key held here (the
+                        // validating cores had no key). Persons are few next to visits.
+                        let mut doc = gridbook_core::doc::guard(|| automerge::AutoCommit::load(&d.bytes))?;
+                        gridbook_core::materialize::record(&tx, &d.id, &mut doc)?;
+                    } else {
+                        d.rows.write(&tx)?;
+                    }
                     save.execute(params![d.id, d.kind, d.scope, d.bytes, d.heads])?;
                 }
             }

@@ -293,7 +293,7 @@ fn check(doc_id: &str, before: &Before, after: &AutoCommit, who: &Pusher) -> Ver
     if !as_department && !who.grants.may_write(&scope) {
         return Err(("out_of_scope", format!("scope `{scope}` is outside this device's area")));
     }
-    let body = doc::root_obj(after, "body")
+    let mut body = doc::root_obj(after, "body")
         .map(|b| doc::read_json(after, &b))
         .ok_or(("invalid_record", "the document has no body".to_string()))?;
     if as_department && before.body.as_ref() != Some(&body) {
@@ -302,6 +302,9 @@ fn check(doc_id: &str, before: &Before, after: &AutoCommit, who: &Pusher) -> Ver
             "a department may add workflow steps to a case dispatched to it, not edit the case".into(),
         ));
     }
+    // Sealed fields (crypto-shredding, ADR 0004) were checked by the phone before sealing; the
+    // rest of the body is checked here as always.
+    gridbook_core::shred::redact_sealed(kind, &mut body);
     match kind {
         RecordKind::OrgNode => body_check::<OrgNode>(&body, kind, &scope)?,
         RecordKind::Household => body_check::<Household>(&body, kind, &scope)?,

@@ -191,4 +191,32 @@ async fn accounts_and_devices_are_managed_with_typed_refusals() {
     );
     let names: Vec<String> = storage.accounts().unwrap().into_iter().map(|a| a.username).collect();
     assert!(names.contains(&"wang.wei".to_string()) && names.contains(&"admin".to_string()));
+    // Every change above is in the tamper-evident audit log, by the operator; refusals are not.
+    let actions: Vec<String> = server
+        .db()
+        .prepare("SELECT action FROM audit_log WHERE actor = 'admin' ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for action in [
+        "account.create",
+        "account.grant_change",
+        "account.password_reset",
+        "account.status",
+        "device.revoke",
+    ] {
+        assert!(actions.iter().any(|a| a == action), "{action} missing from {actions:?}");
+    }
+    assert_eq!(
+        actions.iter().filter(|a| *a == "account.status").count(),
+        2,
+        "{actions:?}"
+    );
+    assert_eq!(
+        actions.iter().filter(|a| *a == "device.revoke").count(),
+        1,
+        "{actions:?}"
+    );
 }

@@ -112,6 +112,24 @@ async fn a_bad_file_is_rejected_whole_and_the_corrected_one_reaches_the_grid_pho
     let after = counts(&server);
     assert_eq!((after.0 - before.0, after.1 - before.1), (3_334, 10_000));
     assert_eq!(server.integrity(), "ok");
+    // Imported persons are sealed like those made on a phone (crypto-shredding, ADR 0004): no
+    // stored change or document holds an ID number or a phone number in clear.
+    let col = |name: &str| clean[0].iter().position(|h| h == name).unwrap();
+    let (id_col, phone_col) = (col("身份证号"), col("联系电话"));
+    for row in clean.iter().skip(1).step_by(997) {
+        for value in [&row[id_col], &row[phone_col]].into_iter().filter(|v| !v.is_empty()) {
+            let found: i64 = server
+                .db()
+                .query_row(
+                    "SELECT (SELECT count(*) FROM change_log WHERE instr(bytes, CAST(?1 AS BLOB)) > 0)
+                          + (SELECT count(*) FROM docs WHERE instr(bytes, CAST(?1 AS BLOB)) > 0)",
+                    [value],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(found, 0, "{value} in clear on the server");
+        }
+    }
 
     // Importing it again finds every ID number in the database.
     let bytes = residents::to_csv(&clean);

@@ -11,6 +11,7 @@ mod bad_input;
 mod bootstrap;
 mod convergence;
 mod department;
+mod erasure;
 mod idempotent;
 mod reveal;
 mod revoke;

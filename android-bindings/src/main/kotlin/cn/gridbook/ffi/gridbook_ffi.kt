@@ -1354,10 +1354,10 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_gridbook_ffi_checksum_method_syncprogress_on_event() and 0xFFFF) != 12979) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridbook_ffi_checksum_constructor_store_open() and 0xFFFF) != 1181) {
+    if ((lib.uniffi_gridbook_ffi_checksum_constructor_store_open() and 0xFFFF) != 22442) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_gridbook_ffi_checksum_constructor_store_open_in_memory() and 0xFFFF) != 33728) {
+    if ((lib.uniffi_gridbook_ffi_checksum_constructor_store_open_in_memory() and 0xFFFF) != 5410) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_gridbook_ffi_checksum_constructor_syncclient_new() and 0xFFFF) != 36693) {
@@ -3595,10 +3595,10 @@ open class Store: Disposable, AutoCloseable, StoreInterface
     companion object {
         
     /**
-     * Open (or create) the store file at `path`. `key` is the store's encryption key (32 random
-     * bytes kept in the Android Keystore / iOS Keychain). **Encryption is not applied yet**; the
-     * key is already required: empty → `invalid_key`, not the key the store was created with →
-     * `wrong_key`.
+     * Open (or create) the store file at `path`, encrypted at rest (SQLCipher) with `key`: 32
+     * random bytes the app keeps in the Android Keystore / iOS Keychain. Empty or not 32 bytes →
+     * `invalid_key`; a key that does not open the file → `wrong_key`. A plain store made by an
+     * older app version is encrypted in place on its first open with a key.
      */
     @Throws(ApiException::class) fun `open`(`path`: kotlin.String, `key`: kotlin.ByteArray, `identity`: Identity): Store {
             return FfiConverterTypeStore.lift(
@@ -3616,7 +3616,7 @@ open class Store: Disposable, AutoCloseable, StoreInterface
 
         
     /**
-     * A store in memory (tests, previews). The key is checked for emptiness only.
+     * A store in memory (tests, previews): nothing reaches the disk; the key is only checked.
      */
     @Throws(ApiException::class) fun `openInMemory`(`key`: kotlin.ByteArray, `identity`: Identity): Store {
             return FfiConverterTypeStore.lift(

@@ -24,6 +24,10 @@ import kotlinx.coroutines.withTimeout
 
 // ------------------------------------------------------------------ fixtures
 
+/**
+ * FAKE KEYSTORE: a fixed 32-byte store key. On a phone the key is 32 random bytes generated once
+ * and kept in the Android Keystore; no Keystore exists on the JVM, so these tests use constants.
+ */
 val KEY = ByteArray(32) { it.toByte() }
 const val DAY_MS = 86_400_000L
 
@@ -81,6 +85,10 @@ class Fixture(val dir: File = tempDir()) {
     init { store.setIdentity(worker(grid)) }
     val hh = store.createHousehold(household(grid))
 }
+
+/** Whether `needle` occurs in `hay` (raw-bytes search of a store file). */
+fun containsBytes(hay: ByteArray, needle: ByteArray): Boolean =
+    (0..hay.size - needle.size).any { i -> needle.indices.all { hay[i + it] == needle[it] } }
 
 /** Send each side what the other lacks. */
 fun exchange(a: Store, b: Store) {
@@ -194,6 +202,13 @@ fun defineScenarios(server: () -> DemoServer) {
         assertEquals("2026-11-26", rows[0].lastVisit)
         assertTrue(again.getJson(f.hh).contains("幸福路"))
         again.closeStore()
+        // Encrypted at rest: the file (and any WAL beside it) holds none of the plaintext.
+        for (file in listOf(File(f.path), File(f.path + "-wal")).filter { it.exists() }) {
+            val raw = file.readBytes()
+            for (secret in listOf("王秀英", "110101194501012014", "13800138000", "幸福路")) {
+                assertFalse(containsBytes(raw, secret.toByteArray(Charsets.UTF_8)), "${file.name} holds $secret")
+            }
+        }
     }
 
     scenario("visits due: a never-visited household, then a house call clears it") {
