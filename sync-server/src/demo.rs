@@ -2,17 +2,14 @@
 //! `gridbook_core::demo`, a department, and an account for every role. Ids and passwords are
 //! deterministic, so a restarted demo prints the same accounts and does not seed twice.
 
-use std::collections::HashMap;
-
-use automerge::AutoCommit;
 use chrono::NaiveDate;
 use gridbook_core::demo::{DemoOptions, generate_grid, seeded_id};
 use gridbook_core::domain::{OrgLevel, OrgNode, Role};
 use gridbook_core::{Clock, Identity, Store};
 
 use crate::auth;
-use crate::error::{ApiError, ApiResult};
-use crate::storage::{Account, CommitBatch, LogEntry, SavedDoc, Storage};
+use crate::error::ApiResult;
+use crate::storage::{Account, Storage};
 
 /// One demo account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -210,48 +207,8 @@ pub fn seed(
 
 /// Copy every change and document of a store into the server, as if pushed by that store.
 pub fn import(storage: &dyn Storage, store: &Store) -> ApiResult<()> {
-    // The persons' keys first, so that the documents' query rows open their sealed fields.
-    storage.put_person_keys(&store.export_person_keys()?, &|_| true)?;
-    let conn = store.connection();
-    let mut docs = Vec::new();
-    let mut scopes = HashMap::new();
-    {
-        let mut stmt = conn
-            .prepare("SELECT id, scope, bytes FROM docs ORDER BY id")
-            .map_err(gridbook_core::Error::from)?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, Option<String>>(1)?,
-                    r.get::<_, Vec<u8>>(2)?,
-                ))
-            })
-            .map_err(gridbook_core::Error::from)?;
-        for row in rows {
-            let (id, scope, bytes) = row.map_err(gridbook_core::Error::from)?;
-            scopes.insert(id.clone(), scope.unwrap_or_default());
-            let doc = AutoCommit::load(&bytes).map_err(|e| ApiError::Internal(e.to_string()))?;
-            docs.push(SavedDoc::new(id, doc)?);
-        }
-    }
-    let changes = store
-        .outbox(usize::MAX >> 1)?
-        .into_iter()
-        .map(|e| LogEntry {
-            scope: scopes.get(&e.doc_id).cloned().unwrap_or_default(),
-            hash: e.hash,
-            doc_id: e.doc_id,
-            bytes: e.bytes,
-        })
-        .collect();
-    storage.commit(CommitBatch {
-        origin_device: store.device_id().to_string(),
-        received_at: crate::now_ms(),
-        changes,
-        docs,
-    })?;
-    Ok(())
+    // The demo store never synced: its outbox holds every change of every document it made.
+    crate::admin::residents::commit_outbox(storage, store)
 }
 
 /// The account table printed at start.
