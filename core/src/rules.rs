@@ -503,4 +503,17 @@ mod tests {
         assert_eq!(book.rules_for(RulePins::SHIPPED).versions.time_limits, 1);
         assert_eq!(RuleBook::shipped().rules_for(pins).versions, RuleVersions::SHIPPED);
     }
+
+    #[test]
+    fn every_case_uses_the_newest_calendar() {
+        let mut cal: serde_json::Value = serde_json::from_str(RuleKind::Calendar.shipped_json()).unwrap();
+        cal["label_zh"] = "工作日历（第2版）".into();
+        let book = RuleBook::from_rows([("calendar".to_string(), 2, cal.to_string())]);
+        for pins in [RulePins::SHIPPED, book.pins_for_new()] {
+            let rules = book.rules_for(pins);
+            assert_eq!(rules.versions.calendar, 2);
+            assert_eq!(rules.calendar.label_zh(), "工作日历（第2版）");
+        }
+        assert_eq!(book.pins_for_new(), RulePins::SHIPPED, "the calendar is never pinned");
+    }
 }
