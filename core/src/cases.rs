@@ -7,7 +7,7 @@
 //! the fold settles them the same way everywhere.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
@@ -18,31 +18,36 @@ use uuid::Uuid;
 use crate::doc;
 use crate::domain::{Case, CaseKind, RecordKind};
 use crate::error::{Error, Result};
+use crate::rules::{RuleBook, RulePins, RuleVersions};
 use crate::store::{Store, read_body};
 use crate::workflow::{
     self, CaseFacts, CaseRow, CaseState, ClaimOutcome, DeadlineStatus, Metrics, MetricsQuery, TimeLimits, Transition,
     WorkCalendar, WorkflowDefinition, WorkflowError,
 };
 
-/// The rules a store applies: workflow definition, time limits, working calendar.
-#[derive(Debug)]
+/// The rules a case is handled with: workflow definition, time limits, working calendar (the
+/// versions a case pins, see [`crate::rules`]).
+#[derive(Debug, Clone)]
 pub struct Rules {
     /// 流程定义
-    pub definition: WorkflowDefinition,
+    pub definition: Arc<WorkflowDefinition>,
     /// 办理时限
-    pub limits: TimeLimits,
+    pub limits: Arc<TimeLimits>,
     /// 工作日历
-    pub calendar: WorkCalendar,
+    pub calendar: Arc<WorkCalendar>,
+    /// The versions these are.
+    pub versions: RuleVersions,
 }
 
-/// The default rules shipped with the app, parsed once.
+/// The default rules shipped with the app (version 1 of each), parsed once.
 pub fn default_rules() -> &'static Rules {
     static RULES: OnceLock<Rules> = OnceLock::new();
     RULES.get_or_init(|| Rules {
         // The shipped data files are validated by unit tests; a broken build cannot pass them.
-        definition: workflow::default_definition().expect("shipped workflow definition is valid"),
-        limits: workflow::default_time_limits().expect("shipped time limits are valid"),
-        calendar: workflow::calendar_cn().expect("shipped calendar is valid"),
+        definition: Arc::new(workflow::default_definition().expect("shipped workflow definition is valid")),
+        limits: Arc::new(workflow::default_time_limits().expect("shipped time limits are valid")),
+        calendar: Arc::new(workflow::calendar_cn().expect("shipped calendar is valid")),
+        versions: RuleVersions::SHIPPED,
     })
 }
 
@@ -89,9 +94,8 @@ fn facts<'a>(id: &'a str, case: &'a Case) -> CaseFacts<'a> {
 
 /// Fold a case's history into its query-table summary. Deterministic: "now" is the time of the
 /// last transition, never the local clock (a pending extension's moving deadline is refreshed
-/// when the case is read, see [`Store::case`]).
-pub fn summarize(id: &str, case: &Case, history: &[Json]) -> CaseSummary {
-    let rules = default_rules();
+/// when the case is read, see [`Store::case`]). `rules` are the case's (see [`crate::rules`]).
+pub fn summarize(id: &str, case: &Case, history: &[Json], rules: &Rules) -> CaseSummary {
     let transitions = parse_history(history);
     let state = workflow::fold(&rules.definition, &transitions);
     let as_of = transitions.iter().map(|t| t.at).max().unwrap_or(case.occurred_at);
@@ -146,6 +150,21 @@ pub struct CaseListRow {
 }
 
 impl Store {
+    /// The rule versions this store holds.
+    pub fn rule_book(&self) -> Result<RuleBook> {
+        RuleBook::load(&self.conn)
+    }
+
+    /// The rules a case document pins (the fallback of [`RuleBook::rules_for`] while a pinned
+    /// version has not arrived).
+    fn case_rules(&self, doc: &automerge::AutoCommit, id: &str) -> Result<Rules> {
+        let pins = RulePins::of_doc(doc).map_err(|reason| Error::Corrupt {
+            id: id.to_string(),
+            reason,
+        })?;
+        Ok(self.rule_book()?.rules_for(pins))
+    }
+
     /// Server-anchored "now": the device clock corrected by the offset seen at the last sync.
     pub fn anchored_now(&self) -> Result<DateTime<Utc>> {
         let offset = self.server_time_offset()?.unwrap_or(0);
@@ -163,6 +182,7 @@ impl Store {
             });
         }
         let case: Case = read_body(&doc, id)?;
+        let rules = self.case_rules(&doc, id)?;
         let history = parse_history(
             doc::root_obj(&doc, "transitions")
                 .map(|o| doc::read_json(&doc, &o))
@@ -170,7 +190,6 @@ impl Store {
                 .as_deref()
                 .unwrap_or(&[]),
         );
-        let rules = default_rules();
         let state = workflow::fold(&rules.definition, &history);
         let class = workflow::CaseClass {
             category: &case.category,
@@ -212,7 +231,7 @@ impl Store {
                 scope: view.case.grid_id.clone(),
             });
         }
-        let rules = default_rules();
+        let rules = self.case_rules(&self.load(id)?, id)?;
         let to = workflow::check(
             &rules.definition,
             &view.state,

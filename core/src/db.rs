@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/001_init.sql"),
     include_str!("../migrations/002_sync_bootstrap.sql"),
     include_str!("../migrations/003_person_keys.sql"),
+    include_str!("../migrations/004_rule_sets.sql"),
 ];
 
 /// The schema version this build writes.

@@ -23,7 +23,7 @@ pub use visits::{GeoPoint, HouseCall, Ledger, Patrol, PatrolCheckin, Problem, Tr
 
 use crate::error::{Error, Result};
 
-/// The scope of records every device receives: the org tree and templates.
+/// The scope of records every device receives: the org tree, templates and rule versions.
 pub const DISTRICT_SCOPE: &str = "district";
 
 /// Every kind of record, with its stable text form.
@@ -48,11 +48,14 @@ pub enum RecordKind {
     Request,
     /// 检查清单模板 (三知四清五报六访)
     Template,
+    /// 规则版本: a published workflow definition, time limits or holiday calendar
+    /// ([`crate::rules::RuleSet`]).
+    RuleSet,
 }
 
 impl RecordKind {
     /// Every kind.
-    pub const ALL: [RecordKind; 9] = [
+    pub const ALL: [RecordKind; 10] = [
         RecordKind::OrgNode,
         RecordKind::Household,
         RecordKind::Person,
@@ -62,6 +65,7 @@ impl RecordKind {
         RecordKind::Incident,
         RecordKind::Request,
         RecordKind::Template,
+        RecordKind::RuleSet,
     ];
 
     /// Stable text form, as stored in documents and tables.
@@ -76,6 +80,7 @@ impl RecordKind {
             RecordKind::Incident => "incident",
             RecordKind::Request => "request",
             RecordKind::Template => "template",
+            RecordKind::RuleSet => "rule_set",
         }
     }
 

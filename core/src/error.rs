@@ -137,7 +137,10 @@ impl Error {
     /// A short message for a person, zh-CN first.
     pub fn message_zh(&self) -> String {
         match self {
-            Error::Invalid { field, .. } => format!("字段「{field}」无效"),
+            Error::Invalid { code, field, .. } => match crate::rules::message_zh(code) {
+                Some(m) => m.to_string(),
+                None => format!("字段「{field}」无效"),
+            },
             Error::InvalidGridCode { code, .. } => format!("网格编码「{code}」不符合编码规则"),
             Error::NotFound { .. } => "记录不存在".into(),
             Error::OutOfScope { .. } => "超出本账号的网格范围".into(),

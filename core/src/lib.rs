@@ -17,6 +17,7 @@ pub mod ledger;
 pub mod materialize;
 pub mod queries;
 pub mod review;
+pub mod rules;
 pub mod sensitive;
 pub mod shred;
 pub mod store;

@@ -7,9 +7,10 @@
 use automerge::{AutoCommit, ChangeHash};
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use rusqlite::types::{ToSqlOutput, Value};
-use rusqlite::{ToSql, Transaction, params, params_from_iter};
+use rusqlite::{OptionalExtension, ToSql, Transaction, params, params_from_iter};
 use serde_json::Value as Json;
 
+use crate::cases::Rules;
 use crate::doc::{self, MSG_CONFIRM_DELETE, MSG_DELETE};
 use crate::domain::Record;
 use crate::domain::{
@@ -17,6 +18,7 @@ use crate::domain::{
 };
 use crate::error::{Error, Result};
 use crate::review::{self, ReviewEntry};
+use crate::rules::{RuleBook, RuleKind, RulePins, RuleSet};
 use crate::sensitive;
 use crate::store::{MSG_RESOLVE, MSG_TRANSITION};
 
@@ -35,6 +37,7 @@ pub const QUERY_TABLES: &[&str] = &[
     "ledgers",
     "cases",
     "templates",
+    "rule_sets",
 ];
 
 /// The tables holding rows of a record of `kind`, with the column naming the record.
@@ -48,6 +51,7 @@ fn tables_of(kind: Option<RecordKind>) -> &'static [(&'static str, &'static str)
         Some(RecordKind::Ledger) => &[("ledgers", "id")],
         Some(RecordKind::Incident | RecordKind::Request) => &[("cases", "id")],
         Some(RecordKind::Template) => &[("templates", "doc_id")],
+        Some(RecordKind::RuleSet) => &[("rule_sets", "doc_id")],
         None => &[],
     }
 }
@@ -63,6 +67,13 @@ pub fn china_day(t: DateTime<Utc>) -> NaiveDate {
 trait RowSink {
     /// Run one statement of the record's rebuild.
     fn exec(&mut self, sql: &str, params: &[&dyn ToSql]) -> Result<()>;
+    /// The rules a case with `pins` is folded with (see [`crate::rules`]).
+    fn case_rules(&mut self, pins: RulePins) -> Result<Rules>;
+    /// A case's `cases` row was made with [`Self::case_rules`]; [`Rows`] checks it again when
+    /// written, against the rule versions the database then holds.
+    fn case_written(&mut self, _case: CaseRedo) {}
+    /// A rule-set version was (re)materialized: the cases whose rows it changes are redone.
+    fn rule_set_changed(&mut self, rule: RuleKind, version: u32) -> Result<()>;
 }
 
 struct Direct<'a, 'b>(&'a Transaction<'b>);
@@ -72,15 +83,63 @@ impl RowSink for Direct<'_, '_> {
         self.0.prepare_cached(sql)?.execute(params)?;
         Ok(())
     }
+    fn case_rules(&mut self, pins: RulePins) -> Result<Rules> {
+        Ok(RuleBook::load(self.0)?.rules_for(pins))
+    }
+    fn rule_set_changed(&mut self, rule: RuleKind, version: u32) -> Result<()> {
+        rematerialize_cases(self.0, rule, version)
+    }
+}
+
+/// What redoing a case's `cases` row needs (kept by [`Rows`], which is computed without the
+/// database and so without the rule versions it holds).
+#[derive(Debug, Clone)]
+struct CaseRedo {
+    id: String,
+    kind: RecordKind,
+    case: Case,
+    history: Vec<Json>,
+    pins: RulePins,
+}
+
+/// Re-materialize the cases whose rules a new (or removed) `version` of `rule` changes: those
+/// pinning it or a later version of the workflow or time limits (they may have used the
+/// fallback), and every case for a calendar (all cases use the newest one).
+fn rematerialize_cases(tx: &Transaction<'_>, rule: RuleKind, version: u32) -> Result<()> {
+    let sql = match rule {
+        RuleKind::Workflow => "SELECT id FROM cases WHERE workflow_version >= ?1 ORDER BY id",
+        RuleKind::TimeLimits => "SELECT id FROM cases WHERE time_limits_version >= ?1 ORDER BY id",
+        RuleKind::Calendar => "SELECT id FROM cases WHERE ?1 = ?1 ORDER BY id",
+    };
+    let ids: Vec<String> = tx
+        .prepare_cached(sql)?
+        .query_map([version], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for id in ids {
+        let bytes: Option<Vec<u8>> = tx
+            .prepare_cached("SELECT bytes FROM docs WHERE id = ?1")?
+            .query_row([&id], |r| r.get(0))
+            .optional()?;
+        let Some(bytes) = bytes else { continue };
+        let mut doc = doc::guard(|| AutoCommit::load(&bytes))?;
+        record(tx, &id, &mut doc)?;
+    }
+    Ok(())
 }
 
 /// A record's query-row rebuild, computed from its document and replayed by [`Rows::write`].
 ///
 /// The server computes these on the cores that validate a push, so its single writer only
 /// runs the statements.
+///
+/// A case's row is computed with the shipped rules; when the case pins a later version, or the
+/// database holds any rule-set version, [`Rows::write`] redoes it with the rules `tx` holds
+/// (on the writer's thread: a cost only districts that published rule versions pay).
 #[derive(Debug, Default, Clone)]
 pub struct Rows {
     stmts: Vec<(String, Vec<Value>)>,
+    cases: Vec<CaseRedo>,
+    rule_sets: Vec<(RuleKind, u32)>,
 }
 
 impl Rows {
@@ -88,6 +147,22 @@ impl Rows {
     pub fn write(&self, tx: &Transaction<'_>) -> Result<()> {
         for (sql, values) in &self.stmts {
             tx.prepare_cached(sql)?.execute(params_from_iter(values))?;
+        }
+        if !self.cases.is_empty() {
+            let any_held: bool = tx
+                .prepare_cached("SELECT EXISTS (SELECT 1 FROM rule_sets)")?
+                .query_row([], |r| r.get(0))?;
+            for c in &self.cases {
+                if any_held || c.pins != RulePins::SHIPPED {
+                    let mut direct = Direct(tx);
+                    direct.exec("DELETE FROM cases WHERE id = ?1", params![c.id])?;
+                    let rules = direct.case_rules(c.pins)?;
+                    case_rows(&mut direct, c, &rules)?;
+                }
+            }
+        }
+        for (rule, version) in &self.rule_sets {
+            rematerialize_cases(tx, *rule, *version)?;
         }
         Ok(())
     }
@@ -112,6 +187,16 @@ impl RowSink for Rows {
             })
             .collect::<rusqlite::Result<Vec<Value>>>()?;
         self.stmts.push((sql.to_string(), values));
+        Ok(())
+    }
+    fn case_rules(&mut self, pins: RulePins) -> Result<Rules> {
+        Ok(RuleBook::shipped().rules_for(pins))
+    }
+    fn case_written(&mut self, case: CaseRedo) {
+        self.cases.push(case);
+    }
+    fn rule_set_changed(&mut self, rule: RuleKind, version: u32) -> Result<()> {
+        self.rule_sets.push((rule, version));
         Ok(())
     }
 }
@@ -388,31 +473,22 @@ fn typed_rows(
             }
         }
         RecordKind::Incident | RecordKind::Request => {
-            let c: Case = typed(id, body)?;
-            let history = list_at(doc, "transitions");
-            let summary = crate::cases::summarize(id, &c, &history);
-            let deadline = summary.json.get("deadline").and_then(Json::as_str).map(str::to_string);
+            let case: Case = typed(id, body)?;
+            let pins = RulePins::of_doc(doc).map_err(|reason| Error::Corrupt {
+                id: id.to_string(),
+                reason,
+            })?;
             if live {
-                sink.exec(
-                    "INSERT INTO cases (id, kind, grid_id, category, subcategory, scale, title, reporter, channel, occurred_at, state, transitions, conflicts, deadline, summary_json)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-                params![
-                    id,
-                    kind.as_str(),
-                    c.grid_id,
-                    c.category,
-                    c.subcategory,
-                    c.scale,
-                    c.title,
-                    c.reporter,
-                    c.channel,
-                    c.occurred_at.to_rfc3339(),
-                    summary.state,
-                    history.len() as i64,
-                    summary.conflicts as i64,
-                    deadline,
-                    summary.json.to_string()
-                ])?;
+                let redo = CaseRedo {
+                    id: id.to_string(),
+                    kind,
+                    case,
+                    history: list_at(doc, "transitions"),
+                    pins,
+                };
+                let rules = sink.case_rules(pins)?;
+                case_rows(sink, &redo, &rules)?;
+                sink.case_written(redo);
             }
         }
         RecordKind::Template => {
@@ -425,8 +501,48 @@ fn typed_rows(
                 )?;
             }
         }
+        RecordKind::RuleSet => {
+            let r: RuleSet = typed(id, body)?;
+            if live {
+                sink.exec(
+                    "INSERT OR REPLACE INTO rule_sets (rule, version, json, doc_id) VALUES (?1, ?2, ?3, ?4)",
+                    params![r.rule.as_str(), r.version, r.json, id],
+                )?;
+            }
+            sink.rule_set_changed(r.rule, r.version)?;
+        }
     }
     Ok(())
+}
+
+/// The `cases` row of a live case, folded with `rules`.
+fn case_rows(sink: &mut impl RowSink, c: &CaseRedo, rules: &Rules) -> Result<()> {
+    let summary = crate::cases::summarize(&c.id, &c.case, &c.history, rules);
+    let deadline = summary.json.get("deadline").and_then(Json::as_str).map(str::to_string);
+    let case = &c.case;
+    sink.exec(
+        "INSERT INTO cases (id, kind, grid_id, category, subcategory, scale, title, reporter, channel, occurred_at, state, transitions, conflicts, deadline, summary_json, workflow_version, time_limits_version)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+        params![
+            c.id,
+            c.kind.as_str(),
+            case.grid_id,
+            case.category,
+            case.subcategory,
+            case.scale,
+            case.title,
+            case.reporter,
+            case.channel,
+            case.occurred_at.to_rfc3339(),
+            summary.state,
+            c.history.len() as i64,
+            summary.conflicts as i64,
+            deadline,
+            summary.json.to_string(),
+            c.pins.workflow,
+            c.pins.time_limits
+        ],
+    )
 }
 
 fn problem_rows(

@@ -333,6 +333,13 @@ impl Store {
         }
         let now = self.now();
         let (kind, scope, account) = (record.kind(), record.scope(), self.identity.account_id.clone());
+        // A case pins the newest rule versions held (crate::rules); the shipped ones are not
+        // written, so such documents read as they always did.
+        let pins = match crate::cases::case_kind(kind) {
+            Some(_) => Some(crate::rules::RuleBook::load(&self.conn)?.pins_for_new())
+                .filter(|p| *p != crate::rules::RulePins::SHIPPED),
+            None => None,
+        };
         self.write(id, None, move |doc, _| {
             doc.put(automerge::ROOT, "id", id)?;
             doc.put(automerge::ROOT, "kind", kind.as_str())?;
@@ -344,6 +351,12 @@ impl Store {
             doc::write_map(doc, &b, &Json::Null, body.as_object().unwrap_or(&Default::default()))?;
             if kind.has_workflow() {
                 doc.put_object(automerge::ROOT, "transitions", ObjType::List)?;
+            }
+            if let Some(pins) = pins {
+                let o = doc.put_object(automerge::ROOT, "rules", ObjType::Map)?;
+                let json =
+                    serde_json::to_value(pins).map_err(|e| Error::invalid("invalid_record", "rules", e.to_string()))?;
+                doc::write_map(doc, &o, &Json::Null, json.as_object().unwrap_or(&Default::default()))?;
             }
             Ok(())
         })

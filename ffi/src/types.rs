@@ -209,6 +209,8 @@ mirror_enum! {
         Request,
         /// 检查清单模板
         Template,
+        /// 规则版本 (流程定义, 办理时限, 节假日日历)
+        RuleSet,
     }
 }
 

@@ -28,6 +28,7 @@ fuzz_target!(init: {
         role: Role::GridWorker,
         grants: Grants { read: scopes, write: ["grid-1".to_string()].into() },
         device_id: device,
+        rules: Default::default(),
     };
     let _ = validate_group("doc-1", None, parsed, &who);
 });

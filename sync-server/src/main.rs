@@ -169,6 +169,22 @@ enum AdminCmd {
         /// The template file (the layout of core/data/template_3456_v1.json).
         file: PathBuf,
     },
+    /// 发布规则版本: validate and publish a new version of the workflow definition (流程定义),
+    /// the time limits (办理时限) or the holiday calendar (节假日日历).
+    PublishRules {
+        /// Data folder of the server (it may be running).
+        #[arg(long, env = "GRIDBOOK_DATA_DIR")]
+        data: PathBuf,
+        /// Which rule: `workflow`, `time_limits` or `calendar`.
+        #[arg(long)]
+        rule: String,
+        /// The version (default: the file's own `version`; for a calendar, one above the newest).
+        #[arg(long)]
+        version: Option<u32>,
+        /// The rule file (the layout of core/data/workflow_default.json, time_limits_default.json
+        /// or calendar_cn.json).
+        file: PathBuf,
+    },
     /// 组织架构: list the current org nodes.
     Org {
         /// Data folder of the server (it may be running).
@@ -434,6 +450,22 @@ fn admin(cmd: AdminCmd) -> Result<(), String> {
                 "模板已发布 / template published: {} v{} ({})",
                 p.template_id, p.version, p.doc_id
             );
+            Ok(())
+        }
+        AdminCmd::PublishRules {
+            data,
+            rule,
+            version,
+            file,
+        } => {
+            let kind: gridbook_core::rules::RuleKind = rule
+                .replace('-', "_")
+                .parse()
+                .map_err(|e: gridbook_core::Error| format!("{} [{}]: {e}", e.message_zh(), e.code()))?;
+            let json = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let storage = open_storage(&data)?;
+            let p = rules::publish_rule_set(&storage, kind, &json, version, "cli").map_err(api_err)?;
+            println!("规则已发布 / rules published: {} v{} ({})", p.rule, p.version, p.doc_id);
             Ok(())
         }
         AdminCmd::Org { data } => {

@@ -310,6 +310,8 @@ pub trait Storage: PersonKeys + Send + Sync + 'static {
     fn integrity_check(&self) -> Result<String>;
     /// The server's saved copies of every document of `kind` (administration: imports).
     fn docs_of_kind(&self, kind: &str) -> Result<Vec<(String, Vec<u8>)>>;
+    /// The rule-set versions the server holds (its `rule_sets` query table), parsed.
+    fn rule_book(&self) -> Result<gridbook_core::rules::RuleBook>;
     /// Write a consistent copy of the whole database to `dest` (a new file) while serving.
     fn backup_to(&self, dest: &std::path::Path) -> Result<()>;
     /// Every account, by username.

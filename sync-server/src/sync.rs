@@ -202,12 +202,14 @@ async fn push(
     let storage = app.storage.clone();
     let ids: Vec<String> = groups.iter().map(|(id, _)| id.clone()).collect();
     let started = std::time::Instant::now();
-    let stored = std::sync::Arc::new(blocking(move || Ok(storage.load_docs(&ids)?)).await?);
+    let (stored, rules) = blocking(move || Ok((storage.load_docs(&ids)?, storage.rule_book()?))).await?;
+    let stored = std::sync::Arc::new(stored);
     let who = std::sync::Arc::new(Pusher {
         account_id: auth.account.id.clone(),
         role: auth.account.role,
         grants: auth.grants.clone(),
         device_id: device,
+        rules: std::sync::Arc::new(rules),
     });
     let threads = app.config.threads().max(1);
     let per = groups.len().div_ceil(threads);

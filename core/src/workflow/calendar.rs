@@ -235,6 +235,10 @@ impl WorkCalendar {
     pub fn year(&self, year: i32) -> Option<&YearInfo> {
         self.years.get(&year)
     }
+    /// The years the calendar has holiday data for, ascending.
+    pub fn years(&self) -> impl Iterator<Item = i32> + '_ {
+        self.years.keys().copied()
+    }
     /// Whether `year`'s holidays come from a published State Council schedule.
     pub fn is_official(&self, year: i32) -> bool {
         self.years.get(&year).is_some_and(|y| y.status == "official")

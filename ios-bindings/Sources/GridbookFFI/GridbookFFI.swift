@@ -7285,6 +7285,10 @@ public enum RecordKind: Equatable, Hashable {
      * 检查清单模板
      */
     case template
+    /**
+     * 规则版本 (流程定义, 办理时限, 节假日日历)
+     */
+    case ruleSet
 
 
 
@@ -7323,6 +7327,8 @@ public struct FfiConverterTypeRecordKind: FfiConverterRustBuffer {
         case 8: return .request
         
         case 9: return .template
+        
+        case 10: return .ruleSet
         
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -7366,6 +7372,10 @@ public struct FfiConverterTypeRecordKind: FfiConverterRustBuffer {
         
         case .template:
             writeInt(&buf, Int32(9))
+        
+        
+        case .ruleSet:
+            writeInt(&buf, Int32(10))
         
         }
     }

@@ -4,11 +4,15 @@
 //! the highest version for new house calls, while a house call keeps the template id and
 //! version it was answered with, so old records still read as the version they were made with.
 //!
-//! The workflow definition, time limits and holiday calendar are not records yet (they are
-//! compiled-in `core` tables), so this mechanism does not cover them; see ADR 0006.
+//! The workflow definition, time limits and holiday calendar are published the same way, as
+//! `rule_set` records ([`publish_rule_set`], `gridbook_core::rules`): checked by
+//! `RuleBook::check_publish` against the versions the server holds; new cases pin the newest
+//! workflow and time limits, old cases keep theirs, every case uses the newest calendar
+//! (ADR 0007).
 
 use gridbook_core::domain::ChecklistTemplate;
 use gridbook_core::domain::template::DEFAULT_TEMPLATE_JSON;
+use gridbook_core::rules::{RuleKind, RuleSet};
 use serde::Serialize;
 
 use crate::error::{ApiError, ApiResult};
@@ -82,4 +86,71 @@ pub fn publish_template(storage: &dyn Storage, json: &str, operator: &str) -> Ap
 /// The shipped template, as the starting point of an edit.
 pub fn shipped_template_json() -> &'static str {
     DEFAULT_TEMPLATE_JSON
+}
+
+/// What a rule-set publish stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PublishedRule {
+    /// Record id of the new version.
+    pub doc_id: String,
+    /// `workflow`, `time_limits` or `calendar`.
+    pub rule: String,
+    /// Version.
+    pub version: u32,
+}
+
+/// The highest version of each rule the server holds (the shipped files are version 1).
+pub fn rule_versions(storage: &dyn Storage) -> ApiResult<Vec<(RuleKind, u32)>> {
+    let book = storage.rule_book()?;
+    Ok(RuleKind::ALL.into_iter().map(|r| (r, book.latest(r))).collect())
+}
+
+/// Validate and publish a version of a workflow definition, time limits or holiday calendar
+/// given as JSON (the layout of the shipped `core/data/*.json`). `version` defaults to the
+/// file's own `version` (workflow, time limits) or one above the newest held (calendar, whose
+/// file has none); it must be above every version held. Refused versions write nothing.
+pub fn publish_rule_set(
+    storage: &dyn Storage,
+    rule: RuleKind,
+    json: &str,
+    version: Option<u32>,
+    operator: &str,
+) -> ApiResult<PublishedRule> {
+    let book = storage.rule_book()?;
+    let version = match (version, rule) {
+        (Some(v), _) => v,
+        (None, RuleKind::Calendar) => book.latest(rule) + 1,
+        (None, _) => serde_json::from_str::<serde_json::Value>(json)
+            .ok()
+            .and_then(|v| v.get("version")?.as_u64())
+            .and_then(|v| u32::try_from(v).ok())
+            .ok_or_else(|| {
+                ApiError::Core(gridbook_core::Error::Invalid {
+                    code: "invalid_rule_set",
+                    field: "json".into(),
+                    reason: format!("{}: not a JSON object with a version", rule.as_str()),
+                })
+            })?,
+    };
+    let set = RuleSet {
+        rule,
+        version,
+        json: json.to_string(),
+    };
+    book.check_publish(&set)?;
+    let mut store = super::residents::admin_store(storage, operator)?;
+    let doc_id = store.create(&set)?;
+    super::residents::commit_outbox(storage, &store)?;
+    super::audit(
+        storage,
+        crate::audit::Action::RulesPublish,
+        operator,
+        &format!("rule_set:{}", rule.as_str()),
+        &format!("version={version}"),
+    )?;
+    Ok(PublishedRule {
+        doc_id,
+        rule: rule.as_str().to_string(),
+        version,
+    })
 }

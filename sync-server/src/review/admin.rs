@@ -39,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .route("/review/api/admin/org/import", post(org_import_api))
         .route("/review/api/admin/residents/import", post(residents_import_api))
         .route("/review/api/admin/templates", post(template_publish_api))
+        .route("/review/api/admin/rules/{rule}", post(rules_publish_api))
         .route("/review/api/admin/devices", get(devices_api))
 }
 
@@ -80,6 +81,8 @@ struct HomePage {
     notice: Option<String>,
     template_version: u32,
     template_json: &'static str,
+    /// (rule key, zh-CN name, newest version held).
+    rule_versions: Vec<(&'static str, &'static str, u32)>,
 }
 
 impl HomePage {
@@ -101,6 +104,10 @@ async fn home(app: AppState, viewer: Viewer, notice: Option<String>) -> PageResu
             notice,
             template_version: rules::latest_version(app.storage.as_ref(), "3456")?,
             template_json: rules::shipped_template_json(),
+            rule_versions: rules::rule_versions(app.storage.as_ref())?
+                .into_iter()
+                .map(|(r, v)| (r.as_str(), r.label_zh(), v))
+                .collect(),
         })
     })
     .await
@@ -144,6 +151,32 @@ async fn template_publish_api(State(app): State<AppState>, viewer: Viewer, body:
         only_admin(&viewer)?;
         let text = std::str::from_utf8(&body).map_err(|e| ApiError::MalformedBody(e.to_string()))?;
         rules::publish_template(app.storage.as_ref(), text, &viewer.account.id)
+    })
+    .await?;
+    Ok(Json(published).into_response())
+}
+
+#[derive(Deserialize)]
+struct RulesQuery {
+    #[serde(default)]
+    version: Option<u32>,
+}
+
+/// `POST /review/api/admin/rules/{workflow|time_limits|calendar}[?version=N]` (JSON body: the
+/// rule file): validate and publish a rule-set version.
+async fn rules_publish_api(
+    State(app): State<AppState>,
+    viewer: Viewer,
+    Path(rule): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<RulesQuery>,
+    body: Body,
+) -> ApiResult<Response> {
+    let body = crate::read_body(body, gridbook_core::rules::MAX_RULE_JSON_BYTES + 1024).await?;
+    let published = run(move || {
+        only_admin(&viewer)?;
+        let kind: gridbook_core::rules::RuleKind = rule.parse()?;
+        let text = std::str::from_utf8(&body).map_err(|e| ApiError::MalformedBody(e.to_string()))?;
+        rules::publish_rule_set(app.storage.as_ref(), kind, text, q.version, &viewer.account.id)
     })
     .await?;
     Ok(Json(published).into_response())

@@ -13,8 +13,9 @@ use axum::extract::{Form, Path, State};
 use super::session::Q;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
-use gridbook_core::cases::{default_rules, parse_history};
+use gridbook_core::cases::{Rules, default_rules, parse_history};
 use gridbook_core::domain::{Case, CaseKind};
+use gridbook_core::rules::{RuleBook, RulePins};
 use gridbook_core::workflow::{self, CaseClass, CaseState, DeadlineLevel, ParamType, Transition};
 use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
@@ -62,6 +63,9 @@ pub struct BoardRow {
     pub pending_extension: Option<u32>,
     /// When it happened.
     pub occurred_at: String,
+    /// Whether the state is terminal under the case's own workflow version.
+    #[serde(skip)]
+    pub closed: bool,
 }
 
 /// Board filters.
@@ -102,15 +106,28 @@ pub struct Board {
     pub claims: Vec<BoardRow>,
 }
 
-fn state_of(bytes: &[u8]) -> Option<(Case, CaseState)> {
+/// The rules a case document pins, as the server holds them (see `gridbook_core::rules`).
+pub fn doc_rules(book: &RuleBook, doc: &automerge::AutoCommit) -> Rules {
+    book.rules_for(RulePins::of_doc(doc).unwrap_or_default())
+}
+
+fn state_of(bytes: &[u8], book: &RuleBook) -> Option<(Case, CaseState, Rules)> {
     let doc = automerge::AutoCommit::load(bytes).ok()?;
     let case: Case = serde_json::from_value(super::write::body(&doc)).ok()?;
     let transitions = parse_history(&super::write::history(&doc));
-    Some((case, workflow::fold(&default_rules().definition, &transitions)))
+    let rules = doc_rules(book, &doc);
+    let state = workflow::fold(&rules.definition, &transitions);
+    Some((case, state, rules))
 }
 
-fn board_row(id: String, grid_name: String, case: &Case, state: &CaseState, now: DateTime<Utc>) -> BoardRow {
-    let rules = default_rules();
+fn board_row(
+    id: String,
+    grid_name: String,
+    case: &Case,
+    state: &CaseState,
+    rules: &Rules,
+    now: DateTime<Utc>,
+) -> BoardRow {
     let class = CaseClass {
         category: &case.category,
         subcategory: case.subcategory.as_deref(),
@@ -143,6 +160,7 @@ fn board_row(id: String, grid_name: String, case: &Case, state: &CaseState, now:
         department: state.department.clone(),
         pending_extension: state.pending_extension.as_ref().map(|p| p.days),
         occurred_at: super::fmt_cn(case.occurred_at),
+        closed: rules.definition.is_terminal(&state.state),
     }
 }
 
@@ -152,9 +170,14 @@ const SCAN_CHUNK: usize = 1024;
 
 type Folded = Option<(BoardRow, Case)>;
 
-fn fold_chunk(chunk: &[(String, String, Vec<u8>)], now: DateTime<Utc>) -> ApiResult<Vec<Folded>> {
+fn fold_chunk(chunk: &[(String, String, Vec<u8>)], now: DateTime<Utc>, book: &RuleBook) -> ApiResult<Vec<Folded>> {
     let one = |(id, grid_name, bytes): &(String, String, Vec<u8>)| {
-        state_of(bytes).map(|(case, state)| (board_row(id.clone(), grid_name.clone(), &case, &state, now), case))
+        state_of(bytes, book).map(|(case, state, rules)| {
+            (
+                board_row(id.clone(), grid_name.clone(), &case, &state, &rules, now),
+                case,
+            )
+        })
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
     if threads == 1 || chunk.len() < 64 {
@@ -187,6 +210,7 @@ pub fn scan(
     mut each: impl FnMut(BoardRow, &Case) -> ApiResult<()>,
 ) -> ApiResult<()> {
     let grids_json = serde_json::to_string(grids).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let book = RuleBook::load(conn)?;
     let mut stmt = conn
         .prepare_cached(
             "SELECT c.id, c.grid_id, d.bytes FROM cases c JOIN docs d ON d.id = c.id
@@ -206,7 +230,7 @@ pub fn scan(
             ));
         }
         if chunk.len() >= SCAN_CHUNK || (next.is_none() && !chunk.is_empty()) {
-            for (row, case) in fold_chunk(&chunk, now)?.into_iter().flatten() {
+            for (row, case) in fold_chunk(&chunk, now, &book)?.into_iter().flatten() {
                 each(row, &case)?;
             }
             chunk.clear();
@@ -240,13 +264,12 @@ pub fn board(conn: &Connection, area: &Area, q: &BoardQuery, now: DateTime<Utc>)
             .filter(|p| *p >= 1)
             .ok_or_else(|| invalid("invalid_page", "page", "a page number from 1"))?,
     };
-    let def = &default_rules().definition;
     let mut all = Vec::new();
     let mut by_stage = BTreeMap::new();
     let mut by_level = BTreeMap::new();
     let mut claims = Vec::new();
     scan(conn, area, &grids, now, |r, _| {
-        if def.is_terminal(&r.state) {
+        if r.closed {
             return Ok(());
         }
         *by_stage
@@ -288,40 +311,51 @@ pub fn board(conn: &Connection, area: &Area, q: &BoardQuery, now: DateTime<Utc>)
     })
 }
 
-/// Labels of workflow keys.
+/// Labels of workflow keys: from the given rules (a case's), else the shipped ones.
 pub struct Labels {
     lang: Lang,
+    rules: Option<Rules>,
 }
 
 impl Labels {
-    /// Labels in `lang`.
+    /// Labels in `lang`, from the shipped rules.
     pub fn new(lang: Lang) -> Labels {
-        Labels { lang }
+        Labels { lang, rules: None }
+    }
+    /// Labels in `lang`, from `rules` first (a case's pinned versions).
+    pub fn for_rules(lang: Lang, rules: Rules) -> Labels {
+        Labels {
+            lang,
+            rules: Some(rules),
+        }
+    }
+    fn rule_sets(&self) -> impl Iterator<Item = &Rules> {
+        self.rules.iter().chain(std::iter::once(default_rules()))
     }
     /// A state's label.
     pub fn state(&self, key: &str) -> String {
-        default_rules().definition.state(key).map_or_else(
+        self.rule_sets().find_map(|r| r.definition.state(key)).map_or_else(
             || key.to_string(),
             |s| self.lang.pick(&s.label_zh, &s.label_en).to_string(),
         )
     }
     /// A stage's label.
     pub fn stage(&self, key: &str) -> String {
-        default_rules().limits.stage(key).map_or_else(
+        self.rule_sets().find_map(|r| r.limits.stage(key)).map_or_else(
             || key.to_string(),
             |s| self.lang.pick(&s.label_zh, &s.label_en).to_string(),
         )
     }
     /// A category's label.
     pub fn category(&self, key: &str) -> String {
-        default_rules().limits.category(key).map_or_else(
+        self.rule_sets().find_map(|r| r.limits.category(key)).map_or_else(
             || key.to_string(),
             |s| self.lang.pick(&s.label_zh, &s.label_en).to_string(),
         )
     }
     /// An action's label.
     pub fn action(&self, key: &str) -> String {
-        default_rules().definition.action(key).map_or_else(
+        self.rule_sets().find_map(|r| r.definition.action(key)).map_or_else(
             || key.to_string(),
             |a| self.lang.pick(&a.label_zh, &a.label_en).to_string(),
         )
@@ -504,6 +538,9 @@ pub struct CaseDetail {
     pub history: Vec<HistoryView>,
     /// Actions open to the viewer.
     pub actions: Vec<ActionForm>,
+    /// The rules the case is handled with (its pinned versions).
+    #[serde(skip)]
+    pub rules: Rules,
 }
 
 fn departments(conn: &Connection) -> ApiResult<Vec<(String, String)>> {
@@ -530,9 +567,9 @@ pub fn detail(conn: &Connection, area: &Area, viewer: &Viewer, id: &str, now: Da
     let doc = automerge::AutoCommit::load(&bytes).map_err(|e| ApiError::Core(e.into()))?;
     let case: Case = serde_json::from_value(super::write::body(&doc)).map_err(|_| not_found("case"))?;
     let transitions: Vec<Transition> = parse_history(&super::write::history(&doc));
-    let rules = default_rules();
+    let rules = doc_rules(&RuleBook::load(conn)?, &doc);
     let state = workflow::fold(&rules.definition, &transitions);
-    let lb = Labels::new(viewer.lang);
+    let lb = Labels::for_rules(viewer.lang, rules.clone());
     let lang = viewer.lang;
     let depts = departments(conn)?;
     let dept_name = |id: &str| {
@@ -541,7 +578,7 @@ pub fn detail(conn: &Connection, area: &Area, viewer: &Viewer, id: &str, now: Da
             .find(|(d, _)| d == id)
             .map_or(id.to_string(), |(_, n)| n.clone())
     };
-    let mut row = board_row(id.to_string(), area.name(&grid).to_string(), &case, &state, now);
+    let mut row = board_row(id.to_string(), area.name(&grid).to_string(), &case, &state, &rules, now);
     row.department = row.department.as_deref().map(dept_name);
     let role = viewer.account.role;
     let actions = workflow::available_actions(&rules.definition, &state, role, role.level())
@@ -614,6 +651,7 @@ pub fn detail(conn: &Connection, area: &Area, viewer: &Viewer, id: &str, now: Da
             .unwrap_or_default(),
         history,
         actions,
+        rules,
     })
 }
 
@@ -660,10 +698,10 @@ pub async fn detail_page(
         let conn = open_db(&app)?;
         let area = Area::load(&conn, &viewer)?;
         let d = detail(&conn, &area, &viewer, &id, Utc::now())?;
-        let lb = Labels::new(viewer.lang);
+        let lb = Labels::for_rules(viewer.lang, d.rules.clone());
         let done = dq
             .done
-            .filter(|a| default_rules().definition.action(a).is_some())
+            .filter(|a| d.rules.definition.action(a).is_some())
             .map(|a| lb.action(&a));
         Ok(DetailPage {
             l: Layout::new(&viewer, &area, "cases", uri.path().to_string()),

@@ -12,7 +12,6 @@ use axum::extract::State;
 use super::session::Q;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, Utc};
-use gridbook_core::cases::default_rules;
 use gridbook_core::workflow::{self, CaseRow, Metrics, MetricsQuery, Ratio};
 use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
@@ -203,7 +202,8 @@ pub fn report(
         .unwrap_or_else(|| "month".into());
     let date = parse_day("date", q.date.as_deref())?.unwrap_or_else(today_cn);
     let (from, to) = period_days(&period, date)?;
-    let cal = &default_rules().calendar;
+    // Only the calendar's time offset is used here; every case uses the newest calendar.
+    let cal = gridbook_core::rules::RuleBook::load(conn)?.newest().calendar;
     let from_t = cal.local_midnight(from);
     let to_t = cal.local_midnight(to + Days::new(1));
     let as_of = now.min(to_t);

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use automerge::transaction::CommitOptions;
 use automerge::{ActorId, AutoCommit};
 use chrono::Utc;
-use gridbook_core::cases::{default_rules, parse_history};
+use gridbook_core::cases::parse_history;
 use gridbook_core::domain::{Case, RecordKind};
 use gridbook_core::review::{self, ReviewEntry, ReviewState};
 use gridbook_core::store::MSG_TRANSITION;
@@ -172,7 +172,7 @@ pub fn case_action(
 ) -> ApiResult<String> {
     let loaded = load(storage, viewer, id, &[RecordKind::Incident, RecordKind::Request])?;
     let _case: Case = serde_json::from_value(body(&loaded.doc)).map_err(|_| not_found("case"))?;
-    let rules = default_rules();
+    let rules = super::cases::doc_rules(&storage.rule_book()?, &loaded.doc);
     let transitions = parse_history(&history(&loaded.doc));
     let state = workflow::fold(&rules.definition, &transitions);
     let role = viewer.account.role;

@@ -617,6 +617,10 @@ impl Storage for SqliteStorage {
         })
     }
 
+    fn rule_book(&self) -> Result<gridbook_core::rules::RuleBook> {
+        self.read(|c| gridbook_core::rules::RuleBook::load(c))
+    }
+
     fn accounts(&self) -> Result<Vec<Account>> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(

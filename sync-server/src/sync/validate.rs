@@ -11,7 +11,10 @@
 //! code], states a scope other than its body's [`scope_mismatch`], lost workflow history
 //! [`transition_removed`], or gained a transition in someone else's name or role
 //! [`transition_actor_mismatch`, `transition_role_mismatch`] or by a role that may never take
-//! it [`role_not_allowed`].
+//! it under the case's pinned workflow definition [`role_not_allowed`], is a rule-set version
+//! (published by the server's administration only) [`rule_set_admin_only`], or is a case that
+//! pins rule versions the server does not hold [`unknown_rule_version`], pins unreadably
+//! [`invalid_record`] or changed its pins [`rule_pins_changed`].
 
 use automerge::{AutoCommit, Change};
 use gridbook_core::doc;
@@ -19,6 +22,7 @@ use gridbook_core::domain::{
     Case, ChecklistTemplate, HouseCall, Household, Ledger, OrgNode, Patrol, Person, Record, RecordKind, Role,
 };
 use gridbook_core::review::{self, ReviewState};
+use gridbook_core::rules::{RuleKind, RulePins};
 use gridbook_core::sync::{PushChange, Rejection};
 use serde_json::Value as Json;
 use uuid::Uuid;
@@ -37,6 +41,8 @@ pub struct Pusher {
     pub grants: Grants,
     /// Device id = Automerge actor id.
     pub device_id: Uuid,
+    /// The rule versions the server holds (read once per push).
+    pub rules: std::sync::Arc<gridbook_core::rules::RuleBook>,
 }
 
 /// A pushed change that parsed, with the hash it really has.
@@ -111,6 +117,8 @@ pub struct GroupOutcome {
 
 struct Before {
     scope: Option<String>,
+    /// The case's rule pins before the change (`None`: not yet a document with a kind).
+    pins: Option<Result<RulePins, String>>,
     transitions: Vec<Json>,
     /// The body, read only when a department pushes (it may add transitions, never edit).
     body: Option<Json>,
@@ -119,6 +127,7 @@ struct Before {
 fn before_of(doc: &AutoCommit, who: &Pusher) -> Before {
     Before {
         scope: doc::root_str(doc, "scope"),
+        pins: doc::root_str(doc, "kind").map(|_| RulePins::of_doc(doc)),
         transitions: transitions(doc),
         body: (who.role == Role::Department)
             .then(|| doc::root_obj(doc, "body").map(|b| doc::read_json(doc, &b)))
@@ -305,7 +314,40 @@ fn check(doc_id: &str, before: &Before, after: &AutoCommit, who: &Pusher) -> Ver
         RecordKind::Ledger => body_check::<Ledger>(&body, kind, &scope)?,
         RecordKind::Incident | RecordKind::Request => body_check::<Case>(&body, kind, &scope)?,
         RecordKind::Template => body_check::<ChecklistTemplate>(&body, kind, &scope)?,
+        RecordKind::RuleSet => {
+            return Err((
+                "rule_set_admin_only",
+                "rule versions are published by the district server's administration, not pushed".into(),
+            ));
+        }
     }
+    let is_case = matches!(kind, RecordKind::Incident | RecordKind::Request);
+    let pins = if is_case {
+        let pins = RulePins::of_doc(after).map_err(|e| ("invalid_record", e))?;
+        if let Some(old) = &before.pins
+            && old.as_ref().ok() != Some(&pins)
+        {
+            return Err((
+                "rule_pins_changed",
+                "a case keeps the rule versions it was created with".into(),
+            ));
+        }
+        for rule in [RuleKind::Workflow, RuleKind::TimeLimits] {
+            let v = pins.get(rule).unwrap_or(1);
+            if !who.rules.holds(rule, v) {
+                return Err((
+                    "unknown_rule_version",
+                    format!(
+                        "the case pins {} version {v}, which the server does not hold",
+                        rule.as_str()
+                    ),
+                ));
+            }
+        }
+        pins
+    } else {
+        RulePins::SHIPPED
+    };
     let now = transitions(after);
     if !before.transitions.is_empty() || !now.is_empty() {
         let mut remaining = now.clone();
@@ -335,7 +377,7 @@ fn check(doc_id: &str, before: &Before, after: &AutoCommit, who: &Pusher) -> Ver
                 // (whether it was valid *at its point* is the fold's business: a stale but
                 // honest transition is a workflow conflict, not a forgery).
                 let action = t.get("action").and_then(Json::as_str).unwrap_or_default();
-                match gridbook_core::cases::default_rules().definition.action(action) {
+                match who.rules.rules_for(pins).definition.action(action) {
                     Some(a) if a.roles.contains(&who.role) => {}
                     Some(_) => {
                         return Err((

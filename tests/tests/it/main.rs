@@ -15,6 +15,7 @@ mod erasure;
 mod idempotent;
 mod reveal;
 mod revoke;
+mod rule_sets;
 mod scope;
 mod shutdown;
 mod tls;

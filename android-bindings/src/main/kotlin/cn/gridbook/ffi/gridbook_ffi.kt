@@ -7871,7 +7871,11 @@ enum class RecordKind {
     /**
      * 检查清单模板
      */
-    TEMPLATE;
+    TEMPLATE,
+    /**
+     * 规则版本 (流程定义, 办理时限, 节假日日历)
+     */
+    RULE_SET;
 
     
 
