@@ -9,6 +9,7 @@ seeds=${1:-2000}
 first=${2:-0}
 jobs=${JOBS:-$(nproc)}
 logs=${SOAK_LOGS:-$(mktemp -d -t gridbook-soak.XXXXXX)}
+mkdir -p "$logs"
 cargo build --release -q -p gridbook-sync-server --bin gridbook-server
 bin=$(cargo test --release -p gridbook-tests --test simulation --no-run 2>&1 \
   | grep -o 'target/release/deps/simulation-[0-9a-f]*' | head -1)
