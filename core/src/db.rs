@@ -13,7 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/002_sync_bootstrap.sql"),
     include_str!("../migrations/003_person_keys.sql"),
     include_str!("../migrations/004_rule_sets.sql"),
-    include_str!("../migrations/005_outbox_without_autoincrement.sql"),
+    include_str!("../migrations/005_fewer_pages.sql"),
 ];
 
 /// The schema version this build writes.
@@ -157,9 +157,10 @@ mod tests {
 
     /// Step 5 rebuilds the outbox without AUTOINCREMENT: unacknowledged changes made under
     /// schema 4 survive in their order, new ones come after them, and no insert touches
-    /// `sqlite_sequence` any more (one page less written per save).
+    /// `sqlite_sequence` any more (one page less written per save). Labels learn their
+    /// person's household.
     #[test]
-    fn outbox_keeps_its_order_across_step_5_and_stops_counting_in_sqlite_sequence() {
+    fn step_5_keeps_the_outbox_order_stops_sqlite_sequence_and_fills_label_households() {
         let mut conn = Connection::open_in_memory().unwrap();
         let tx = conn.transaction().unwrap();
         for (i, sql) in MIGRATIONS.iter().take(4).enumerate() {
