@@ -2,4 +2,5 @@
 
 mod admin_cli;
 mod audit_cli;
+mod db_key_cli;
 mod kill;
