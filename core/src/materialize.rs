@@ -497,7 +497,11 @@ fn typed_rows(
             if live {
                 let json = serde_json::to_string(&t).unwrap_or_default();
                 sink.exec(
-                    "INSERT OR REPLACE INTO templates (template_id, version, json, doc_id) VALUES (?1, ?2, ?3, ?4)",
+                    // Two records of one version (two publishes that raced): every replica keeps
+                    // the one with the smaller record id, whatever order they arrived in.
+                    "INSERT INTO templates (template_id, version, json, doc_id) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (template_id, version) DO UPDATE SET json = excluded.json, doc_id = excluded.doc_id
+                     WHERE templates.doc_id IS NULL OR excluded.doc_id <= templates.doc_id",
                     params![t.template_id, t.version, json, id],
                 )?;
             }
@@ -506,7 +510,10 @@ fn typed_rows(
             let r: RuleSet = typed(id, body)?;
             if live {
                 sink.exec(
-                    "INSERT OR REPLACE INTO rule_sets (rule, version, json, doc_id) VALUES (?1, ?2, ?3, ?4)",
+                    // As for templates: of two records of one version, the smaller id wins everywhere.
+                    "INSERT INTO rule_sets (rule, version, json, doc_id) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (rule, version) DO UPDATE SET json = excluded.json, doc_id = excluded.doc_id
+                     WHERE excluded.doc_id <= rule_sets.doc_id",
                     params![r.rule.as_str(), r.version, r.json, id],
                 )?;
             }

@@ -415,3 +415,34 @@ async fn the_admin_page_publishes_rule_versions_with_typed_refusals() {
     let (_, page) = send(&format!("{url}/review/admin"), &admin, None).await;
     assert!(page.contains("id=\"rule-version-calendar\">2<"));
 }
+
+/// Four publishes of one time-limits version at once (four admins clicking "publish"): exactly
+/// one lands, the others are refused as not newer, and the server holds one record of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_publishes_of_one_version_land_once() {
+    let server = TestServer::start().await;
+    let json = time_limits_v2();
+    let outcomes: Vec<Result<u32, String>> = std::thread::scope(|s| {
+        let tasks: Vec<_> = (0..4)
+            .map(|_| {
+                let storage = server.state.storage.as_ref();
+                let json = json.as_str();
+                s.spawn(move || {
+                    rules::publish_rule_set(storage, RuleKind::TimeLimits, json, None, "admin")
+                        .map(|p| p.version)
+                        .map_err(|e| e.code().to_string())
+                })
+            })
+            .collect();
+        tasks.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 1, "{outcomes:?}");
+    for refused in outcomes.iter().filter_map(|o| o.as_ref().err()) {
+        assert_eq!(refused, "rule_version_not_newer");
+    }
+    let records: i64 = server
+        .db()
+        .query_row("SELECT count(*) FROM docs WHERE kind = 'rule_set'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(records, 1);
+}
