@@ -108,12 +108,36 @@ fn search(conn: &Connection, area: &Area, q: &str) -> ApiResult<Vec<Match>> {
     Ok(rows)
 }
 
-/// One person by record id; 404 `not_found` for anything else.
+/// One person by record id; 404 `not_found` for anything else. A deleted person (no query row,
+/// its document still in every replica's history) can be erased too and is shown by id only.
 fn person(conn: &Connection, area: &Area, id: &str) -> ApiResult<Match> {
-    conn.query_row(&format!("{MATCH_SQL} WHERE p.id = ?1"), [id], |r| row_to_match(r, area))
+    if let Some(m) = conn
+        .query_row(&format!("{MATCH_SQL} WHERE p.id = ?1"), [id], |r| row_to_match(r, area))
         .optional()
         .map_err(db_err)?
-        .ok_or_else(|| ApiError::NotFound("person".into()))
+    {
+        return Ok(m);
+    }
+    let deleted_person = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM erasures WHERE person_id = ?1) FROM docs WHERE id = ?1 AND kind = 'person'",
+            [id],
+            |r| r.get::<_, bool>(0),
+        )
+        .optional()
+        .map_err(db_err)?;
+    match deleted_person {
+        Some(erased) => Ok(Match {
+            id: id.to_string(),
+            name: "—".into(),
+            id_number: String::new(),
+            relation: String::new(),
+            address: String::new(),
+            grid: String::new(),
+            erased,
+        }),
+        None => Err(ApiError::NotFound("person".into())),
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -436,6 +436,9 @@ async fn the_dashboard_erase_form_needs_a_reason_and_a_confirmation() {
         labels: labels(),
     };
     let id = a.store.create(&person).unwrap();
+    // A person deleted on the phone: no longer listed, still in every replica's history.
+    let gone = a.store.create(&person).unwrap();
+    a.store.delete(&gone).unwrap();
     a.sync().await;
     assert!(key_row(&server.db(), &id).is_some());
     let page = format!("{}/review/admin/erase", server.url);
@@ -508,6 +511,21 @@ async fn the_dashboard_erase_form_needs_a_reason_and_a_confirmation() {
         (detail["reason"].as_str(), detail["via"].as_str()),
         (Some("已迁出本区"), Some("dashboard"))
     );
+    // A deleted person can be erased too (shown by id only).
+    let (status, html) = post_form(&page, &admin, &[("person", &gone), ("reason", "已迁出本区")]).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains("id=\"erase-confirm-form\"") && html.contains(&gone),
+        "{html}"
+    );
+    let (status, _) = post_form(
+        &page,
+        &admin,
+        &[("person", &gone), ("reason", "已迁出本区"), ("confirm", "1")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(key_row(&server.db(), &gone), None);
     // The list now says so, and the phone drops the key at its next sync.
     let (_, html) = get(&format!("{page}?q={id}"), &admin).await;
     assert!(
