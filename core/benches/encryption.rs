@@ -5,7 +5,7 @@
 //!
 //! The demo grid (seed 7) is generated once into a plain store, copied, and the copy encrypted in
 //! place (the migration of an old store, timed too). The two stores are then measured in
-//! alternating rounds (100 saves each, then ten opens each) so that load from other processes on
+//! alternating rounds (100 saves each, then ten opens each; [`ROUNDS`] of them) so that load from other processes on
 //! the machine falls on both alike.
 
 use std::path::Path;
@@ -31,7 +31,23 @@ struct Side {
     path: std::path::PathBuf,
     saves: Vec<Duration>,
     opens: Vec<Duration>,
+    /// WAL frames (pages) each save appended, where the WAL grew (not across a WAL reset).
+    frames: Vec<u64>,
 }
+
+/// Size of the store's WAL file (0 when there is none).
+fn wal_len(path: &Path) -> u64 {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0)
+}
+
+/// Alternating rounds of 100 saves and 10 opens per store: 3,000 saves and 300 opens each, so
+/// that the p99 of saves rests on 30 samples above it.
+const ROUNDS: usize = 30;
+
+/// A WAL frame: a 24-byte header and one 4 KiB page.
+const FRAME: u64 = 24 + 4096;
 
 fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -69,6 +85,7 @@ fn main() {
             path: plain_path,
             saves: vec![],
             opens: vec![],
+            frames: vec![],
         },
         Side {
             name: "encrypted",
@@ -76,10 +93,11 @@ fn main() {
             path: enc_path,
             saves: vec![],
             opens: vec![],
+            frames: vec![],
         },
     ];
     let mut due = [0usize; 2];
-    for round in 0..10 {
+    for round in 0..ROUNDS {
         for (n, side) in sides.iter_mut().enumerate() {
             let mut s = open(&side.path, side.key.as_ref());
             let version = s.active_template().expect("template").version;
@@ -94,9 +112,14 @@ fn main() {
                     case_id: None,
                 }];
                 call.template_version = version;
+                let wal_before = wal_len(&side.path);
                 let t = Instant::now();
                 s.create(&call).expect("save");
                 side.saves.push(t.elapsed());
+                let wal_after = wal_len(&side.path);
+                if wal_after > wal_before {
+                    side.frames.push((wal_after - wal_before) / FRAME);
+                }
             }
             drop(s);
             for _ in 0..10 {
@@ -111,14 +134,18 @@ fn main() {
     for side in &mut sides {
         side.saves.sort();
         side.opens.sort();
+        side.frames.sort();
     }
     for side in &sides {
         println!(
-            "{:>9}: save one house call (1,000 saves): p50 {}  p99 {}  |  open store + list visits due ({} due, 100 opens): p50 {}  max {}",
+            "{:>9}: save one house call ({} saves): p50 {}  p99 {}  pages written p50 {}  |  open store + list visits due ({} due, {} opens): p50 {}  max {}",
             side.name,
+            side.saves.len(),
             ms(pct(&side.saves, 0.5)),
             ms(pct(&side.saves, 0.99)),
+            side.frames.get(side.frames.len() / 2).copied().unwrap_or(0),
             due[0],
+            side.opens.len(),
             ms(pct(&side.opens, 0.5)),
             ms(pct(&side.opens, 1.0))
         );

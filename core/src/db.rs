@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/002_sync_bootstrap.sql"),
     include_str!("../migrations/003_person_keys.sql"),
     include_str!("../migrations/004_rule_sets.sql"),
+    include_str!("../migrations/005_fewer_pages.sql"),
 ];
 
 /// The schema version this build writes.
@@ -152,5 +153,52 @@ mod tests {
         assert_eq!(v, SCHEMA_VERSION);
         conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
         assert_eq!(migrate(&mut conn).unwrap_err().code(), "schema_too_new");
+    }
+
+    /// Step 5 rebuilds the outbox without AUTOINCREMENT: unacknowledged changes made under
+    /// schema 4 survive in their order, new ones come after them, and no insert touches
+    /// `sqlite_sequence` any more (one page less written per save). Labels learn their
+    /// person's household.
+    #[test]
+    fn step_5_keeps_the_outbox_order_stops_sqlite_sequence_and_fills_label_households() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let tx = conn.transaction().unwrap();
+        for (i, sql) in MIGRATIONS.iter().take(4).enumerate() {
+            tx.execute_batch(sql).unwrap();
+            tx.pragma_update(None, "user_version", i as i64 + 1).unwrap();
+        }
+        tx.commit().unwrap();
+        for n in 0..5 {
+            conn.execute(
+                "INSERT INTO outbox (doc_id, hash, bytes) VALUES (?1, ?2, ?3)",
+                rusqlite::params![format!("doc-{n}"), format!("hash-{n}"), vec![n as u8; 3]],
+            )
+            .unwrap();
+        }
+        conn.execute("DELETE FROM outbox WHERE hash IN ('hash-0', 'hash-2')", [])
+            .unwrap();
+        migrate(&mut conn).unwrap();
+        conn.execute(
+            "INSERT INTO outbox (doc_id, hash, bytes) VALUES ('doc-new', 'hash-new', x'00')",
+            [],
+        )
+        .unwrap();
+        let rows: Vec<(i64, String, Vec<u8>)> = conn
+            .prepare("SELECT seq, hash, bytes FROM outbox ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let hashes: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
+        assert_eq!(hashes, ["hash-1", "hash-3", "hash-4", "hash-new"]);
+        assert_eq!(rows[0].0, 2, "seq values are kept");
+        assert_eq!(rows[2].2, vec![4u8; 3], "bytes are kept");
+        let counted: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_sequence WHERE name = 'outbox'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(counted, 0);
     }
 }

@@ -401,8 +401,8 @@ fn typed_rows(
                     }
                 ])?;
                 for (i, l) in p.labels.iter().enumerate() {
-                    sink.exec("INSERT INTO person_labels (person_id, idx, label, category, start_date, end_date, attention, responsible)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", params![
+                    sink.exec("INSERT INTO person_labels (person_id, idx, label, category, start_date, end_date, attention, responsible, household_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)", params![
                         id,
                         i as i64,
                         l.label,
@@ -410,7 +410,8 @@ fn typed_rows(
                         l.start.to_string(),
                         l.end.map(|d| d.to_string()),
                         enum_text(&l.attention),
-                        l.responsible
+                        l.responsible,
+                        p.household_id
                     ])?;
                 }
             }

@@ -1,6 +1,6 @@
 //! Reading the query tables: households, visits due, ledgers with their derived counts.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::NaiveDate;
 use rusqlite::{OptionalExtension, params};
@@ -184,15 +184,20 @@ impl Store {
                 last_visit: last,
             });
         }
+        // Labels in force, kept when their household is one of those above: a phone holds its
+        // own grids only, so reading the labels whole and filtering here reads fewer pages than
+        // joining households by key (the first screen after opening; issue 9).
+        let listed: HashSet<&str> = households.iter().map(|(id, _)| id.as_str()).collect();
         let mut stmt = self.conn.prepare_cached(
-            "SELECT p.household_id, l.person_id, l.label, l.start_date FROM person_labels l
-             JOIN persons p ON p.id = l.person_id
-             JOIN households h ON h.id = p.household_id
-             WHERE (?1 IS NULL OR h.grid_id = ?1) AND l.start_date <= ?2 AND (l.end_date IS NULL OR l.end_date >= ?2)",
+            "SELECT household_id, person_id, label, start_date FROM person_labels
+             WHERE start_date <= ?1 AND (end_date IS NULL OR end_date >= ?1)",
         )?;
-        let mut rows = stmt.query(params![grid, today.to_string()])?;
+        let mut rows = stmt.query([today.to_string()])?;
         while let Some(r) = rows.next()? {
             let (hh, person, label): (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            if !listed.contains(hh.as_str()) {
+                continue;
+            }
             let start = parse_day(&r.get::<_, String>(3)?)?;
             let last = last_visit.get(&hh).copied();
             for (item, item_label, freq) in by_label.get(label.as_str()).into_iter().flatten() {

@@ -117,8 +117,8 @@ pub fn due_counts(
     }
     let mut stmt = conn
         .prepare_cached(
-            "SELECT p.household_id, l.person_id, l.label, l.start_date FROM person_labels l
-             JOIN persons p ON p.id = l.person_id JOIN households h ON h.id = p.household_id
+            "SELECT l.household_id, l.person_id, l.label, l.start_date FROM person_labels l
+             JOIN households h ON h.id = l.household_id
              WHERE h.grid_id = ?1 AND l.start_date <= ?2 AND (l.end_date IS NULL OR l.end_date >= ?2)",
         )
         .map_err(db_err)?;
