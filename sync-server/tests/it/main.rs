@@ -2,4 +2,5 @@
 
 mod admin_cli;
 mod audit_cli;
+mod erase_cli;
 mod kill;
