@@ -11,6 +11,7 @@ use chrono::NaiveDate;
 use gridbook_core::domain::{AttentionLevel, LabelCategory, Person, PersonLabel};
 use gridbook_core::sensitive::id_check_char;
 use gridbook_core::shred::{self, PersonKey};
+use gridbook_tests::web::{get, login as web_login, post};
 use gridbook_tests::{Phone, TestServer, fast_client, household};
 use rusqlite::Connection;
 
@@ -149,40 +150,6 @@ async fn listed_on_server(server: &TestServer, cookie: &str, grid: &str, id: &st
         .query_row("SELECT birth_date FROM persons WHERE id = ?1", [id], |r| r.get(0))
         .unwrap();
     (due, labels, birth)
-}
-
-/// Log in to the dashboard; the session cookie.
-async fn web_login(url: &str, username: &str, password: &str) -> String {
-    let c = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let r = c
-        .post(format!("{url}/review/login"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("username={username}&password={password}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 303, "{username} logs in");
-    r.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("gb_session="))
-        .and_then(|v| v.split(';').next())
-        .expect("session cookie")
-        .to_string()
-}
-
-async fn get(url: &str, cookie: &str) -> (u16, String) {
-    let r = reqwest::Client::new()
-        .get(url)
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
 }
 
 fn key_row(db: &Connection, id: &str) -> Option<Vec<u8>> {
@@ -407,15 +374,8 @@ fn hh_id(p: &Phone, person: &str) -> String {
 /// POST an HTML form (`application/x-www-form-urlencoded`, encoded by `url`'s form serializer).
 async fn post_form(url: &str, cookie: &str, form: &[(&str, &str)]) -> (u16, String) {
     let encoded = reqwest::Url::parse_with_params("http://form.invalid/", form).unwrap();
-    let r = reqwest::Client::new()
-        .post(url)
-        .header("cookie", cookie)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(encoded.query().unwrap_or_default().to_string())
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
+    let body = encoded.query().unwrap_or_default().to_string();
+    post(url, cookie, "application/x-www-form-urlencoded", body).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
