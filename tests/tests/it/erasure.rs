@@ -48,6 +48,21 @@ fn labels() -> Vec<PersonLabel> {
     ]
 }
 
+/// The resident every test here erases: name, ID number, phone, birth date and labels all
+/// carry markers searched for in raw bytes.
+fn resident(grid: &str, household_id: String) -> Person {
+    Person {
+        household_id,
+        grid_id: grid.to_string(),
+        name: NAME.into(),
+        id_number: Some(id_number()),
+        phone: Some(PHONE.into()),
+        relation: "户主".into(),
+        birth_date: Some(BIRTH.parse().unwrap()),
+        labels: labels(),
+    }
+}
+
 fn id_number() -> String {
     let first17 = "37088319580315442";
     format!("{first17}{}", id_check_char(first17).unwrap())
@@ -183,16 +198,7 @@ async fn an_erased_persons_fields_are_unreadable_on_every_replica_and_in_every_f
 
     // A worker registers a resident offline, then syncs; the leader of the grid syncs.
     let hh = a.store.create(&household(&grid, "901")).unwrap();
-    let person = Person {
-        household_id: hh,
-        grid_id: grid.clone(),
-        name: NAME.into(),
-        id_number: Some(id_number()),
-        phone: Some(PHONE.into()),
-        relation: "户主".into(),
-        birth_date: Some(BIRTH.parse().unwrap()),
-        labels: labels(),
-    };
+    let person = resident(&grid, hh);
     let id = a.store.create(&person).unwrap();
     let key = key_row(a.store.connection(), &id).expect("the creating phone made a key");
     a.sync().await;
@@ -385,16 +391,7 @@ async fn the_dashboard_erase_form_needs_a_reason_and_a_confirmation() {
     let mut a = Phone::login(&server.url, "grid01", &server.password("grid01"), fast_client()).await;
     a.sync().await;
     let hh = a.store.create(&household(&grid, "977")).unwrap();
-    let person = Person {
-        household_id: hh,
-        grid_id: grid.clone(),
-        name: NAME.into(),
-        id_number: Some(id_number()),
-        phone: Some(PHONE.into()),
-        relation: "户主".into(),
-        birth_date: Some(BIRTH.parse().unwrap()),
-        labels: labels(),
-    };
+    let person = resident(&grid, hh);
     let id = a.store.create(&person).unwrap();
     // A person deleted on the phone: no longer listed, still in every replica's history.
     let gone = a.store.create(&person).unwrap();
