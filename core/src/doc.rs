@@ -355,15 +355,14 @@ pub fn put_path(doc: &mut AutoCommit, path: &str, value: &Json) -> Result<()> {
         .split_last()
         .ok_or_else(|| Error::invalid("invalid_path", "path", "empty path"))?;
     for part in parents {
-        obj = match (doc.get(&obj, *part)?, part.parse::<usize>()) {
-            (Some((Value::Object(_), id)), _) => id,
-            _ => match doc.object_type(&obj) {
-                Ok(ObjType::List) => match part.parse::<usize>().ok().and_then(|i| doc.get(&obj, i).ok().flatten()) {
-                    Some((Value::Object(_), id)) => id,
-                    _ => return Err(Error::invalid("invalid_path", path, "no object on the path")),
-                },
-                _ => return Err(Error::invalid("invalid_path", path, "no object on the path")),
-            },
+        // A list is indexed by position (a key lookup on a list is an Automerge error).
+        let next = match doc.object_type(&obj) {
+            Ok(ObjType::List) => part.parse::<usize>().ok().and_then(|i| doc.get(&obj, i).ok().flatten()),
+            _ => doc.get(&obj, *part)?,
+        };
+        obj = match next {
+            Some((Value::Object(_), id)) => id,
+            _ => return Err(Error::invalid("invalid_path", path, "no object on the path")),
         };
     }
     match (doc.object_type(&obj), last.parse::<usize>()) {

@@ -255,16 +255,17 @@ fn record_into(
         Some(b) => doc::read_json_flagging(doc, &b, "body", &mut flagged),
         None => Json::Null,
     };
+    let mut unavailable = Vec::new();
     if crate::shred::has_sealed_fields(kind) {
         // Sealed fields open with the person's key (a function of the document and the key: a
-        // replica without the key lists the fields as unavailable).
-        for field in crate::shred::open_body(kind, id, key, &mut body) {
-            if field == "name" {
-                body[field] = Json::String(crate::shred::UNAVAILABLE_TEXT.into());
-            }
+        // replica without the key lists the fields as unavailable, and has no rows of the
+        // labels it cannot open).
+        unavailable = crate::shred::open_body(kind, id, key, &mut body);
+        if unavailable.contains(&"name") {
+            body["name"] = Json::String(crate::shred::UNAVAILABLE_TEXT.into());
         }
     }
-    let invalid = match typed_rows(sink, id, kind, doc, &body, deleted.is_none()) {
+    let invalid = match typed_rows(sink, id, kind, doc, &body, deleted.is_none(), &unavailable) {
         Ok(()) => None,
         Err(e) => Some(e.to_string()),
     };
@@ -331,6 +332,7 @@ fn typed_rows(
     doc: &mut AutoCommit,
     body: &Json,
     live: bool,
+    unavailable: &[&str],
 ) -> Result<()> {
     match kind {
         RecordKind::OrgNode => {
@@ -392,7 +394,11 @@ fn typed_rows(
                     p.id_number.as_deref().map(sensitive::mask_id_number),
                     p.phone.as_deref().map(sensitive::mask_phone),
                     p.relation,
-                    p.birth_date.map(|d| d.to_string())
+                    if unavailable.contains(&"birth_date") {
+                        Some(crate::shred::UNAVAILABLE_TEXT.to_string())
+                    } else {
+                        p.birth_date.map(|d| d.to_string())
+                    }
                 ])?;
                 for (i, l) in p.labels.iter().enumerate() {
                     sink.exec("INSERT INTO person_labels (person_id, idx, label, category, start_date, end_date, attention, responsible, household_id)
@@ -497,7 +503,11 @@ fn typed_rows(
             if live {
                 let json = serde_json::to_string(&t).unwrap_or_default();
                 sink.exec(
-                    "INSERT OR REPLACE INTO templates (template_id, version, json, doc_id) VALUES (?1, ?2, ?3, ?4)",
+                    // Two records of one version (two publishes that raced): every replica keeps
+                    // the one with the smaller record id, whatever order they arrived in.
+                    "INSERT INTO templates (template_id, version, json, doc_id) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (template_id, version) DO UPDATE SET json = excluded.json, doc_id = excluded.doc_id
+                     WHERE templates.doc_id IS NULL OR excluded.doc_id <= templates.doc_id",
                     params![t.template_id, t.version, json, id],
                 )?;
             }
@@ -506,7 +516,10 @@ fn typed_rows(
             let r: RuleSet = typed(id, body)?;
             if live {
                 sink.exec(
-                    "INSERT OR REPLACE INTO rule_sets (rule, version, json, doc_id) VALUES (?1, ?2, ?3, ?4)",
+                    // As for templates: of two records of one version, the smaller id wins everywhere.
+                    "INSERT INTO rule_sets (rule, version, json, doc_id) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (rule, version) DO UPDATE SET json = excluded.json, doc_id = excluded.doc_id
+                     WHERE excluded.doc_id <= rule_sets.doc_id",
                     params![r.rule.as_str(), r.version, r.json, id],
                 )?;
             }

@@ -2,17 +2,24 @@
 //! inside the record's Automerge document with a per-person data key, so that destroying the key
 //! leaves nothing readable in any replica's document history.
 //!
-//! - Sealed fields ([`SEALED_FIELDS`]): a person's name, ID number and phone. A sealed value is
-//!   the text `gbs1:` + hex(24-byte random nonce ‖ XChaCha20-Poly1305 ciphertext and tag), bound
-//!   to the person id and the field (associated data), so it cannot be moved to another person
-//!   or field unnoticed.
+//! - Sealed fields ([`SEALED_FIELDS`]): a person's name, ID number, phone and birth date, and in
+//!   each special-group / care label (人员类别) the label key, its family and the responsible
+//!   person (包案人). A sealed value is the text `gbs1:` + hex(24-byte random nonce ‖
+//!   XChaCha20-Poly1305 ciphertext and tag), bound to the person id and the field's path
+//!   (associated data), so it cannot be moved to another person or field unnoticed.
+//! - Labels are a list: each element's fields are sealed in place (`labels/*/label` ...), so
+//!   concurrent label adds on two phones still both survive the merge; a label's dates and
+//!   attention level stay plain.
+//! - A plain value where a sealed one is expected is legacy data (written before sealing) and
+//!   reads as is; the next write seals it.
 //! - Keys ([`PersonKey`], 32 random bytes) live in the `person_keys` table of the phone's store
 //!   (itself encrypted at rest, ADR 0003) and of the server's database; the phone that creates a
 //!   person makes its key offline and uploads it with its next sync. Erasure deletes the key
 //!   everywhere (`secure_delete`), after which every copy of every sealed value is noise.
 //! - Reading without the key leaves the field *unavailable*: typed reads fail with
-//!   [`Error::SensitiveUnavailable`], JSON reads show `null` and list the field under
-//!   [`UNAVAILABLE_KEY`], query tables show [`UNAVAILABLE_TEXT`].
+//!   [`Error::SensitiveUnavailable`], JSON reads show `null` (a label that cannot be opened is
+//!   left out: treated as absent) and list the field under [`UNAVAILABLE_KEY`], query tables
+//!   show [`UNAVAILABLE_TEXT`] (labels: no row).
 
 use chacha20poly1305::aead::{Aead, Generate, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
@@ -23,12 +30,22 @@ use zeroize::Zeroize;
 use crate::domain::RecordKind;
 use crate::error::{Error, Result};
 
-/// The fields sealed with the person key, as keys of a person's body. Decision (ADR 0004): the
-/// name is sealed too — with the ID number and phone it is what identifies a resident.
+/// The fields sealed with the person key, as paths in a person's body (`*` = each element of a
+/// list). The path is also the field bound into a sealed value's associated data: a label's
+/// values do not name its index, so they still open after concurrent inserts moved it.
+///
+/// Decisions (ADR 0004): the name is sealed too — with the ID number and phone it is what
+/// identifies a resident; the birth date and the labels (special-group membership is sensitive
+/// under PIPL art. 28) since the 2026-11-27 amendment. A household's address is not: it belongs
+/// to the dwelling, not the person.
 pub const SEALED_FIELDS: &[(RecordKind, &str)] = &[
     (RecordKind::Person, "name"),
     (RecordKind::Person, "id_number"),
     (RecordKind::Person, "phone"),
+    (RecordKind::Person, "birth_date"),
+    (RecordKind::Person, "labels/*/label"),
+    (RecordKind::Person, "labels/*/category"),
+    (RecordKind::Person, "labels/*/responsible"),
 ];
 
 /// Prefix of a sealed value (format version 1).
@@ -136,7 +153,7 @@ pub fn open(key: &PersonKey, person_id: &str, field: &str, sealed: &str) -> Opti
     String::from_utf8(plain).ok()
 }
 
-/// The sealed fields of a kind.
+/// The sealed fields of a kind (paths, see [`SEALED_FIELDS`]).
 pub fn sealed_fields(kind: RecordKind) -> impl Iterator<Item = &'static str> {
     SEALED_FIELDS.iter().filter(move |(k, _)| *k == kind).map(|(_, f)| *f)
 }
@@ -146,61 +163,176 @@ pub fn has_sealed_fields(kind: RecordKind) -> bool {
     sealed_fields(kind).next().is_some()
 }
 
+/// Where a sealed field sits in a body.
+#[derive(Clone, Copy)]
+enum Place {
+    /// A key of the body (`name`).
+    Top(&'static str),
+    /// A key of each element of a list of the body (`labels/*/label`).
+    Each { list: &'static str, key: &'static str },
+}
+
+fn place(path: &'static str) -> Place {
+    match path.split_once("/*/") {
+        Some((list, key)) => Place::Each { list, key },
+        None => Place::Top(path),
+    }
+}
+
+/// The sealed field (its path in [`SEALED_FIELDS`]) a concrete body path such as `name` or
+/// `labels/2/label` refers to, if any.
+pub fn sealed_field_of_path(kind: RecordKind, path: &str) -> Option<&'static str> {
+    sealed_fields(kind).find(|f| match place(f) {
+        Place::Top(name) => path == name,
+        Place::Each { list, key } => path
+            .strip_prefix(list)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .and_then(|rest| rest.split_once('/'))
+            .is_some_and(|(index, k)| k == key && index.parse::<usize>().is_ok()),
+    })
+}
+
+/// Seal the plaintext in `slot` as `field`, keeping `before` (the stored value) when it is
+/// sealed and opens to the same plaintext. `null`, absent and non-text values stay as they are.
+fn seal_slot(
+    key: &PersonKey,
+    person_id: &str,
+    field: &str,
+    slot: Option<&mut Json>,
+    before: Option<&Json>,
+) -> Result<()> {
+    let Some(slot) = slot else { return Ok(()) };
+    let Some(plain) = slot.as_str().map(str::to_string) else {
+        return Ok(());
+    };
+    let before = before.filter(|v| is_sealed(v));
+    let unchanged = before
+        .and_then(Json::as_str)
+        .and_then(|s| open(key, person_id, field, s))
+        .is_some_and(|p| p == plain);
+    *slot = match (unchanged, before) {
+        (true, Some(b)) => b.clone(),
+        _ => Json::String(seal(key, person_id, field, &plain)?),
+    };
+    Ok(())
+}
+
 /// Seal the plaintext sensitive fields of `new` (a body about to be written). A field whose
 /// plaintext equals what `old` (the stored, sealed body) holds keeps the old sealed value, so an
 /// edit of another field writes nothing here and concurrent edits still merge field by field.
+/// List elements (labels) are compared with the stored element at the same index, which is how
+/// the document writer compares them too: an unchanged label writes nothing, a new one is an
+/// insert that merges with concurrent inserts.
 pub fn seal_body(kind: RecordKind, person_id: &str, key: &PersonKey, new: &mut Json, old: &Json) -> Result<()> {
-    for field in sealed_fields(kind) {
-        let Some(plain) = new.get(field).and_then(Json::as_str).map(str::to_string) else {
-            continue; // null / absent stays so
-        };
-        let before = old.get(field).filter(|v| is_sealed(v));
-        let unchanged = before
-            .and_then(Json::as_str)
-            .and_then(|s| open(key, person_id, field, s))
-            .is_some_and(|p| p == plain);
-        new[field] = match (unchanged, before) {
-            (true, Some(b)) => b.clone(),
-            _ => Json::String(seal(key, person_id, field, &plain)?),
-        };
+    for path in sealed_fields(kind) {
+        match place(path) {
+            Place::Top(field) => seal_slot(key, person_id, path, new.get_mut(field), old.get(field))?,
+            Place::Each { list, key: field } => {
+                let Some(items) = new.get_mut(list).and_then(Json::as_array_mut) else {
+                    continue;
+                };
+                let olds = old.get(list).and_then(Json::as_array);
+                for (i, item) in items.iter_mut().enumerate() {
+                    let before = olds.and_then(|o| o.get(i)).and_then(|o| o.get(field));
+                    seal_slot(key, person_id, path, item.get_mut(field), before)?;
+                }
+            }
+        }
     }
     Ok(())
 }
 
 /// Open the sealed fields of a stored body in place. Fields that cannot be opened (no key,
-/// another key) become `null`; their names are returned (and not listed in the body).
+/// another key) become `null`, and list elements holding one are left out (a label that cannot
+/// be read is treated as absent); the names of the fields or lists concerned are returned (and
+/// not listed in the body). Plain values (legacy, written before sealing) read as they are.
 pub fn open_body(kind: RecordKind, person_id: &str, key: Option<&PersonKey>, body: &mut Json) -> Vec<&'static str> {
     let mut unavailable = Vec::new();
-    for field in sealed_fields(kind) {
-        let Some(v) = body.get(field).filter(|v| is_sealed(v)).and_then(Json::as_str) else {
-            continue; // plain (written before sealing) or null
-        };
-        match key.and_then(|k| open(k, person_id, field, v)) {
-            Some(plain) => body[field] = Json::String(plain),
-            None => {
-                body[field] = Json::Null;
-                unavailable.push(field);
+    let mut dropped: Vec<(&'static str, Vec<usize>)> = Vec::new();
+    for path in sealed_fields(kind) {
+        match place(path) {
+            Place::Top(field) => {
+                let Some(v) = body.get(field).filter(|v| is_sealed(v)).and_then(Json::as_str) else {
+                    continue; // plain (written before sealing) or null
+                };
+                match key.and_then(|k| open(k, person_id, path, v)) {
+                    Some(plain) => body[field] = Json::String(plain),
+                    None => {
+                        body[field] = Json::Null;
+                        unavailable.push(field);
+                    }
+                }
+            }
+            Place::Each { list, key: field } => {
+                let Some(items) = body.get_mut(list).and_then(Json::as_array_mut) else {
+                    continue;
+                };
+                for (i, item) in items.iter_mut().enumerate() {
+                    let Some(slot) = item.get_mut(field).filter(|v| is_sealed(v)) else {
+                        continue;
+                    };
+                    match slot
+                        .as_str()
+                        .and_then(|v| key.and_then(|k| open(k, person_id, path, v)))
+                    {
+                        Some(plain) => *slot = Json::String(plain),
+                        None => match dropped.iter_mut().find(|(l, _)| *l == list) {
+                            Some((_, idx)) => idx.push(i),
+                            None => dropped.push((list, vec![i])),
+                        },
+                    }
+                }
             }
         }
+    }
+    for (list, idx) in dropped {
+        if let Some(items) = body.get_mut(list).and_then(Json::as_array_mut) {
+            let mut i = 0;
+            items.retain(|_| {
+                i += 1;
+                !idx.contains(&(i - 1))
+            });
+        }
+        unavailable.push(list);
     }
     unavailable
 }
 
 /// Whether a stored body holds any sealed value.
 pub fn has_sealed_values(kind: RecordKind, body: &Json) -> bool {
-    sealed_fields(kind).any(|f| body.get(f).is_some_and(is_sealed))
+    sealed_fields(kind).any(|path| match place(path) {
+        Place::Top(field) => body.get(field).is_some_and(is_sealed),
+        Place::Each { list, key } => body
+            .get(list)
+            .and_then(Json::as_array)
+            .is_some_and(|items| items.iter().any(|i| i.get(key).is_some_and(is_sealed))),
+    })
 }
 
-/// Replace sealed values by placeholders that pass the record's validation (`name` →
-/// [`UNAVAILABLE_TEXT`], others → `null`): what a replica without the key can check and list.
+/// Replace sealed values by placeholders that pass the record's validation, for a replica that
+/// checks a pushed record without its key (the server): `name` and a label's key →
+/// [`UNAVAILABLE_TEXT`], a label's family → `special` (the most protective one), others →
+/// `null`. Only for validation: the placeholders are never stored or listed.
 pub fn redact_sealed(kind: RecordKind, body: &mut Json) {
-    for field in sealed_fields(kind) {
-        if body.get(field).is_some_and(is_sealed) {
-            body[field] = if field == "name" {
-                Json::String(UNAVAILABLE_TEXT.into())
-            } else {
-                Json::Null
-            };
+    let placeholder = |path: &str| match path {
+        "name" | "labels/*/label" => Json::String(UNAVAILABLE_TEXT.into()),
+        "labels/*/category" => Json::String("special".into()),
+        _ => Json::Null,
+    };
+    for path in sealed_fields(kind) {
+        match place(path) {
+            Place::Top(field) => {
+                if let Some(v) = body.get_mut(field).filter(|v| is_sealed(v)) {
+                    *v = placeholder(path);
+                }
+            }
+            Place::Each { list, key } => {
+                for item in body.get_mut(list).and_then(Json::as_array_mut).into_iter().flatten() {
+                    if let Some(v) = item.get_mut(key).filter(|v| is_sealed(v)) {
+                        *v = placeholder(path);
+                    }
+                }
+            }
         }
     }
 }
@@ -297,5 +429,102 @@ mod tests {
         redact_sealed(RecordKind::Person, &mut listed);
         assert_eq!(listed["name"], UNAVAILABLE_TEXT);
         assert_eq!(listed["id_number"], Json::Null);
+    }
+
+    fn labelled() -> Json {
+        serde_json::json!({
+            "household_id": "h", "grid_id": "g", "name": "王秀英", "id_number": null, "phone": null,
+            "relation": "户主", "birth_date": "1949-12-31",
+            "labels": [
+                {"label": "community_correction", "category": "special", "start": "2026-01-01",
+                 "end": null, "attention": "key", "responsible": "李包案"},
+                {"label": "low_income", "category": "care", "start": "2026-01-01",
+                 "end": null, "attention": "normal", "responsible": null}
+            ]
+        })
+    }
+
+    #[test]
+    fn labels_are_sealed_inside_each_element_and_unchanged_ones_keep_their_sealed_values() {
+        let k = PersonKey::generate().unwrap();
+        let mut first = labelled();
+        seal_body(RecordKind::Person, "p", &k, &mut first, &Json::Null).unwrap();
+        assert!(is_sealed(&first["birth_date"]));
+        let l0 = &first["labels"][0];
+        assert!(is_sealed(&l0["label"]) && is_sealed(&l0["category"]) && is_sealed(&l0["responsible"]));
+        assert_eq!(l0["start"], "2026-01-01", "dates stay plain");
+        assert_eq!(l0["attention"], "key");
+        assert_eq!(first["labels"][1]["responsible"], Json::Null);
+        assert_eq!(
+            open(&k, "p", "labels/*/label", l0["label"].as_str().unwrap()).as_deref(),
+            Some("community_correction")
+        );
+        assert_eq!(open(&k, "p", "labels/*/category", l0["label"].as_str().unwrap()), None);
+        // A third label added: the first two keep their sealed text (nothing to write there).
+        let mut second = labelled();
+        second["labels"].as_array_mut().unwrap().push(serde_json::json!(
+            {"label": "disabled", "category": "care", "start": "2026-03-01", "end": null,
+             "attention": "normal", "responsible": "张帮扶"}));
+        seal_body(RecordKind::Person, "p", &k, &mut second, &first).unwrap();
+        assert_eq!(second["labels"][0], first["labels"][0]);
+        assert_eq!(second["labels"][1], first["labels"][1]);
+        assert_eq!(second["birth_date"], first["birth_date"]);
+        assert!(is_sealed(&second["labels"][2]["responsible"]));
+        let mut read = second.clone();
+        assert!(open_body(RecordKind::Person, "p", Some(&k), &mut read).is_empty());
+        let p: crate::domain::Person = serde_json::from_value(read).unwrap();
+        assert_eq!(p.labels.len(), 3);
+        assert_eq!(p.labels[2].responsible.as_deref(), Some("张帮扶"));
+        assert!(has_sealed_values(RecordKind::Person, &second));
+        assert!(!has_sealed_values(RecordKind::Person, &labelled()));
+    }
+
+    #[test]
+    fn labels_that_do_not_open_are_absent_and_plain_ones_read_as_they_are() {
+        let k = PersonKey::generate().unwrap();
+        let mut body = labelled();
+        seal_body(RecordKind::Person, "p", &k, &mut body, &Json::Null).unwrap();
+        // A legacy plain label written before sealing, merged into the same list.
+        body["labels"].as_array_mut().unwrap().push(
+            serde_json::json!({"label": "floating", "category": "population", "start": "2025-01-01",
+                                     "end": null, "attention": "normal", "responsible": null}),
+        );
+        let mut blind = body.clone();
+        assert_eq!(
+            open_body(RecordKind::Person, "p", None, &mut blind),
+            vec!["name", "birth_date", "labels"]
+        );
+        assert_eq!(blind["birth_date"], Json::Null);
+        assert_eq!(blind["labels"].as_array().unwrap().len(), 1, "only the plain label");
+        assert_eq!(blind["labels"][0]["label"], "floating");
+        let mut other_key = body.clone();
+        open_body(
+            RecordKind::Person,
+            "p",
+            Some(&PersonKey::generate().unwrap()),
+            &mut other_key,
+        );
+        assert_eq!(other_key["labels"], blind["labels"]);
+        // What the server validates without the key: placeholders that pass the checks.
+        let mut redacted = body.clone();
+        redact_sealed(RecordKind::Person, &mut redacted);
+        let p: crate::domain::Person = serde_json::from_value(redacted).unwrap();
+        crate::domain::Record::validate(&p).unwrap();
+        assert_eq!(p.labels.len(), 3);
+        assert_eq!(p.labels[0].label, UNAVAILABLE_TEXT);
+        assert_eq!(p.birth_date, None);
+    }
+
+    #[test]
+    fn concrete_paths_map_to_their_sealed_field() {
+        let f = |p| sealed_field_of_path(RecordKind::Person, p);
+        assert_eq!(f("name"), Some("name"));
+        assert_eq!(f("birth_date"), Some("birth_date"));
+        assert_eq!(f("labels/3/responsible"), Some("labels/*/responsible"));
+        assert_eq!(f("labels/0/category"), Some("labels/*/category"));
+        assert_eq!(f("labels/x/label"), None);
+        assert_eq!(f("labels/0/start"), None);
+        assert_eq!(f("relation"), None);
+        assert_eq!(sealed_field_of_path(RecordKind::Household, "name"), None);
     }
 }

@@ -534,11 +534,11 @@ impl Store {
         let mut value = value.clone();
         if let Some(field) = path.strip_prefix("body/")
             && let Ok(kind) = self.kind_of(id)
-            && crate::shred::sealed_fields(kind).any(|f| f == field)
+            && let Some(sealed_as) = crate::shred::sealed_field_of_path(kind, field)
             && let Some(plain) = value.as_str().filter(|v| !crate::shred::is_sealed(&Json::from(*v)))
         {
             let key = self.person_key_for_write(id, &Json::Null)?;
-            value = Json::String(crate::shred::seal(&key, id, field, plain)?);
+            value = Json::String(crate::shred::seal(&key, id, sealed_as, plain)?);
         }
         self.write(id, Some(MSG_RESOLVE), |doc, who| {
             check_scope_of(who, doc)?;

@@ -1,5 +1,7 @@
-//! `POST /v1/admin/persons/{id}/erase`: erase a person (crypto-shredding, issue 9,
-//! docs/adr/0004-crypto-shredding.md). A district admin only, with a reason.
+//! Erase a person (crypto-shredding, issue 9, docs/adr/0004-crypto-shredding.md). A district
+//! admin only, with a reason, through one of three doors that all call [`erase`] (same checks,
+//! same audit entry): `POST /v1/admin/persons/{id}/erase`, the dashboard's erase form
+//! (`/review/admin/erase`, [`crate::review::erase`]) and `gridbook-server admin erase-person`.
 //!
 //! The person's key is destroyed on the server; every device drops its copy at its next sync
 //! and lists the person's sealed fields as unavailable. The record itself stays (household
@@ -16,6 +18,7 @@ use tracing::instrument;
 
 use crate::audit::{self, Action};
 use crate::error::{ApiError, ApiResult};
+use crate::storage::Storage;
 use crate::{AppState, auth, blocking, now_ms, read_body};
 
 /// The request body: why the person is erased (moved away, a legal request ...).
@@ -23,6 +26,71 @@ use crate::{AppState, auth, blocking, now_ms, read_body};
 pub struct EraseRequest {
     /// The reason, for the audit trail.
     pub reason: String,
+}
+
+/// Which door an erasure came through (recorded in the audit entry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// `POST /v1/admin/persons/{id}/erase`.
+    Api,
+    /// The dashboard's erase form.
+    Dashboard,
+    /// `gridbook-server admin erase-person`.
+    Cli,
+}
+
+impl Via {
+    /// Stable text form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Api => "api",
+            Via::Dashboard => "dashboard",
+            Via::Cli => "cli",
+        }
+    }
+}
+
+/// Longest reason accepted, in characters.
+pub const MAX_REASON_CHARS: usize = 500;
+
+/// The reason of an erasure, trimmed; a typed 422 `invalid_reason` when it is empty or longer
+/// than [`MAX_REASON_CHARS`].
+pub fn check_reason(reason: &str) -> ApiResult<String> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
+        return Err(ApiError::Core(gridbook_core::Error::Invalid {
+            code: "invalid_reason",
+            field: "reason".into(),
+            reason: format!("an erasure needs a reason of 1 to {MAX_REASON_CHARS} characters"),
+        }));
+    }
+    Ok(reason.to_string())
+}
+
+/// Erase a person on the server by `actor` (an account id, or `cli`) from `device` (if any):
+/// check the reason, destroy the key ([`Storage::erase_person`]: 404 `not_found` for anything
+/// but a person), then append the audit entry. Returns the erasure's `seq`; erasing an erased
+/// person again returns the same `seq` (and is audited again, with its own reason).
+pub fn erase(
+    storage: &dyn Storage,
+    person: &str,
+    reason: &str,
+    actor: &str,
+    device: Option<&str>,
+    via: Via,
+) -> ApiResult<u64> {
+    let reason = check_reason(reason)?;
+    let seq = storage.erase_person(person, now_ms())?;
+    // Recorded once the key is gone (the erasure cannot be undone; an entry written before it
+    // could claim an erasure that failed).
+    audit::append(
+        storage,
+        actor,
+        Action::Erasure,
+        &format!("person:{person}"),
+        serde_json::json!({ "reason": reason, "seq": seq, "device": device, "via": via.as_str() }),
+    )?;
+    Ok(seq)
 }
 
 /// Erase a person. Answers `{"person_id", "seq"}`; erasing an erased person again is a no-op
@@ -36,14 +104,7 @@ pub async fn erase_person(
 ) -> ApiResult<Response> {
     let bytes = read_body(body, 16 * 1024).await?;
     let req: EraseRequest = serde_json::from_slice(&bytes).map_err(|e| ApiError::MalformedBody(e.to_string()))?;
-    let reason = req.reason.trim().to_string();
-    if reason.is_empty() || reason.chars().count() > 500 {
-        return Err(ApiError::Core(gridbook_core::Error::Invalid {
-            code: "invalid_reason",
-            field: "reason".into(),
-            reason: "an erasure needs a reason of 1 to 500 characters".into(),
-        }));
-    }
+    let reason = check_reason(&req.reason)?;
     let storage = app.storage.clone();
     let now = now_ms();
     let person = id.clone();
@@ -52,17 +113,15 @@ pub async fn erase_person(
         if auth.account.role != Role::DistrictAdmin {
             return Err(ApiError::Forbidden("only a district admin may erase a person".into()));
         }
-        let seq = storage.erase_person(&person, now)?;
-        // Recorded once the key is gone (the erasure cannot be undone; an entry written before it
-        // could claim an erasure that failed).
-        audit::append(
+        let device = auth.device.id.to_string();
+        erase(
             storage.as_ref(),
+            &person,
+            &reason,
             &auth.account.id,
-            Action::Erasure,
-            &format!("person:{person}"),
-            serde_json::json!({ "reason": reason, "seq": seq, "device": auth.device.id.to_string() }),
-        )?;
-        Ok(seq)
+            Some(&device),
+            Via::Api,
+        )
     })
     .await?;
     Ok(Json(serde_json::json!({ "person_id": id, "seq": seq })).into_response())

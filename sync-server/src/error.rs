@@ -223,6 +223,9 @@ impl ApiError {
             ApiError::TooManyChanges { .. } => "单次上传的变更过多".into(),
             ApiError::ClockInFuture { .. } => "手机时间超前服务器过多，请校准手机时间".into(),
             ApiError::Unavailable => "服务暂不可用，请稍后重试".into(),
+            ApiError::Core(gridbook_core::Error::Invalid {
+                code: "invalid_reason", ..
+            }) => "擦除须填写原因（1 至 500 字）".into(),
             ApiError::Core(e) => e.message_zh(),
             ApiError::DbKey(e) => e.message_zh(),
             ApiError::Internal(_) => "服务器内部错误".into(),

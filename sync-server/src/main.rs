@@ -1,7 +1,8 @@
 //! `gridbook-server`: `demo` (embedded database seeded with a demo district), `serve
 //! --config FILE` (production; `GRIDBOOK_*` environment variables override the file; HTTPS
 //! when `tls_cert`/`tls_key` are set) and `audit verify --data DIR` (checks the audit log's
-//! hash chain; exit status 1 names the first broken entry).
+//! hash chain; exit status 1 names the first broken entry). `admin ...`: district
+//! administration from the shell (accounts, org tree, imports, backups, erasure).
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -252,6 +253,19 @@ enum AdminCmd {
     NewDbKey {
         /// The key file to create.
         file: PathBuf,
+    },
+    /// 擦除人员信息: destroy a person's key (crypto-shredding); every device drops its copy at
+    /// its next sync. Cannot be undone. Audited like `POST /v1/admin/persons/{id}/erase`.
+    ErasePerson {
+        /// Data folder of the server (it may be running).
+        #[arg(long, env = "GRIDBOOK_DATA_DIR")]
+        data: PathBuf,
+        /// The person's record id.
+        #[arg(long)]
+        person: String,
+        /// Why (moved away, the resident's request ...): required, for the audit log.
+        #[arg(long)]
+        reason: String,
     },
     /// 恢复: replace the database of a stopped server with a backup.
     Restore {
@@ -567,6 +581,22 @@ fn admin(cmd: AdminCmd) -> Result<(), String> {
             println!(
                 "数据库密钥已写入 / database key written: {} (请保存在数据库磁盘之外 / keep it off the database's disk)",
                 file.display()
+            );
+            Ok(())
+        }
+        AdminCmd::ErasePerson { data, person, reason } => {
+            let storage = open_storage(&data)?;
+            let seq = gridbook_sync_server::erasure::erase(
+                &storage,
+                &person,
+                &reason,
+                "cli",
+                None,
+                gridbook_sync_server::erasure::Via::Cli,
+            )
+            .map_err(api_err)?;
+            println!(
+                "已擦除 / erased: {person} (erasure seq {seq}); 设备在下次同步时删除其密钥 / devices drop the key at their next sync"
             );
             Ok(())
         }

@@ -15,6 +15,7 @@
 //! - [`exports`]: XLSX / CSV exports, masked by default, large ones as background jobs.
 //! - [`reveal`]: one person's full ID number or phone, with the reveal permission and a
 //!   reason, audited.
+//! - [`erase`]: a district admin's erase form (find, reason, confirm), audited.
 //! - [`write`]: the one write path: a review step or workflow transition appended to the
 //!   record's Automerge document as a change by the web session's device (a server-side actor),
 //!   committed through [`crate::storage::Storage::commit`] exactly like an accepted pushed
@@ -26,6 +27,7 @@
 pub mod admin;
 pub mod area;
 pub mod cases;
+pub mod erase;
 pub mod exports;
 pub mod i18n;
 pub mod ledgers;
@@ -85,6 +87,7 @@ pub fn router() -> Router<AppState> {
         .route("/review/api/exports/jobs/{id}", get(exports::job_api))
         .route("/review/exports/jobs/{id}/file", get(exports::job_file))
         .merge(admin::router()) // district administration (issue 11)
+        .merge(erase::router()) // erase a person (issue 9)
 }
 
 async fn home() -> Redirect {

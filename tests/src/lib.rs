@@ -355,3 +355,54 @@ pub async fn post_sync_raw(url: &str, token: Option<&str>, body: Vec<u8>, gzippe
 pub async fn post_sync(url: &str, token: &str, req: &SyncRequest) -> Raw {
     post_sync_raw(url, Some(token), gzip(&wire::encode(req)), true).await
 }
+
+/// The supervisor dashboard over real HTTP: log in as an account through the login form, then
+/// GET and POST with the session cookie (redirects are not followed, so a 303 stays visible).
+pub mod web {
+    fn http() -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("http client")
+    }
+
+    /// Log in through `/review/login` (asserting the 303 that a good login answers); the
+    /// `gb_session=…` cookie.
+    pub async fn login(url: &str, username: &str, password: &str) -> String {
+        let r = http()
+            .post(format!("{url}/review/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("username={username}&password={password}"))
+            .send()
+            .await
+            .expect("login request");
+        assert_eq!(r.status().as_u16(), 303, "{username} logs in");
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("gb_session="))
+            .and_then(|v| v.split(';').next())
+            .expect("session cookie")
+            .to_string()
+    }
+
+    /// GET `url` with the session cookie: status and body.
+    pub async fn get(url: &str, cookie: &str) -> (u16, String) {
+        let r = http().get(url).header("cookie", cookie).send().await.expect("GET");
+        (r.status().as_u16(), r.text().await.expect("body"))
+    }
+
+    /// POST `body` as `content_type` to `url` with the session cookie: status and body.
+    pub async fn post(url: &str, cookie: &str, content_type: &str, body: impl Into<reqwest::Body>) -> (u16, String) {
+        let r = http()
+            .post(url)
+            .header("cookie", cookie)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("POST");
+        (r.status().as_u16(), r.text().await.expect("body"))
+    }
+}

@@ -304,3 +304,44 @@ proptest! {
         let _ = RecordKind::ALL;
     }
 }
+
+/// Two publishes of one rule version that raced (two admins, or the CLI beside the admin page)
+/// make two records of it; every replica must then use the same one whatever order the
+/// records arrive in (the smaller record id), or phones would fold cases with different rules.
+#[test]
+fn two_records_of_one_rule_version_resolve_to_the_same_rules_everywhere() {
+    use gridbook_core::rules::{RuleKind, RuleSet};
+    let version_2 = |label: &str| {
+        let mut v: serde_json::Value = serde_json::from_str(RuleKind::Calendar.shipped_json()).unwrap();
+        v["label_zh"] = label.into();
+        RuleSet {
+            rule: RuleKind::Calendar,
+            version: 2,
+            json: v.to_string(),
+        }
+    };
+    let (mut r, _org) = replicas(4);
+    let a = r[0].create(&version_2("甲")).unwrap();
+    let b = r[1].create(&version_2("乙")).unwrap();
+    let winner = if a < b { "甲" } else { "乙" };
+    let from_0 = r[0].changes_since(&r[2].doc_heads().unwrap()).unwrap();
+    let from_1 = r[1].changes_since(&r[2].doc_heads().unwrap()).unwrap();
+    r[2].apply_remote_changes(&from_0).unwrap();
+    r[2].apply_remote_changes(&from_1).unwrap();
+    r[3].apply_remote_changes(&from_1).unwrap();
+    r[3].apply_remote_changes(&from_0).unwrap();
+    r[0].apply_remote_changes(&from_1).unwrap();
+    r[1].apply_remote_changes(&from_0).unwrap();
+    for (i, s) in r.iter().enumerate() {
+        let json: String = s
+            .connection()
+            .query_row(
+                "SELECT json FROM rule_sets WHERE rule = 'calendar' AND version = 2",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let held: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(held["label_zh"], winner, "replica {i}");
+    }
+}

@@ -4,5 +4,6 @@ mod cases;
 mod common;
 mod convergence;
 mod encryption;
+mod sealing;
 mod store;
 mod visits;

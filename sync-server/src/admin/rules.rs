@@ -18,6 +18,17 @@ use serde::Serialize;
 use crate::error::{ApiError, ApiResult};
 use crate::storage::Storage;
 
+/// Held from the version check to the commit of a publish, so that two publishes of one
+/// version (two admins on the admin page at once) cannot both pass the check: the second
+/// finds the first's version held. Within one server process; replicas would still agree on
+/// the same record if two did land (the smaller id wins, `gridbook_core::materialize`).
+static PUBLISHING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn publishing() -> std::sync::MutexGuard<'static, ()> {
+    // A publish that panicked wrote nothing half (the commit is atomic): the lock stays usable.
+    PUBLISHING.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// What a publish stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Published {
@@ -55,6 +66,7 @@ pub fn latest_version(storage: &dyn Storage, template_id: &str) -> ApiResult<u32
 /// `template_3456_v1.json`). Its version must be above every version the server holds.
 pub fn publish_template(storage: &dyn Storage, json: &str, operator: &str) -> ApiResult<Published> {
     let template = ChecklistTemplate::from_json(json)?;
+    let _one_at_a_time = publishing();
     let latest = latest_version(storage, &template.template_id)?;
     if template.version <= latest {
         return Err(ApiError::Core(gridbook_core::Error::Invalid {
@@ -116,6 +128,7 @@ pub fn publish_rule_set(
     version: Option<u32>,
     operator: &str,
 ) -> ApiResult<PublishedRule> {
+    let _one_at_a_time = publishing();
     let book = storage.rule_book()?;
     let version = match (version, rule) {
         (Some(v), _) => v,

@@ -604,7 +604,7 @@ pub(crate) fn person_clear(conn: &rusqlite::Connection, id: &str) -> ApiResult<O
     // Sealed fields open with the person's key; an erased person's stay unavailable.
     let key = gridbook_core::shred::key_of(conn, id)?;
     let kind = gridbook_core::domain::RecordKind::Person;
-    if !gridbook_core::shred::open_body(kind, id, key.as_ref(), &mut b).is_empty() {
+    if gridbook_core::shred::open_body(kind, id, key.as_ref(), &mut b).contains(&"name") {
         b["name"] = serde_json::Value::String(gridbook_core::shred::UNAVAILABLE_TEXT.into());
     }
     let s = |k: &str| b.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_string();

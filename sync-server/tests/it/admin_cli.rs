@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 
 use super::kill::spawn;
 
-fn admin(data: &Path, args: &[&str]) -> Output {
+pub(crate) fn admin(data: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_gridbook-server"))
         .arg("admin")
         .args(args)
@@ -19,7 +19,7 @@ fn admin(data: &Path, args: &[&str]) -> Output {
         .expect("run gridbook-server admin")
 }
 
-fn text(o: &Output) -> String {
+pub(crate) fn text(o: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&o.stdout),

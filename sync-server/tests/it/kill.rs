@@ -77,7 +77,7 @@ fn household(grid: &str, room: usize) -> Household {
     }
 }
 
-async fn phone(dir: &Path, name: &str, url: &str) -> (Store, SyncClient) {
+pub(crate) async fn phone(dir: &Path, name: &str, url: &str) -> (Store, SyncClient) {
     let nobody = Identity {
         account_id: String::new(),
         role: Role::GridLeader,

@@ -1,50 +1,8 @@
 //! The admin pages (issue 11) over real HTTP: district admins only; accounts, devices, the
 //! residents import report as JSON, template publishing, an online backup from the page.
 
+use gridbook_tests::web::{get, login as web_login, post};
 use gridbook_tests::{Phone, TestServer, fast_client};
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-async fn web_login(url: &str, username: &str, password: &str) -> String {
-    let resp = http()
-        .post(format!("{url}/review/login"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("username={username}&password={password}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 303);
-    resp.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("gb_session="))
-        .and_then(|v| v.split(';').next())
-        .unwrap()
-        .to_string()
-}
-
-async fn get(url: &str, cookie: &str) -> (u16, String) {
-    let r = http().get(url).header("cookie", cookie).send().await.unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
-}
-
-async fn post(url: &str, cookie: &str, content_type: &str, body: Vec<u8>) -> (u16, String) {
-    let r = http()
-        .post(url)
-        .header("cookie", cookie)
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_pages_work_for_the_district_admin_only() {

@@ -5,40 +5,7 @@
 
 use calamine::{Reader, Xlsx};
 use gridbook_tests::TestServer;
-
-/// Log in to the dashboard; the session cookie.
-async fn web_login(url: &str, username: &str, password: &str) -> String {
-    let c = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let r = c
-        .post(format!("{url}/review/login"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("username={username}&password={password}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 303, "{username} logs in");
-    r.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("gb_session="))
-        .and_then(|v| v.split(';').next())
-        .expect("session cookie")
-        .to_string()
-}
-
-async fn get(url: &str, cookie: &str) -> (u16, String) {
-    let r = reqwest::Client::new()
-        .get(url)
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
-}
+use gridbook_tests::web::{get, login as web_login};
 
 /// Every cell of every sheet of an XLSX export, as text (the persons are on sheet 2).
 async fn xlsx_text(url: &str, cookie: &str) -> (u16, String) {

@@ -11,6 +11,7 @@ use gridbook_core::Store;
 use gridbook_core::domain::{Case, CaseKind};
 use gridbook_core::rules::{RuleKind, RulePins};
 use gridbook_sync_server::admin::rules;
+use gridbook_tests::web::{self, login as web_login};
 use gridbook_tests::{Phone, TestServer, fast_client};
 use serde_json::Value as Json;
 
@@ -329,36 +330,11 @@ async fn a_case_arriving_before_its_rule_version_materializes_right_once_the_ver
     assert_eq!(other.query_table_dump().unwrap(), dump, "equal to a rebuild");
 }
 
-async fn web_login(url: &str, username: &str, password: &str) -> String {
-    let resp = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .post(format!("{url}/review/login"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("username={username}&password={password}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 303);
-    resp.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("gb_session="))
-        .and_then(|v| v.split(';').next())
-        .unwrap()
-        .to_string()
-}
-
 async fn send(url: &str, cookie: &str, body: Option<String>) -> (u16, String) {
-    let client = reqwest::Client::new();
-    let req = match body {
-        Some(b) => client.post(url).header("content-type", "application/json").body(b),
-        None => client.get(url),
-    };
-    let r = req.header("cookie", cookie).send().await.unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
+    match body {
+        Some(b) => web::post(url, cookie, "application/json", b).await,
+        None => web::get(url, cookie).await,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -414,4 +390,35 @@ async fn the_admin_page_publishes_rule_versions_with_typed_refusals() {
     assert_eq!(serde_json::from_str::<Json>(&body).unwrap()["version"], 2);
     let (_, page) = send(&format!("{url}/review/admin"), &admin, None).await;
     assert!(page.contains("id=\"rule-version-calendar\">2<"));
+}
+
+/// Four publishes of one time-limits version at once (four admins clicking "publish"): exactly
+/// one lands, the others are refused as not newer, and the server holds one record of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_publishes_of_one_version_land_once() {
+    let server = TestServer::start().await;
+    let json = time_limits_v2();
+    let outcomes: Vec<Result<u32, String>> = std::thread::scope(|s| {
+        let tasks: Vec<_> = (0..4)
+            .map(|_| {
+                let storage = server.state.storage.as_ref();
+                let json = json.as_str();
+                s.spawn(move || {
+                    rules::publish_rule_set(storage, RuleKind::TimeLimits, json, None, "admin")
+                        .map(|p| p.version)
+                        .map_err(|e| e.code().to_string())
+                })
+            })
+            .collect();
+        tasks.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 1, "{outcomes:?}");
+    for refused in outcomes.iter().filter_map(|o| o.as_ref().err()) {
+        assert_eq!(refused, "rule_version_not_newer");
+    }
+    let records: i64 = server
+        .db()
+        .query_row("SELECT count(*) FROM docs WHERE kind = 'rule_set'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(records, 1);
 }
