@@ -81,8 +81,9 @@ fn cipher_settings(conn: &Connection, schema: Option<&str>) -> Result<()> {
 
 /// Open `path` with `key` (or plain, without), checking that the key opens it. A plain store
 /// opened with a key is encrypted first. A key that does not open the file, or an encrypted file
-/// opened without a key, is [`Error::WrongKey`].
-pub(crate) fn open(path: &Path, key: Option<&StoreKey>) -> Result<Connection> {
+/// opened without a key, is [`Error::WrongKey`]. Also the district server's writer connection
+/// (its database is encrypted the same way, ADR 0009).
+pub fn open(path: &Path, key: Option<&StoreKey>) -> Result<Connection> {
     match open_checked(path, key) {
         Err(Error::WrongKey) => match key {
             Some(key) if is_plain_sqlite(path)? => {
@@ -102,20 +103,28 @@ pub(crate) fn open_again(path: &Path, key: Option<&StoreKey>) -> Result<Connecti
 
 fn open_checked(path: &Path, key: Option<&StoreKey>) -> Result<Connection> {
     let conn = Connection::open(path)?;
+    key_and_check(&conn, key)?;
+    Ok(conn)
+}
+
+/// Give a fresh connection (opened with its own flags, e.g. read-only) its key, or none, and
+/// check that it opens the file: [`Error::WrongKey`] when not. Nothing is written. Used by the
+/// district server for its reader connections (ADR 0009).
+pub fn key_and_check(conn: &Connection, key: Option<&StoreKey>) -> Result<()> {
     if let Some(key) = key {
-        apply_key(&conn, key)?;
+        apply_key(conn, key)?;
     }
     // The first read of page 1 is where SQLCipher finds out whether the key fits.
     match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)) {
-        Ok(_) => Ok(conn),
+        Ok(_) => Ok(()),
         Err(e) if e.sqlite_error_code() == Some(ErrorCode::NotADatabase) => Err(Error::WrongKey),
         Err(e) => Err(e.into()),
     }
 }
 
 /// Whether the file starts with the plain SQLite header (an encrypted file starts with its
-/// random salt).
-fn is_plain_sqlite(path: &Path) -> Result<bool> {
+/// random salt). A missing or short file is not plain.
+pub fn is_plain_sqlite(path: &Path) -> Result<bool> {
     use std::io::Read;
     let mut head = [0u8; 16];
     let Ok(mut f) = std::fs::File::open(path) else {
@@ -135,6 +144,42 @@ fn io(what: &str) -> impl Fn(std::io::Error) -> Error + '_ {
         id: "store file".into(),
         reason: format!("{what}: {e}"),
     }
+}
+
+/// Copy the whole database of `conn` (plain or keyed) into the new file `dest`, encrypted with
+/// `key` and this module's cipher settings, `user_version` included, in one transaction: a
+/// consistent copy while other connections keep writing (WAL). `conn` must be able to create
+/// `dest` (not opened read-only). Used by the migration of a plain store and by the district
+/// server's backups (ADR 0009).
+pub fn export_encrypted(conn: &Connection, dest: &Path, key: &StoreKey) -> Result<()> {
+    let mut literal = key.literal();
+    let attached = conn.execute(
+        "ATTACH DATABASE ?1 AS encrypted KEY ?2",
+        rusqlite::params![dest.to_string_lossy(), literal],
+    );
+    literal.zeroize();
+    attached?;
+    let copied = (|| -> Result<()> {
+        cipher_settings(conn, Some("encrypted"))?;
+        conn.execute_batch("BEGIN")?;
+        let exported = (|| -> Result<()> {
+            let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            conn.query_row("SELECT sqlcipher_export('encrypted')", [], |_| Ok(()))?;
+            conn.pragma_update(Some("encrypted"), "user_version", version)?;
+            Ok(())
+        })();
+        match exported {
+            Ok(()) => Ok(conn.execute_batch("COMMIT")?),
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    })();
+    let detached = conn.execute("DETACH DATABASE encrypted", []);
+    copied?;
+    detached?;
+    Ok(())
 }
 
 /// Encrypt a plain store in place: export into `<store>.encrypting`, then rename over it.
@@ -159,18 +204,7 @@ fn encrypt_plain(path: &Path, key: &StoreKey) -> Result<()> {
                 reason: format!("could not leave WAL mode (still {mode}); is the store open elsewhere?"),
             });
         }
-        let version: i64 = plain.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        let mut literal = key.literal();
-        let attached = plain.execute(
-            "ATTACH DATABASE ?1 AS encrypted KEY ?2",
-            rusqlite::params![tmp.to_string_lossy(), literal],
-        );
-        literal.zeroize();
-        attached?;
-        cipher_settings(&plain, Some("encrypted"))?;
-        plain.query_row("SELECT sqlcipher_export('encrypted')", [], |_| Ok(()))?;
-        plain.pragma_update(Some("encrypted"), "user_version", version)?;
-        plain.execute("DETACH DATABASE encrypted", [])?;
+        export_encrypted(&plain, &tmp, key)?;
     }
     std::fs::File::open(&tmp)
         .and_then(|f| f.sync_all())

@@ -7,7 +7,8 @@
 //! 4. 100 records changed on one device reach another (push sync + pull sync).
 //!
 //! Prints wall times, bytes on the wire (gzip bodies) and the server's peak RSS (VmHWM).
-//! Run: `cargo bench -p gridbook-sync-server --bench sync`.
+//! Run: `cargo bench -p gridbook-sync-server --bench sync`; with `BENCH_ENCRYPTED=1` the
+//! server's database is encrypted (a `database_key_file`, ADR 0009).
 
 #[path = "common/mod.rs"]
 mod common;
@@ -28,7 +29,17 @@ const RECORDS: usize = 10_000;
 const NOTES: &str = "入户了解家庭情况，老人身体状况良好，子女每周回家探望，对社区服务表示满意。住户反映楼道照明损坏，夜间出行不便，已联系物业维修，约定三日内完成。邻里因噪音问题产生矛盾，现场进行调解，双方同意各让一步，后续继续关注。宣传防范电信诈骗知识，发放宣传资料一份，提醒不要轻信陌生来电。独居老人反映取药困难，已协调志愿者每周代为取药，并登记联系方式。出租屋新入住租户两人，已登记身份信息并告知消防安全注意事项。";
 
 fn spawn(data: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gridbook-server"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gridbook-server"));
+    if std::env::var_os("BENCH_ENCRYPTED").is_some_and(|v| v != "0") {
+        let key = data.with_extension("key");
+        gridbook_sync_server::server_db::new_key_file(&key).expect("key file");
+        cmd.env("GRIDBOOK_DATABASE_KEY_FILE", &key);
+        println!("server database: encrypted (SQLCipher, ADR 0009)");
+    } else {
+        cmd.env_remove("GRIDBOOK_DATABASE_KEY_FILE");
+        println!("server database: plain");
+    }
+    let mut child = cmd
         .args([
             "demo",
             "--listen",

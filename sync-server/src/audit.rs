@@ -23,7 +23,7 @@
 
 use std::path::Path;
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -275,14 +275,20 @@ pub fn verify(conn: &Connection) -> rusqlite::Result<Verdict> {
     })
 }
 
-/// Verify the audit log of the database file `db` (opened read-only).
+/// Verify the audit log of the plain database file `db` (opened read-only).
 pub fn verify_file(db: &Path) -> ApiResult<Verdict> {
-    if !db.exists() {
-        return Err(ApiError::Internal(format!("{}: no such database", db.display())));
+    verify_db(&crate::server_db::ServerDb::plain(db))
+}
+
+/// Verify the audit log of a database file opened read-only with its key, if any (an
+/// encrypted database needs its key: `wrong_key` otherwise).
+pub fn verify_db(db: &crate::server_db::ServerDb) -> ApiResult<Verdict> {
+    let path = db.path();
+    if !path.exists() {
+        return Err(ApiError::Internal(format!("{}: no such database", path.display())));
     }
-    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .map_err(|e| ApiError::Internal(format!("{}: {e}", db.display())))?;
-    verify(&conn).map_err(|e| ApiError::Internal(format!("{}: {e}", db.display())))
+    let conn = db.open_read_only().map_err(|e| db.explain(e))?;
+    verify(&conn).map_err(|e| ApiError::Internal(format!("{}: {e}", path.display())))
 }
 
 /// The last `limit` entries about `target` (newest first).

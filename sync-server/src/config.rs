@@ -7,6 +7,7 @@
 //! access_token_ttl_secs = 3600   # access token lifetime
 //! tls_cert = "/etc/gridbook/server.crt"   # PEM chain; with tls_key: HTTPS only
 //! tls_key = "/etc/gridbook/server.key"
+//! database_key_file = "/run/secrets/gridbook-db.key"  # encrypts the database (ADR 0009)
 //! ```
 
 use std::net::SocketAddr;
@@ -32,6 +33,12 @@ pub struct Config {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key of `tls_cert`.
     pub tls_key: Option<PathBuf>,
+    /// 数据库密钥文件: a file holding the 32-byte key that encrypts the database at rest
+    /// (SQLCipher, 64 hex digits; `gridbook-server admin new-db-key FILE` makes one). Keep it
+    /// off the database's disk (a separate volume, a secrets mount, a USB key). Without it the
+    /// database is a plain SQLite file. A plain database opened with a key is encrypted in
+    /// place. ADR 0009.
+    pub database_key_file: Option<PathBuf>,
     /// Failed logins per account after which each next attempt waits (5: the 6th try waits
     /// `login_delay_base_ms`, then doubling; per address: × `login_address_factor`).
     pub login_free_failures: u32,
@@ -70,6 +77,7 @@ impl Default for Config {
             access_token_ttl_secs: 3_600,
             tls_cert: None,
             tls_key: None,
+            database_key_file: None,
             login_free_failures: 5,
             login_delay_base_ms: 1_000,
             login_lock_after: 10,
@@ -105,7 +113,8 @@ impl Config {
     /// `GRIDBOOK_MAX_BODY_BYTES`, `GRIDBOOK_MAX_PAGE_BYTES`, `GRIDBOOK_MAX_PUSH_CHANGES`,
     /// `GRIDBOOK_MAX_CLOCK_SKEW_SECS`, `GRIDBOOK_ARGON2_MEMORY_KIB`, `GRIDBOOK_ARGON2_ITERATIONS`,
     /// `GRIDBOOK_VALIDATION_THREADS`, `GRIDBOOK_READER_CONNECTIONS`, `GRIDBOOK_ACCESS_TOKEN_TTL_SECS`,
-    /// `GRIDBOOK_TLS_CERT`, `GRIDBOOK_TLS_KEY`, `GRIDBOOK_LOGIN_LOCKOUT_SECS`.
+    /// `GRIDBOOK_TLS_CERT`, `GRIDBOOK_TLS_KEY`, `GRIDBOOK_LOGIN_LOCKOUT_SECS`,
+    /// `GRIDBOOK_DATABASE_KEY_FILE`.
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         fn parse<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, ConfigError> {
             v.parse().map_err(|_| ConfigError(format!("{key}: cannot parse `{v}`")))
@@ -135,6 +144,9 @@ impl Config {
         }
         if let Some(v) = get("GRIDBOOK_TLS_KEY") {
             self.tls_key = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("GRIDBOOK_DATABASE_KEY_FILE") {
+            self.database_key_file = Some(PathBuf::from(v));
         }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err(ConfigError("tls_cert and tls_key go together".into()));
@@ -166,6 +178,15 @@ impl Config {
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join("gridbook.sqlite3")
     }
+
+    /// The database file with its key, read from `database_key_file` when set.
+    pub fn server_db(&self) -> Result<crate::server_db::ServerDb, crate::server_db::DbKeyError> {
+        let key = match &self.database_key_file {
+            Some(file) => Some(crate::server_db::read_key_file(file)?),
+            None => None,
+        };
+        Ok(crate::server_db::ServerDb::new(self.db_path(), key))
+    }
 }
 
 #[cfg(test)]
@@ -184,5 +205,8 @@ mod tests {
                 .is_err()
         );
         assert!(toml::from_str::<Config>("bogus = 1").is_err());
+        assert_eq!(c.database_key_file, None);
+        let c: Config = toml::from_str("database_key_file = \"/mnt/key/db.key\"\n").unwrap();
+        assert_eq!(c.database_key_file.as_deref(), Some(Path::new("/mnt/key/db.key")));
     }
 }

@@ -102,6 +102,9 @@ pub enum ApiError {
     /// A core error (storage, documents, rules).
     #[error(transparent)]
     Core(#[from] gridbook_core::Error),
+    /// The database key (数据库密钥, ADR 0009) is wrong, missing or unreadable.
+    #[error(transparent)]
+    DbKey(#[from] crate::server_db::DbKeyError),
     /// Something else failed inside.
     #[error("internal error: {0}")]
     Internal(String),
@@ -156,6 +159,7 @@ impl ApiError {
             ApiError::ClockInFuture { .. } => "clock_in_future",
             ApiError::Unavailable => "unavailable",
             ApiError::Core(e) => e.code(),
+            ApiError::DbKey(e) => e.code(),
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -182,6 +186,7 @@ impl ApiError {
             | ApiError::ClockInFuture { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Core(e) => core_status(e),
+            ApiError::DbKey(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -222,6 +227,7 @@ impl ApiError {
                 code: "invalid_reason", ..
             }) => "擦除须填写原因（1 至 500 字）".into(),
             ApiError::Core(e) => e.message_zh(),
+            ApiError::DbKey(e) => e.message_zh(),
             ApiError::Internal(_) => "服务器内部错误".into(),
         }
     }

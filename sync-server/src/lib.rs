@@ -22,6 +22,7 @@ pub mod erasure;
 pub mod error;
 pub mod review;
 pub mod scope;
+pub mod server_db;
 pub mod storage;
 pub mod sync;
 pub mod throttle;
@@ -64,12 +65,19 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     /// Failed-login throttling and lockout.
     pub throttle: Arc<throttle::LoginThrottle>,
+    /// The database file and its key (ADR 0009): the dashboard's own connections come from it.
+    pub db: server_db::ServerDb,
 }
 
 impl AppState {
-    /// State over a storage.
+    /// State over a storage (its database file and key, if it has one, else the config's file
+    /// unencrypted).
     pub fn new(storage: Arc<dyn Storage>, config: Config) -> AppState {
         AppState {
+            db: storage
+                .server_db()
+                .cloned()
+                .unwrap_or_else(|| server_db::ServerDb::plain(config.db_path())),
             storage,
             throttle: Arc::new(throttle::LoginThrottle::new(config.login_limits())),
             config: Arc::new(config),
@@ -78,11 +86,14 @@ impl AppState {
         }
     }
 
-    /// Open the embedded database of `config.data_dir` (created if missing).
+    /// Open the embedded database of `config.data_dir` (created if missing), with the key of
+    /// `config.database_key_file` if set (a plain database is then encrypted in place; a key
+    /// that does not open it is `wrong_key`).
     pub fn open(config: Config) -> ApiResult<AppState> {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|e| ApiError::Internal(format!("{}: {e}", config.data_dir.display())))?;
-        let storage = SqliteStorage::open(&config.db_path(), config.reader_connections)?;
+        let db = config.server_db()?;
+        let storage = SqliteStorage::open_db(&db, config.reader_connections).map_err(|e| db.explain(e))?;
         Ok(AppState::new(Arc::new(storage), config))
     }
 }

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use gridbook_core::demo::DemoOptions;
+use gridbook_sync_server::server_db::ServerDb;
 use gridbook_sync_server::storage::sqlite::SqliteStorage;
 use gridbook_sync_server::{AppState, Config, audit, demo, serve, serve_tls, tls_config};
 use tracing_subscriber::EnvFilter;
@@ -47,11 +48,17 @@ enum Cmd {
     },
     /// District administration (区级管理): residents import, backups, restore.
     Admin {
+        /// Key file of an encrypted database (数据库密钥, ADR 0009).
+        #[arg(long, global = true, env = "GRIDBOOK_DATABASE_KEY_FILE")]
+        db_key_file: Option<PathBuf>,
         #[command(subcommand)]
         cmd: AdminCmd,
     },
     /// The audit log (审计日志).
     Audit {
+        /// Key file of an encrypted database (数据库密钥, ADR 0009).
+        #[arg(long, global = true, env = "GRIDBOOK_DATABASE_KEY_FILE")]
+        db_key_file: Option<PathBuf>,
         #[command(subcommand)]
         cmd: AuditCmd,
     },
@@ -241,6 +248,12 @@ enum AdminCmd {
         /// The XLSX or CSV file.
         file: PathBuf,
     },
+    /// 新建数据库密钥: write a new random database key to FILE (64 hex digits, mode 0600; never
+    /// overwrites). Keep it off the database's disk; set `database_key_file` to it.
+    NewDbKey {
+        /// The key file to create.
+        file: PathBuf,
+    },
     /// 擦除人员信息: destroy a person's key (crypto-shredding); every device drops its copy at
     /// its next sync. Cannot be undone. Audited like `POST /v1/admin/persons/{id}/erase`.
     ErasePerson {
@@ -264,30 +277,33 @@ enum AdminCmd {
     },
 }
 
-fn open_storage(data: &std::path::Path) -> Result<SqliteStorage, String> {
-    let db = Config {
+/// `--db-key-file` of the admin and audit commands (ADR 0009), set once before they run.
+static DB_KEY_FILE: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+
+/// The database of a data folder, with the key of `--db-key-file` if given.
+fn server_db(data: &std::path::Path) -> Result<ServerDb, String> {
+    Config {
         data_dir: data.to_path_buf(),
+        database_key_file: DB_KEY_FILE.get().cloned().flatten(),
         ..Config::default()
     }
-    .db_path();
-    if !db.exists() {
+    .server_db()
+    .map_err(|e| api_err(e.into()))
+}
+
+fn open_storage(data: &std::path::Path) -> Result<SqliteStorage, String> {
+    let db = server_db(data)?;
+    if !db.path().exists() {
         return Err(format!(
             "{}: no gridbook database here / 此目录下没有 gridbook 数据库",
             data.display()
         ));
     }
-    SqliteStorage::open(&db, 2).map_err(|e| e.to_string())
+    SqliteStorage::open_db(&db, 2).map_err(|e| api_err(db.explain(e)))
 }
 
 fn rusqlite_ro(data: &std::path::Path) -> Result<rusqlite::Connection, String> {
-    gridbook_sync_server::review::open_db_at(
-        &Config {
-            data_dir: data.to_path_buf(),
-            ..Config::default()
-        }
-        .db_path(),
-    )
-    .map_err(|e| e.to_string())
+    gridbook_sync_server::review::open_db_at(&server_db(data)?).map_err(api_err)
 }
 
 fn parse_role(role: &str) -> Result<gridbook_core::domain::Role, String> {
@@ -560,6 +576,14 @@ fn admin(cmd: AdminCmd) -> Result<(), String> {
             );
             Ok(())
         }
+        AdminCmd::NewDbKey { file } => {
+            gridbook_sync_server::server_db::new_key_file(&file).map_err(|e| api_err(e.into()))?;
+            println!(
+                "数据库密钥已写入 / database key written: {} (请保存在数据库磁盘之外 / keep it off the database's disk)",
+                file.display()
+            );
+            Ok(())
+        }
         AdminCmd::ErasePerson { data, person, reason } => {
             let storage = open_storage(&data)?;
             let seq = gridbook_sync_server::erasure::erase(
@@ -577,7 +601,8 @@ fn admin(cmd: AdminCmd) -> Result<(), String> {
             Ok(())
         }
         AdminCmd::Restore { data, file } => {
-            let info = backup::restore(&file, &data, "cli").map_err(backup_err)?;
+            let db = server_db(&data)?;
+            let info = backup::restore_with_key(&file, &data, db.key(), "cli").map_err(backup_err)?;
             if let Some(p) = &info.previous {
                 println!("原数据库已移至 / the previous database was moved to {}", p.display());
             }
@@ -602,12 +627,7 @@ enum AuditCmd {
 
 /// `audit verify`: Ok(true) when intact.
 fn audit_verify(data: &std::path::Path) -> Result<bool, String> {
-    let db = Config {
-        data_dir: data.to_path_buf(),
-        ..Config::default()
-    }
-    .db_path();
-    match audit::verify_file(&db).map_err(|e| e.to_string())? {
+    match audit::verify_db(&server_db(data)?).map_err(api_err)? {
         audit::Verdict::Intact { entries, last_hash } => {
             println!("audit log intact: {entries} entries, last hash {last_hash}");
             println!("审计日志完整：{entries} 条，末条哈希 {last_hash}");
@@ -641,7 +661,10 @@ async fn shutdown_signal() {
 
 async fn run(cli: Cli) -> Result<(), String> {
     let (config, seed) = match cli.cmd {
-        Cmd::Admin { cmd } => return admin(cmd),
+        Cmd::Admin { db_key_file, cmd } => {
+            let _ = DB_KEY_FILE.set(db_key_file);
+            return admin(cmd);
+        }
         Cmd::Demo {
             listen,
             data,
@@ -669,7 +692,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     // Held while serving: `admin restore` refuses to run under a live server.
     let _lock = gridbook_sync_server::admin::backup::DataLock::acquire(&config.data_dir)
         .map_err(|e| format!("{} [{}]: {e}", e.message_zh(), e.code()))?;
-    let state = AppState::open(config.clone()).map_err(|e| e.to_string())?;
+    let state = AppState::open(config.clone()).map_err(api_err)?;
     if let Some(opts) = seed {
         let storage = state.storage.clone();
         let (m, t) = (config.argon2_memory_kib, config.argon2_iterations);
@@ -738,9 +761,11 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     if let Cmd::Audit {
+        db_key_file,
         cmd: AuditCmd::Verify { data },
     } = &cli.cmd
     {
+        let _ = DB_KEY_FILE.set(db_key_file.clone());
         return match audit_verify(data) {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => ExitCode::from(1),

@@ -46,7 +46,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 use serde::Deserialize;
 use session::Q;
 
@@ -152,18 +152,14 @@ async fn chart_js() -> Response {
 }
 
 /// Open a read-only connection to the server's database (the query tables the phones have,
-/// plus the server's accounts).
+/// plus the server's accounts), with its key if it is encrypted.
 pub fn open_db(app: &AppState) -> ApiResult<Connection> {
-    open_db_at(&app.config.db_path())
+    open_db_at(&app.db)
 }
 
-/// [`open_db`] for a path.
-pub fn open_db_at(path: &std::path::Path) -> ApiResult<Connection> {
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(conn)
+/// [`open_db`] for a database file and key (`AppState::db`, or made for a CLI).
+pub fn open_db_at(db: &crate::server_db::ServerDb) -> ApiResult<Connection> {
+    db.open_read_only().map_err(|e| db.explain(e))
 }
 
 /// A SQLite error as an [`ApiError`].

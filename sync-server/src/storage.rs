@@ -312,8 +312,14 @@ pub trait Storage: PersonKeys + Send + Sync + 'static {
     fn docs_of_kind(&self, kind: &str) -> Result<Vec<(String, Vec<u8>)>>;
     /// The rule-set versions the server holds (its `rule_sets` query table), parsed.
     fn rule_book(&self) -> Result<gridbook_core::rules::RuleBook>;
-    /// Write a consistent copy of the whole database to `dest` (a new file) while serving.
+    /// Write a consistent copy of the whole database to `dest` (a new file) while serving,
+    /// encrypted with the database's key if it has one.
     fn backup_to(&self, dest: &std::path::Path) -> Result<()>;
+    /// The database file and its key, for connections made outside the storage (dashboard,
+    /// backups; ADR 0009). None for a storage that is not a local SQLite file.
+    fn server_db(&self) -> Option<&crate::server_db::ServerDb> {
+        None
+    }
     /// Every account, by username.
     fn accounts(&self) -> Result<Vec<Account>>;
     /// Replace an account's row (by id); false if unknown.

@@ -15,7 +15,7 @@ use gridbook_core::sync::{LoginInfo, PROTOCOL_VERSION, PushChange, SyncClient, S
 use gridbook_core::{Identity, Store};
 use gridbook_sync_server::demo::{self, DemoDistrict};
 use gridbook_sync_server::{AppState, Config};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -135,10 +135,9 @@ impl TestServer {
         }
     }
 
-    /// A read-only connection to the server's database file.
+    /// A read-only connection to the server's database file (with its key, if encrypted).
     pub fn db(&self) -> Connection {
-        Connection::open_with_flags(self.state.config.db_path(), OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .expect("open server db")
+        self.state.db.open_read_only().expect("open server db")
     }
 
     /// Heads of the server's documents in `scopes`.

@@ -13,13 +13,22 @@
 //!   so sequence numbers handed out after the restore never fall at or below a cursor that a
 //!   phone received from the lost tail (after the backup, before the restore) — otherwise a
 //!   phone would silently skip the new changes that reuse those numbers.
+//! - **Encryption** (ADR 0009): the backup of an encrypted database is encrypted with the same
+//!   key and cipher settings (`at_rest::export_encrypted` in one read transaction instead of
+//!   `VACUUM INTO`, which would use SQLCipher's default settings); the copy is checked by
+//!   opening it with that key, so one that came out plain or otherwise keyed is refused. Restore opens the
+//!   backup with the server's key: a backup made with another key is `wrong_key` and nothing
+//!   is replaced; a plain backup (made before the key was set) restored into a server with a
+//!   key is encrypted on the way in.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use gridbook_core::StoreKey;
+use rusqlite::OptionalExtension;
 
 use crate::error::ApiError;
+use crate::server_db::{Access, ServerDb};
 use crate::storage::Storage;
 use crate::storage::sqlite::SqliteStorage;
 
@@ -144,13 +153,32 @@ fn sync_dir(path: &Path) -> Result<(), BackupError> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
 }
 
-fn check_sound(path: &Path) -> Result<i64, BackupError> {
+/// Check that `file` opens with its key (or, with `accept_plain`, is a plain database), is
+/// intact and holds a change log; its last `seq`.
+fn check_sound(file: &ServerDb, accept_plain: bool) -> Result<i64, BackupError> {
+    let path = file.path();
     let unsound = |reason: String| BackupError::Unsound {
         path: path.to_path_buf(),
         reason,
     };
-    let conn =
-        Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|e| unsound(e.to_string()))?;
+    let conn = match file.open_read_only() {
+        Ok(conn) => conn,
+        Err(gridbook_core::Error::WrongKey) if file.is_encrypted() => {
+            if accept_plain && file.file_is_plain()? {
+                ServerDb::plain(path)
+                    .open_read_only()
+                    .map_err(|e| unsound(e.to_string()))?
+            } else {
+                return Err(BackupError::Api(file.explain(gridbook_core::Error::WrongKey)));
+            }
+        }
+        Err(gridbook_core::Error::WrongKey) => {
+            return Err(unsound(
+                "not a database, or an encrypted one: give the database key (--db-key-file)".into(),
+            ));
+        }
+        Err(e) => return Err(unsound(e.to_string())),
+    };
     let integrity: String = conn
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .map_err(|e| unsound(e.to_string()))?;
@@ -172,9 +200,15 @@ pub fn backup(storage: &dyn Storage, dest: &Path, operator: &str) -> Result<Back
     if tmp.exists() {
         std::fs::remove_file(&tmp).map_err(io(&tmp))?;
     }
+    // The copy is checked with the database's own key: an encrypted database's backup must
+    // open with that key and must not have come out plain.
+    let file = match storage.server_db() {
+        Some(db) => db.with_path(&tmp),
+        None => ServerDb::plain(&tmp),
+    };
     let result = (|| {
         storage.backup_to(&tmp)?;
-        let last_seq = check_sound(&tmp)?;
+        let last_seq = check_sound(&file, false)?;
         File::open(&tmp).and_then(|f| f.sync_all()).map_err(io(&tmp))?;
         Ok::<_, BackupError>(last_seq)
     })();
@@ -220,14 +254,29 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Restore `backup_file` as the database of the data folder `data_dir` (server stopped).
+/// Restore `backup_file` as the (plain) database of the data folder `data_dir` (server
+/// stopped).
 pub fn restore(backup_file: &Path, data_dir: &Path, operator: &str) -> Result<RestoreInfo, BackupError> {
+    restore_with_key(backup_file, data_dir, None, operator)
+}
+
+/// Restore `backup_file` as the database of the data folder `data_dir` (server stopped),
+/// encrypted with `key` when given (the server's `database_key_file`). An encrypted backup
+/// must open with `key` (else `wrong_key`, nothing replaced); a plain backup is encrypted with
+/// `key` on the way in.
+pub fn restore_with_key(
+    backup_file: &Path,
+    data_dir: &Path,
+    key: Option<&StoreKey>,
+    operator: &str,
+) -> Result<RestoreInfo, BackupError> {
     if !backup_file.is_file() {
         return Err(BackupError::Missing(backup_file.to_path_buf()));
     }
     let _lock = DataLock::acquire(data_dir)?;
-    let last_seq = check_sound(backup_file)?;
-    let db = data_dir.join("gridbook.sqlite3");
+    let target = ServerDb::new(data_dir.join("gridbook.sqlite3"), key.cloned());
+    let last_seq = check_sound(&target.with_path(backup_file), true)?;
+    let db = target.path().to_path_buf();
     let staged = with_suffix(&db, ".restoring");
     for p in [
         staged.clone(),
@@ -239,9 +288,11 @@ pub fn restore(backup_file: &Path, data_dir: &Path, operator: &str) -> Result<Re
         }
     }
     std::fs::copy(backup_file, &staged).map_err(io(&staged))?;
-    // Migrations run (or refuse a database newer than this binary) exactly as on start.
+    let staged_db = target.with_path(&staged);
+    // Migrations run (or refuse a database newer than this binary) exactly as on start; a
+    // plain copy is encrypted here when the server has a key.
     let marker_seq = {
-        let storage = SqliteStorage::open(&staged, 1)?;
+        let storage = SqliteStorage::open_db(&staged_db, 1)?;
         // The restored database's own audit log records the restore.
         crate::admin::audit(
             &storage,
@@ -251,7 +302,7 @@ pub fn restore(backup_file: &Path, data_dir: &Path, operator: &str) -> Result<Re
             &format!("last_seq={last_seq} marker_seq={}", last_seq + RESTORE_SEQ_GAP),
         )?;
         drop(storage);
-        let conn = Connection::open(&staged)?;
+        let conn = staged_db.open(Access::ReadWrite)?;
         let now = crate::now_ms();
         let marker = last_seq + RESTORE_SEQ_GAP;
         conn.execute(
@@ -301,9 +352,15 @@ pub fn restore(backup_file: &Path, data_dir: &Path, operator: &str) -> Result<Re
     })
 }
 
-/// The schema versions a database file holds: (core `user_version`, server `schema_version`).
+/// The schema versions a plain database file holds: (core `user_version`, server
+/// `schema_version`).
 pub fn schema_versions(db: &Path) -> Result<(i64, i64), BackupError> {
-    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    schema_versions_of(&ServerDb::plain(db))
+}
+
+/// [`schema_versions`] of a database file opened with its key, if any.
+pub fn schema_versions_of(db: &ServerDb) -> Result<(i64, i64), BackupError> {
+    let conn = db.open_read_only().map_err(|e| db.explain(e))?;
     let core: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     let server: i64 = conn
         .query_row("SELECT value FROM server_meta WHERE key = 'schema_version'", [], |r| {

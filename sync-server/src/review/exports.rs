@@ -37,6 +37,7 @@ use super::reports::ReportQuery;
 use super::{Area, Lang, Layout, PageError, Viewer, db_err, invalid, not_found, open_db_at, run};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::server_db::ServerDb;
 
 /// Exports with more rows than this run as background jobs (default of [`sync_limit`]).
 pub const SYNC_LIMIT: u64 = 20_000;
@@ -327,7 +328,7 @@ fn audit(
 
 /// Write one export of `what` for `viewer` into `sink`. Blocking.
 pub fn write_export(
-    db: &FsPath,
+    db: &ServerDb,
     viewer: &Viewer,
     what: What,
     q: &ExportQuery,
@@ -611,7 +612,7 @@ pub(crate) fn person_clear(conn: &rusqlite::Connection, id: &str) -> ApiResult<O
 }
 
 /// Count the rows an export will write (to decide between a direct download and a job).
-fn estimate(db: &FsPath, viewer: &Viewer, what: What, q: &ExportQuery) -> ApiResult<u64> {
+fn estimate(db: &ServerDb, viewer: &Viewer, what: What, q: &ExportQuery) -> ApiResult<u64> {
     let conn = open_db_at(db)?;
     let area = Area::load(&conn, viewer)?;
     let grids = area.grids_under(q.node.as_deref())?;
@@ -674,7 +675,7 @@ fn content_type(xlsx: bool) -> &'static str {
 /// Write an export to `path` (blocking). Public for the benchmark.
 #[allow(clippy::too_many_arguments)]
 pub fn export_to_file(
-    db: &FsPath,
+    db: &ServerDb,
     viewer: &Viewer,
     what: What,
     q: &ExportQuery,
@@ -759,7 +760,7 @@ async fn inner_download(
         super::reveal::check_reason(q.reason.as_deref())?;
     }
     let data_dir = app.config.data_dir.clone();
-    let db = app.config.db_path();
+    let db = app.db.clone();
     let dir = data_dir.join("exports");
     std::fs::create_dir_all(&dir).map_err(|e| ApiError::Internal(e.to_string()))?;
     let stamp = Utc::now().format("%Y%m%d-%H%M%S");

@@ -62,7 +62,7 @@ pub async fn reveal_api(
         "phone" => "phone",
         _ => return Err(super::invalid("invalid_field", "field", "id_number or phone")),
     };
-    let db = app.config.db_path();
+    let db = app.db.clone();
     let storage = app.storage.clone();
     let value = crate::blocking(move || {
         let conn = open_db_at(&db)?;

@@ -6,13 +6,13 @@
 //! same tables as a phone) plus the server's own tables below, versioned in `server_meta`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 
 use gridbook_core::domain::Role;
 use gridbook_core::sync::{Cursor, PulledDoc, wire};
 use gridbook_core::{Error, Result};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use uuid::Uuid;
 
 mod keys;
@@ -20,6 +20,7 @@ mod keys;
 use super::{Account, CommitBatch, Device, DeviceStatus, OrgGrid, PullPage, PullQuery, RefreshToken, Storage, Token};
 use crate::audit;
 use crate::scope::DEPARTMENT_SCOPE_PREFIX;
+use crate::server_db::ServerDb;
 
 /// Server-only schema steps; index + 1 = `server_meta.schema_version` after the step.
 const SERVER_MIGRATIONS: &[&str] = &[
@@ -93,7 +94,7 @@ CREATE INDEX refresh_tokens_device ON refresh_tokens (device_id);
 
 /// The embedded SQLite storage.
 pub struct SqliteStorage {
-    path: PathBuf,
+    db: ServerDb,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     max_readers: usize,
@@ -102,7 +103,7 @@ pub struct SqliteStorage {
 impl std::fmt::Debug for SqliteStorage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqliteStorage")
-            .field("path", &self.path)
+            .field("db", &self.db)
             .finish_non_exhaustive()
     }
 }
@@ -115,9 +116,16 @@ fn poisoned() -> Error {
 }
 
 impl SqliteStorage {
-    /// Open (or create) the database file and bring both schemas up to date.
+    /// Open (or create) the plain database file and bring both schemas up to date.
     pub fn open(path: &Path, max_readers: usize) -> Result<SqliteStorage> {
-        let mut conn = Connection::open(path)?;
+        SqliteStorage::open_db(&ServerDb::plain(path), max_readers)
+    }
+
+    /// Open (or create) the database file with its key, if any (a plain file is encrypted in
+    /// place first; a key that does not fit is [`Error::WrongKey`]), and bring both schemas up
+    /// to date. Every connection, writer and readers, gets the key (ADR 0009).
+    pub fn open_db(db: &ServerDb, max_readers: usize) -> Result<SqliteStorage> {
+        let mut conn = db.open_writer()?;
         gridbook_core::db::prepare(&conn)?;
         // The server acks only after a commit that survives power loss, whatever the phone's
         // store chose for itself.
@@ -149,7 +157,7 @@ impl SqliteStorage {
             tx.commit()?;
         }
         Ok(SqliteStorage {
-            path: path.to_path_buf(),
+            db: db.clone(),
             writer: Mutex::new(conn),
             readers: Mutex::new(Vec::new()),
             max_readers,
@@ -157,11 +165,7 @@ impl SqliteStorage {
     }
 
     fn open_reader(&self) -> Result<Connection> {
-        let conn = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let conn = self.db.open_read_only()?;
         conn.pragma_update(None, "temp_store", 2)?;
         Ok(conn)
     }
@@ -183,6 +187,12 @@ impl SqliteStorage {
     fn write<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
         let mut conn = self.writer.lock().map_err(|_| poisoned())?;
         f(&mut conn)
+    }
+
+    /// [`Self::write`] for unit tests of other modules.
+    #[cfg(test)]
+    pub(crate) fn write_for_test<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        self.write(f)
     }
 }
 
@@ -683,7 +693,19 @@ impl Storage for SqliteStorage {
         Ok(())
     }
 
+    fn server_db(&self) -> Option<&ServerDb> {
+        Some(&self.db)
+    }
+
     fn backup_to(&self, dest: &Path) -> Result<()> {
+        if let Some(key) = self.db.key() {
+            // Encrypted (ADR 0009): `VACUUM INTO` would write the copy with SQLCipher's default
+            // cipher settings, not ours, so the copy is exported with the same key and settings
+            // in one read transaction on a connection of its own (it must create the file);
+            // the writer carries on meanwhile (WAL).
+            let conn = self.db.open(crate::server_db::Access::Export)?;
+            return gridbook_core::at_rest::export_encrypted(&conn, dest, key);
+        }
         // `VACUUM INTO` reads one consistent snapshot (a WAL read transaction) on a reader
         // connection: the writer and the other readers carry on while it runs.
         self.read(|c| {

@@ -2,5 +2,6 @@
 
 mod admin_cli;
 mod audit_cli;
+mod db_key_cli;
 mod erase_cli;
 mod kill;

@@ -17,5 +17,6 @@ mod reveal;
 mod revoke;
 mod rule_sets;
 mod scope;
+mod server_at_rest;
 mod shutdown;
 mod tls;
