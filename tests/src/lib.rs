@@ -273,6 +273,28 @@ impl Phone {
 }
 
 /// A household of `grid` (valid).
+/// A street-appearance incident (事件) reported by `grid01` in `grid`, as the loop tests use it.
+pub fn incident(grid: &str, title: &str, description: &str) -> gridbook_core::domain::Case {
+    use chrono::TimeZone;
+    gridbook_core::domain::Case {
+        grid_id: grid.into(),
+        case_kind: gridbook_core::domain::CaseKind::Incident,
+        category: "city_appearance".into(),
+        subcategory: None,
+        scale: "individual".into(),
+        title: title.into(),
+        description: description.into(),
+        location: None,
+        address: "幸福小区3栋".into(),
+        reporter: "grid01".into(),
+        channel: None,
+        resident_name: None,
+        resident_phone: None,
+        photos: vec![],
+        occurred_at: chrono::Utc.with_ymd_and_hms(2026, 11, 23, 1, 0, 0).unwrap(),
+    }
+}
+
 pub fn household(grid: &str, room: &str) -> Household {
     let day = NaiveDate::from_ymd_opt(2026, 1, 1).expect("date");
     Household {
@@ -359,7 +381,8 @@ pub async fn post_sync(url: &str, token: &str, req: &SyncRequest) -> Raw {
 /// The supervisor dashboard over real HTTP: log in as an account through the login form, then
 /// GET and POST with the session cookie (redirects are not followed, so a 303 stays visible).
 pub mod web {
-    fn http() -> reqwest::Client {
+    /// An HTTP client that does not follow redirects (so a 303 stays visible).
+    pub fn http() -> reqwest::Client {
         reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()

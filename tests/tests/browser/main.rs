@@ -78,13 +78,7 @@ impl Drop for Server {
     }
 }
 
-/// An HTTP client without redirects (to see 303s).
-pub fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
-}
+pub use gridbook_tests::web::http;
 
 /// Log in to the dashboard; returns the session cookie (`gb_session=...`) or the status.
 pub async fn web_login(url: &str, username: &str, password: &str) -> Result<String, u16> {

@@ -3,29 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{TimeZone, Utc};
 use gridbook_core::Identity;
-use gridbook_core::domain::{Case, CaseKind, DISTRICT_SCOPE};
+use gridbook_core::domain::{Case, DISTRICT_SCOPE};
 use gridbook_tests::{Phone, TestServer, fast_client};
 
 fn incident(grid: &str, title: &str) -> Case {
-    Case {
-        grid_id: grid.into(),
-        case_kind: CaseKind::Incident,
-        category: "city_appearance".into(),
-        subcategory: None,
-        scale: "individual".into(),
-        title: title.into(),
-        description: "3栋门口垃圾桶满溢两天".into(),
-        location: None,
-        address: "幸福小区3栋".into(),
-        reporter: "grid01".into(),
-        channel: None,
-        resident_name: None,
-        resident_phone: None,
-        photos: vec![],
-        occurred_at: Utc.with_ymd_and_hms(2026, 11, 23, 1, 0, 0).unwrap(),
-    }
+    gridbook_tests::incident(grid, title, "3栋门口垃圾桶满溢两天")
 }
 
 fn act(phone: &mut Phone, id: &str, action: &str, params: &[(&str, &str)]) -> String {

@@ -6,9 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{TimeZone, Utc};
+use chrono::Utc;
 use gridbook_core::Store;
-use gridbook_core::domain::{Case, CaseKind};
+use gridbook_core::domain::Case;
 use gridbook_core::rules::{RuleKind, RulePins};
 use gridbook_sync_server::admin::rules;
 use gridbook_tests::web::{self, login as web_login};
@@ -16,23 +16,7 @@ use gridbook_tests::{Phone, TestServer, fast_client};
 use serde_json::Value as Json;
 
 fn incident(grid: &str, title: &str) -> Case {
-    Case {
-        grid_id: grid.into(),
-        case_kind: CaseKind::Incident,
-        category: "city_appearance".into(),
-        subcategory: None,
-        scale: "individual".into(),
-        title: title.into(),
-        description: "路灯不亮".into(),
-        location: None,
-        address: "幸福小区3栋".into(),
-        reporter: "grid01".into(),
-        channel: None,
-        resident_name: None,
-        resident_phone: None,
-        photos: vec![],
-        occurred_at: Utc.with_ymd_and_hms(2026, 11, 23, 1, 0, 0).unwrap(),
-    }
+    gridbook_tests::incident(grid, title, "路灯不亮")
 }
 
 fn shipped(rule: RuleKind) -> Json {
