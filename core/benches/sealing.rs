@@ -6,7 +6,8 @@
 //! - seal + open one person's body (pure, no I/O), 10,000 persons: before the amendment's fields
 //!   (name, ID number, phone: 3 sealed values) vs with a birth date and two labels (10 values)
 //! - save one person (`Store::create`: document, query tables, outbox, committed with
-//!   synchronous=FULL, on a file) for both shapes, 500 saves each: p50 / p99
+//!   synchronous=NORMAL as on the phone (ADR 0002), on a file) for both shapes, 500 saves each:
+//!   p50 / p99
 
 use std::time::{Duration, Instant};
 

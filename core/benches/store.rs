@@ -1,8 +1,10 @@
 //! Store benchmark on the demo grid: prints figures for docs/benchmarks.md.
 //!
-//! `cargo bench -p gridbook-core --bench store`
+//! `cargo bench -p gridbook-core --bench store` (encrypted store, as on every phone)
+//! `cargo bench -p gridbook-core --bench store -- --plain` (plain SQLite, for comparison)
 //!
-//! - save one house call (document + query tables + outbox, committed, synchronous=FULL): p50/p99
+//! - save one house call (document + query tables + outbox, committed, WAL with
+//!   synchronous=NORMAL as on the phone, ADR 0002): p50/p99
 //! - open the store and list visits due
 //! - merge 10,000 remote changes into a fresh store: changes/s
 //! - store bytes per record vs the record's JSON size
@@ -11,24 +13,40 @@ use std::time::Instant;
 
 use gridbook_core::demo::{self, DemoOptions};
 use gridbook_core::domain::{HouseCall, Problem};
-use gridbook_core::{RemoteChange, Store};
+use gridbook_core::{RemoteChange, Store, StoreKey};
 
 mod common;
 use common::{admin, ms, pct};
 
+/// Opens a store file the way the bench was asked to: encrypted with a fixed key (the default:
+/// phones open their store through the FFI, which always encrypts) or plain (`--plain`).
+struct Opener(Option<StoreKey>);
+
+impl Opener {
+    fn open(&self, path: &std::path::Path) -> Store {
+        match &self.0 {
+            Some(key) => Store::open_encrypted(path, key, admin()).expect("open encrypted"),
+            None => Store::open(path, admin()).expect("open plain"),
+        }
+    }
+}
+
 fn main() {
+    let plain = std::env::args().any(|a| a == "--plain");
+    let opener = Opener((!plain).then(|| StoreKey::from_bytes(&[1u8; 32]).expect("key")));
+    println!("store: {}", if plain { "plain" } else { "encrypted (SQLCipher)" });
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("grid.db");
     let opts = DemoOptions::default();
     let t = Instant::now();
     let (grid, households) = {
-        let mut s = Store::open(&path, admin()).expect("open");
+        let mut s = opener.open(&path);
         let org = demo::seed_org(&mut s, 7).expect("org");
         let g = demo::generate_grid(&mut s, &org.grid, "worker-1", 7, opts).expect("demo grid");
         (org.grid, g.households)
     };
     let records = {
-        let s = Store::open(&path, admin()).expect("open");
+        let s = opener.open(&path);
         s.connection()
             .query_row("SELECT count(*) FROM records", [], |r| r.get::<_, i64>(0))
             .expect("count")
@@ -40,7 +58,7 @@ fn main() {
     );
 
     // 1. Save one house call.
-    let mut s = Store::open(&path, admin()).expect("open");
+    let mut s = opener.open(&path);
     let template = s.active_template().expect("template");
     let base: HouseCall = {
         let id: String = s
@@ -79,7 +97,7 @@ fn main() {
     let mut due = 0;
     for _ in 0..20 {
         let t = Instant::now();
-        let s = Store::open(&path, admin()).expect("open");
+        let s = opener.open(&path);
         due = s.visits_due(opts.today, Some(&grid)).expect("visits due").len();
         times.push(t.elapsed());
     }
@@ -92,7 +110,7 @@ fn main() {
 
     // 3. Merge 10,000 remote changes into a fresh store: top the outbox up to 10,000 with
     // edits of existing house calls (a merge then also extends existing documents).
-    let mut s = Store::open(&path, admin()).expect("open");
+    let mut s = opener.open(&path);
     let calls: Vec<String> = s
         .connection()
         .prepare("SELECT id FROM house_calls ORDER BY id")
@@ -117,7 +135,7 @@ fn main() {
         .collect();
     let change_bytes: usize = changes.iter().map(|c| c.bytes.len()).sum();
     let fresh_path = dir.path().join("fresh.db");
-    let mut fresh = Store::open(&fresh_path, admin()).expect("open fresh");
+    let mut fresh = opener.open(&fresh_path);
     let t = Instant::now();
     for page in changes.chunks(500) {
         fresh.apply_remote_changes(page).expect("merge");
@@ -132,7 +150,7 @@ fn main() {
     );
 
     // 4. Bytes per record: the acknowledged store (outbox empty), vacuumed, vs the records' JSON.
-    let mut s = Store::open(&path, admin()).expect("open");
+    let mut s = opener.open(&path);
     let all: Vec<String> = s
         .outbox(usize::MAX >> 1)
         .expect("outbox")

@@ -66,7 +66,6 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("answer", "回答", "Answer"),
     ("notes", "记录", "Notes"),
     ("photos", "照片", "Photos"),
-    ("photo_placeholder", "照片（同步后显示）", "photo (shown once synced)"),
     ("no_photos", "无照片", "No photos"),
     ("kind", "类别", "Kind"),
     ("description", "描述", "Description"),
