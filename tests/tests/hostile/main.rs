@@ -1226,6 +1226,25 @@ async fn hostile_inputs_get_typed_answers_and_change_only_what_they_may() {
             NONE,
         );
     }
+    // By design (docs/protocol.md, "Person keys"): a key for a person the server does not hold
+    // yet is kept (it travels before the person's first change); the first key wins.
+    let req = SyncRequest {
+        person_keys: vec![PersonKeyEntry {
+            person_id: uuid(),
+            key: vec![7; 32],
+        }],
+        ..request(vec![])
+    };
+    let b = c.before();
+    let r = post_sync(&url, &token, &req).await;
+    let acked = r.response.as_ref().map_or(0, |x| x.key_acks.len());
+    c.record(
+        "keys: a key for a person the server does not hold yet",
+        "200 keys acked 1",
+        format!("{} keys acked {acked}", sync_answer(&r)),
+        &b,
+        &["person_keys +1"],
+    );
 
     // --- 8. Many tiny changes in one request. The protocol allows 5,000 (`docs/protocol.md`,
     // "limits"): 10,000 are refused as a whole with `413 too_many_changes`; exactly 5,000 are
