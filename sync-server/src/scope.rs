@@ -1,9 +1,9 @@
 //! Which scopes (grids, and the district scope) an account may read and write.
 //!
-//! - grid worker / grid leader → its own grid;
-//! - community supervisor → the grids under its community;
-//! - sub-district supervisor → the grids of its communities;
-//! - district admin → every grid and the district scope;
+//! - grid worker / grid leader → its own grid (or its own sub-grid, 二级网格);
+//! - community supervisor → the grids under its community and their sub-grids;
+//! - sub-district supervisor → the grids and sub-grids of its communities;
+//! - district admin → every grid and sub-grid and the district scope;
 //! - department → the cases dispatched to it (分派): its scope is `dept:<org node>`, a scope no
 //!   record lives in; the server keeps which cases were dispatched to which department, pulls
 //!   them to the department's devices as whole documents and lets the department add workflow

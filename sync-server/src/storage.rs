@@ -111,10 +111,11 @@ pub struct RefreshToken {
     pub used_at: Option<i64>,
 }
 
-/// A grid with the community and sub-district above it.
+/// A grid, or a sub-grid (二级网格), with the community and sub-district above it (a
+/// sub-grid's are its grid's).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrgGrid {
-    /// Grid id.
+    /// Grid (or sub-grid) id.
     pub id: String,
     /// Community id.
     pub community: Option<String>,
@@ -292,7 +293,7 @@ pub trait Storage: PersonKeys + Send + Sync + 'static {
     fn use_refresh_token(&self, hash: &str, at: i64) -> Result<Option<RefreshToken>>;
     /// Append an entry to the audit log (hash-chained; appends are serialized).
     fn audit_append(&self, entry: &crate::audit::NewEntry) -> Result<crate::audit::Entry>;
-    /// Every current grid with its community and sub-district.
+    /// Every grid and sub-grid with its community and sub-district: the scopes grants are made of.
     fn org_grids(&self) -> Result<Vec<OrgGrid>>;
     /// Which of `hashes` the log holds.
     fn known_changes(&self, hashes: &[String]) -> Result<HashSet<String>>;

@@ -178,6 +178,12 @@ impl TestServer {
             .expect("count")
     }
 
+    /// Row count of every table of the server's database (read from `sqlite_master`, so a
+    /// table added by a later migration is counted without naming it), by table name.
+    pub fn table_counts(&self) -> BTreeMap<String, i64> {
+        table_counts_of(&self.db())
+    }
+
     /// `PRAGMA integrity_check` of the server's database.
     pub fn integrity(&self) -> String {
         self.state.storage.integrity_check().expect("integrity_check")
@@ -187,6 +193,41 @@ impl TestServer {
     pub fn password(&self, username: &str) -> String {
         self.plan.account(username).expect("demo account").password.clone()
     }
+}
+
+/// Row count of every table of a database (`sqlite_master`, virtual and internal tables
+/// included), by table name.
+pub fn table_counts_of(db: &Connection) -> BTreeMap<String, i64> {
+    let names: Vec<String> = db
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .expect("prepare")
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<rusqlite::Result<_>>()
+        .expect("table names");
+    names
+        .into_iter()
+        .map(|name| {
+            let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+            let n: i64 = db
+                .query_row(&format!("SELECT count(*) FROM {quoted}"), [], |r| r.get(0))
+                .unwrap_or_else(|e| panic!("count rows of {name}: {e}"));
+            (name, n)
+        })
+        .collect()
+}
+
+/// How two [`table_counts_of`] differ: (table, after − before) for each table whose count
+/// changed (a table present on one side only counts as 0 on the other).
+pub fn count_changes(before: &BTreeMap<String, i64>, after: &BTreeMap<String, i64>) -> BTreeMap<String, i64> {
+    before
+        .keys()
+        .chain(after.keys())
+        .filter_map(|t| {
+            let d = after.get(t).copied().unwrap_or(0) - before.get(t).copied().unwrap_or(0);
+            (d != 0).then(|| (t.clone(), d))
+        })
+        .collect()
 }
 
 /// The `records` rows of `scopes` in a database, sorted.

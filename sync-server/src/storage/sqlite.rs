@@ -399,11 +399,24 @@ impl Storage for SqliteStorage {
     }
 
     fn org_grids(&self) -> Result<Vec<OrgGrid>> {
+        // Grids, and sub-grids (二级网格) with the community and sub-district of their grid:
+        // a sub-grid's records belong to that community's area like its grid's.
         self.read(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT g.id, g.parent, c.parent FROM org_nodes g LEFT JOIN org_nodes c ON c.id = g.parent WHERE g.level = 'grid' ORDER BY g.id",
+                "SELECT g.id, CASE g.level WHEN 'grid' THEN g.parent ELSE p.parent END AS community, c.parent
+                 FROM org_nodes g
+                 LEFT JOIN org_nodes p ON p.id = g.parent AND g.level = 'sub_grid'
+                 LEFT JOIN org_nodes c ON c.id = (CASE g.level WHEN 'grid' THEN g.parent ELSE p.parent END)
+                 WHERE g.level = 'grid' OR (g.level = 'sub_grid' AND p.level = 'grid')
+                 ORDER BY g.id",
             )?;
-            let rows = stmt.query_map([], |r| Ok(OrgGrid { id: r.get(0)?, community: r.get(1)?, sub_district: r.get(2)? }))?;
+            let rows = stmt.query_map([], |r| {
+                Ok(OrgGrid {
+                    id: r.get(0)?,
+                    community: r.get(1)?,
+                    sub_district: r.get(2)?,
+                })
+            })?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }
@@ -748,6 +761,37 @@ mod tests {
         // Reopening is a no-op migration.
         drop(s);
         SqliteStorage::open(&dir.path().join("db.sqlite3"), 2).unwrap();
+    }
+
+    /// Sub-grids (二级网格) are scopes too, in the community and sub-district of their grid;
+    /// a node below a sub-grid (a building) is not.
+    #[test]
+    fn org_grids_include_sub_grids_in_their_grids_community() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStorage::open(&dir.path().join("db.sqlite3"), 2).unwrap();
+        s.write(|c| {
+            for (id, level, parent) in [
+                ("d", "district", None),
+                ("s1", "sub_district", Some("d")),
+                ("c1", "community", Some("s1")),
+                ("g1", "grid", Some("c1")),
+                ("g1a", "sub_grid", Some("g1")),
+                ("b1", "building", Some("g1a")),
+            ] {
+                c.execute(
+                    "INSERT INTO org_nodes (id, name, level, code, parent, effective_from) VALUES (?1, ?1, ?2, '', ?3, '2026-01-01')",
+                    params![id, level, parent],
+                )?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        let node = |id: &str| OrgGrid {
+            id: id.into(),
+            community: Some("c1".into()),
+            sub_district: Some("s1".into()),
+        };
+        assert_eq!(s.org_grids().unwrap(), vec![node("g1"), node("g1a")]);
     }
 
     /// Bootstrap pages under every byte budget deliver every document of every scope once. A

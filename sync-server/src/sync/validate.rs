@@ -6,9 +6,10 @@
 //! its hash is not the one claimed [`hash_mismatch`], its actor is not the pushing device
 //! [`actor_mismatch`], its dependencies are unknown [`missing_dependency`], or the document
 //! after it: names another id [`doc_id_mismatch`], has no known kind [`unknown_kind`], moved
-//! to another scope [`scope_change`], lies outside the device's grants [`out_of_scope`], has a
-//! body that is not its record type or fails `validate()` [`invalid_record` or the record's own
-//! code], states a scope other than its body's [`scope_mismatch`], lost workflow history
+//! to another scope [`scope_change`], lies outside the device's grants or, pushed by a
+//! department, is anything but a case dispatched to it [`out_of_scope`], has a body that is
+//! not its record type or fails `validate()` [`invalid_record` or the record's own code],
+//! states a scope other than its body's [`scope_mismatch`], lost workflow history
 //! [`transition_removed`], or gained a transition in someone else's name or role
 //! [`transition_actor_mismatch`, `transition_role_mismatch`] or by a role that may never take
 //! it under the case's pinned workflow definition [`role_not_allowed`], is a rule-set version
@@ -292,6 +293,15 @@ fn check(doc_id: &str, before: &Before, after: &AutoCommit, who: &Pusher) -> Ver
             .any(|d| who.grants.may_write(&crate::scope::department_scope(d)));
     if !as_department && !who.grants.may_write(&scope) {
         return Err(("out_of_scope", format!("scope `{scope}` is outside this device's area")));
+    }
+    // Its own `dept:` scope is in a department's grants only to name the cases dispatched to
+    // it: no record of any kind may be created there (found by the hostile corpus: a
+    // department's household, incident or ledger "in" its scope was stored).
+    if who.role == Role::Department && !as_department {
+        return Err((
+            "out_of_scope",
+            "a department only adds workflow steps to the cases dispatched to it".into(),
+        ));
     }
     let mut body = doc::root_obj(after, "body")
         .map(|b| doc::read_json(after, &b))

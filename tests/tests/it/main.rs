@@ -19,4 +19,5 @@ mod rule_sets;
 mod scope;
 mod server_at_rest;
 mod shutdown;
+mod subgrid;
 mod tls;
