@@ -3,6 +3,8 @@
 //! rejection code); afterwards the server still syncs normally and its database passes
 //! `PRAGMA integrity_check`. The run prints, per input, the status and code received.
 
+mod sessions;
+
 use automerge::transaction::Transactable;
 use automerge::{ActorId, AutoCommit, ObjType};
 use gridbook_core::doc;
