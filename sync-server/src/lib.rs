@@ -176,9 +176,12 @@ pub fn router(state: AppState) -> Router {
             header::X_FRAME_OPTIONS,
             HeaderValue::from_static("DENY"),
         ))
+        // `same-origin`, not `no-referrer`: under `no-referrer` browsers send `Origin: null` with
+        // the dashboard's own form posts, which the cross-site check must refuse. Other sites
+        // still get no referrer (no record ids in the URL leave the dashboard).
         .layer(SetResponseHeaderLayer::overriding(
             header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
+            HeaderValue::from_static("same-origin"),
         ))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,

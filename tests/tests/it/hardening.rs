@@ -227,7 +227,7 @@ fn assert_security_headers(what: &str, h: &reqwest::header::HeaderMap, tls: bool
         "{what}: {csp}"
     );
     assert_eq!(get("x-frame-options"), "DENY", "{what}");
-    assert_eq!(get("referrer-policy"), "no-referrer", "{what}");
+    assert_eq!(get("referrer-policy"), "same-origin", "{what}");
     assert_eq!(get("x-content-type-options"), "nosniff", "{what}");
     if tls {
         assert!(
