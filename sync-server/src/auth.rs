@@ -10,6 +10,13 @@
 //! pair ([`refresh`]); revoking the device ends both. New passwords follow [`check_password`].
 //! Failed logins are slowed and locked by [`crate::throttle`]. Device registrations and
 //! password changes are written to the [`crate::audit`] log.
+//!
+//! Issue 24: sessions end. A logout revokes the device's access and refresh tokens; a password
+//! change or reset and disabling an account revoke every token of the account
+//! ([`end_account_sessions`]), dashboard sessions included; a refused refresh says why
+//! (`token_revoked`, `device_revoked`, `account_disabled`, `refresh_token_invalid`,
+//! `refresh_token_expired`). A dashboard login's token is a web session, refused on `/v1/*`
+//! ([`authenticate`]).
 
 use std::sync::Arc;
 
