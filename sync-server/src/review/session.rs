@@ -1,7 +1,9 @@
 //! Login and the web session: a supervisor signs in with the password checked by
 //! [`crate::auth::login`], which registers a fresh "web" device and issues a token; the token
 //! travels in the HttpOnly `gb_session` cookie (SameSite=Strict, so cross-site forms cannot
-//! post with it) and is checked on every request by [`crate::auth::authenticate`].
+//! post with it; `Secure` under TLS) and is checked on every request by
+//! [`crate::auth::authenticate_token`]. The token is marked as a web session: `/v1/*` refuses it.
+//! Cross-site writes are refused before the handlers by [`super::guard`] (issue 24).
 
 use askama::Template;
 use axum::extract::{Form, FromRequestParts, State};
