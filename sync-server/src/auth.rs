@@ -10,6 +10,13 @@
 //! pair ([`refresh`]); revoking the device ends both. New passwords follow [`check_password`].
 //! Failed logins are slowed and locked by [`crate::throttle`]. Device registrations and
 //! password changes are written to the [`crate::audit`] log.
+//!
+//! Issue 24: sessions end. A logout revokes the device's access and refresh tokens; a password
+//! change or reset and disabling an account revoke every token of the account
+//! ([`end_account_sessions`]), dashboard sessions included; a refused refresh says why
+//! (`token_revoked`, `device_revoked`, `account_disabled`, `refresh_token_invalid`,
+//! `refresh_token_expired`). A dashboard login's token is a web session, refused on `/v1/*`
+//! ([`authenticate`]).
 
 use std::sync::Arc;
 
@@ -180,10 +187,23 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
 }
 
-/// Who is calling: token → device → account → grants. Blocking (storage calls).
+/// Who is calling on `/v1/*`: bearer token → device → account → grants. A dashboard session's
+/// token (the `gb_session` cookie's value) is refused here with `web_session_token` (issue 24):
+/// a cookie stolen or replayed from the browser never syncs. Blocking (storage calls).
 pub fn authenticate(storage: &Arc<dyn Storage>, headers: &HeaderMap, now_ms: i64) -> ApiResult<AuthContext> {
     let token = bearer(headers).ok_or(ApiError::Unauthorized)?;
-    if token.len() > 256 {
+    let (ctx, web) = authenticate_token(storage, token, now_ms)?;
+    if web {
+        return Err(ApiError::WebSessionToken);
+    }
+    Ok(ctx)
+}
+
+/// Who is calling with `token` (a phone's access token or a dashboard session), and whether it
+/// is a dashboard session. Expired, revoked (logout, password change or reset, disabled
+/// account) and revoked-device tokens are refused with their codes. Blocking.
+pub fn authenticate_token(storage: &Arc<dyn Storage>, token: &str, now_ms: i64) -> ApiResult<(AuthContext, bool)> {
+    if token.is_empty() || token.len() > 256 {
         return Err(ApiError::Unauthorized);
     }
     let hash = token_hash(token);
@@ -203,12 +223,15 @@ pub fn authenticate(storage: &Arc<dyn Storage>, headers: &HeaderMap, now_ms: i64
         return Err(ApiError::AccountDisabled);
     }
     let grants = scope::grants(account.role, &account.org_node, &storage.org_grids()?);
-    Ok(AuthContext {
-        account,
-        device,
-        grants,
-        token_hash: hash,
-    })
+    Ok((
+        AuthContext {
+            account,
+            device,
+            grants,
+            token_hash: hash,
+        },
+        t.web,
+    ))
 }
 
 /// What a login asks. Its `Debug` hides the password.
@@ -223,6 +246,10 @@ pub struct LoginRequest {
     /// Name for admins.
     #[serde(default)]
     pub device_name: String,
+    /// A dashboard login (set by the server, never read from a body): its token is a web
+    /// session, refused on `/v1/*`.
+    #[serde(skip)]
+    pub web: bool,
 }
 
 impl std::fmt::Debug for LoginRequest {
@@ -232,6 +259,7 @@ impl std::fmt::Debug for LoginRequest {
             .field("password", &"<hidden>")
             .field("device_id", &self.device_id)
             .field("device_name", &self.device_name)
+            .field("web", &self.web)
             .finish()
     }
 }
@@ -285,6 +313,7 @@ pub fn login(
         created_at: now_ms,
         expires_at: now_ms + ttl_ms,
         revoked_at: None,
+        web: req.web,
     };
     storage.insert_token(&t)?;
     let grants = scope::grants(account.role, &account.org_node, &storage.org_grids()?);
@@ -305,6 +334,7 @@ pub fn issue_refresh(
         created_at: now_ms,
         expires_at: now_ms + ttl_hours * 3_600_000,
         used_at: None,
+        revoked_at: None,
     };
     storage.insert_refresh_token(&t)?;
     Ok((token, t))
@@ -327,7 +357,10 @@ pub struct Refreshed {
 }
 
 /// Exchange a refresh token for a new access token and a new refresh token. A refresh token
-/// works once; a revoked device gets `device_revoked` (and wipes itself). Blocking.
+/// works once; a revoked device gets `device_revoked` (and wipes itself); a refresh token ended
+/// by a logout, a password change or reset gets `token_revoked`. The exchange is one
+/// transaction ([`Storage::exchange_refresh_token`]), so a revocation running at the same time
+/// either refuses it or also ends the new pair. Blocking.
 pub fn refresh(
     storage: &Arc<dyn Storage>,
     refresh_token: &str,
@@ -338,18 +371,20 @@ pub fn refresh(
     if refresh_token.is_empty() || refresh_token.len() > 256 {
         return Err(ApiError::RefreshTokenInvalid);
     }
-    let old = storage
-        .use_refresh_token(&token_hash(refresh_token), now_ms)?
-        .ok_or(ApiError::RefreshTokenInvalid)?;
+    let hash = token_hash(refresh_token);
+    let refused = |old: &RefreshToken| {
+        if old.revoked_at.is_some() {
+            ApiError::TokenRevoked
+        } else if old.used_at.is_some() {
+            ApiError::RefreshTokenInvalid
+        } else {
+            ApiError::RefreshTokenExpired
+        }
+    };
+    let old = storage.refresh_token(&hash)?.ok_or(ApiError::RefreshTokenInvalid)?;
     let device = storage.device(old.device_id)?.ok_or(ApiError::RefreshTokenInvalid)?;
     if device.revoked_at.is_some() {
         return Err(ApiError::DeviceRevoked);
-    }
-    if old.used_at.is_some() {
-        return Err(ApiError::RefreshTokenInvalid);
-    }
-    if old.expires_at <= now_ms {
-        return Err(ApiError::RefreshTokenExpired);
     }
     let account = storage
         .account(&device.account_id)?
@@ -357,16 +392,32 @@ pub fn refresh(
     if account.disabled {
         return Err(ApiError::AccountDisabled);
     }
-    let (token, hash) = new_token();
+    if old.revoked_at.is_some() || old.used_at.is_some() || old.expires_at <= now_ms {
+        return Err(refused(&old));
+    }
+    let (token, access_hash) = new_token();
     let access = Token {
-        hash,
+        hash: access_hash,
         device_id: device.id,
         created_at: now_ms,
         expires_at: now_ms + access_ttl_secs * 1_000,
         revoked_at: None,
+        web: false,
     };
-    storage.insert_token(&access)?;
-    let (refresh_token, refresh) = issue_refresh(storage, device.id, refresh_ttl_hours, now_ms)?;
+    let (refresh_token, refresh_hash) = new_token();
+    let refresh = RefreshToken {
+        hash: refresh_hash,
+        device_id: device.id,
+        created_at: now_ms,
+        expires_at: now_ms + refresh_ttl_hours * 3_600_000,
+        used_at: None,
+        revoked_at: None,
+    };
+    if !storage.exchange_refresh_token(&hash, now_ms, &access, &refresh)? {
+        // Lost a race (another exchange, a revocation): say which.
+        let now = storage.refresh_token(&hash)?.ok_or(ApiError::RefreshTokenInvalid)?;
+        return Err(refused(&now));
+    }
     let grants = scope::grants(account.role, &account.org_node, &storage.org_grids()?);
     Ok(Refreshed {
         token,
@@ -376,6 +427,13 @@ pub fn refresh(
         account,
         grants,
     })
+}
+
+/// End every session of an account (issue 24): all access and refresh tokens of all its
+/// devices and every dashboard session. After a password change or reset, or when the account
+/// is disabled. Returns how many tokens were live. Blocking.
+pub fn end_account_sessions(storage: &dyn Storage, account_id: &str, now_ms: i64) -> ApiResult<u64> {
+    Ok(storage.revoke_account_tokens(account_id, now_ms)?)
 }
 
 /// What a password change asks (no `Debug`: it holds two passwords).

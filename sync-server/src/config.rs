@@ -8,6 +8,8 @@
 //! tls_cert = "/etc/gridbook/server.crt"   # PEM chain; with tls_key: HTTPS only
 //! tls_key = "/etc/gridbook/server.key"
 //! database_key_file = "/run/secrets/gridbook-db.key"  # encrypts the database (ADR 0009)
+//! public_origin = "https://grid.example.gov.cn"  # the dashboard's origin behind a TLS proxy
+//! header_read_timeout_secs = 10  # slow or idle connections are closed
 //! ```
 
 use std::net::SocketAddr;
@@ -66,6 +68,14 @@ pub struct Config {
     pub validation_threads: usize,
     /// Reader connections kept open.
     pub reader_connections: usize,
+    /// The dashboard's address as browsers see it, `scheme://host[:port]` (e.g.
+    /// `https://grid.example.gov.cn` behind a TLS proxy). A state-changing dashboard request
+    /// whose `Origin` is neither this nor the server's own origin (its scheme and `Host`) is
+    /// refused as cross-site (issue 24); `https://` also marks the cookies `Secure`.
+    pub public_origin: Option<String>,
+    /// Seconds a connection may take to send a request's complete header, and may stay idle
+    /// between requests, before it is closed (slow or idle clients cannot hold connections).
+    pub header_read_timeout_secs: u64,
 }
 
 impl Default for Config {
@@ -91,6 +101,8 @@ impl Default for Config {
             argon2_iterations: 2,
             validation_threads: 0,
             reader_connections: 4,
+            public_origin: None,
+            header_read_timeout_secs: 10,
         }
     }
 }
@@ -114,7 +126,7 @@ impl Config {
     /// `GRIDBOOK_MAX_CLOCK_SKEW_SECS`, `GRIDBOOK_ARGON2_MEMORY_KIB`, `GRIDBOOK_ARGON2_ITERATIONS`,
     /// `GRIDBOOK_VALIDATION_THREADS`, `GRIDBOOK_READER_CONNECTIONS`, `GRIDBOOK_ACCESS_TOKEN_TTL_SECS`,
     /// `GRIDBOOK_TLS_CERT`, `GRIDBOOK_TLS_KEY`, `GRIDBOOK_LOGIN_LOCKOUT_SECS`,
-    /// `GRIDBOOK_DATABASE_KEY_FILE`.
+    /// `GRIDBOOK_DATABASE_KEY_FILE`, `GRIDBOOK_PUBLIC_ORIGIN`, `GRIDBOOK_HEADER_READ_TIMEOUT_SECS`.
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         fn parse<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, ConfigError> {
             v.parse().map_err(|_| ConfigError(format!("{key}: cannot parse `{v}`")))
@@ -139,6 +151,25 @@ impl Config {
         env!("GRIDBOOK_READER_CONNECTIONS", self.reader_connections);
         env!("GRIDBOOK_ACCESS_TOKEN_TTL_SECS", self.access_token_ttl_secs);
         env!("GRIDBOOK_LOGIN_LOCKOUT_SECS", self.login_lockout_secs);
+        env!("GRIDBOOK_HEADER_READ_TIMEOUT_SECS", self.header_read_timeout_secs);
+        if let Some(v) = get("GRIDBOOK_PUBLIC_ORIGIN") {
+            self.public_origin = Some(v);
+        }
+        if let Some(o) = &self.public_origin {
+            let o = o.trim().trim_end_matches('/').to_ascii_lowercase();
+            let ok = o.split_once("://").is_some_and(|(scheme, host)| {
+                matches!(scheme, "http" | "https") && !host.is_empty() && !host.contains('/')
+            });
+            if !ok {
+                return Err(ConfigError(format!(
+                    "public_origin: `{o}` is not scheme://host[:port] (http or https, no path)"
+                )));
+            }
+            self.public_origin = Some(o);
+        }
+        if self.header_read_timeout_secs == 0 {
+            return Err(ConfigError("header_read_timeout_secs must be at least 1".into()));
+        }
         if let Some(v) = get("GRIDBOOK_TLS_CERT") {
             self.tls_cert = Some(PathBuf::from(v));
         }

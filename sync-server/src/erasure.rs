@@ -103,7 +103,7 @@ pub async fn erase_person(
     body: Body,
 ) -> ApiResult<Response> {
     let bytes = read_body(body, 16 * 1024).await?;
-    let req: EraseRequest = serde_json::from_slice(&bytes).map_err(|e| ApiError::MalformedBody(e.to_string()))?;
+    let req: EraseRequest = crate::error::parse_json(&bytes)?;
     let reason = check_reason(&req.reason)?;
     let storage = app.storage.clone();
     let now = now_ms();

@@ -74,6 +74,25 @@ pub enum ApiError {
     /// The body is not a well-formed message (bad CBOR/JSON, truncated, bad gzip).
     #[error("malformed body: {0}")]
     MalformedBody(String),
+    /// The body is not what the endpoint reads, said in the request's terms (which field,
+    /// truncated, not JSON ...); the library's own words go to the log only (issue 24).
+    #[error("malformed body: {en}")]
+    BadBody {
+        /// What was wrong, English.
+        en: String,
+        /// What was wrong, zh-CN.
+        zh: String,
+    },
+    /// A dashboard session token (the `gb_session` cookie) used as a bearer token on `/v1/*`.
+    #[error("a dashboard session cannot be used as an API token; sign in through /v1/login")]
+    WebSessionToken,
+    /// A state-changing dashboard request from another site (`Origin` or `Sec-Fetch-Site`):
+    /// cross-site request forgery, refused before anything runs.
+    #[error("cross-site request refused: the dashboard accepts changes from its own pages only")]
+    CrossSiteRequest,
+    /// A JSON endpoint got a body of another type (what an HTML form or a simple `fetch` sends).
+    #[error("this endpoint reads JSON: send content-type application/json")]
+    UnsupportedMediaType,
     /// The body leads with a protocol version this server does not speak.
     #[error("unsupported protocol version {found}; this server speaks {supported}")]
     UnsupportedProtocolVersion {
@@ -127,9 +146,89 @@ impl From<WireError> for ApiError {
                 found,
                 supported: gridbook_core::sync::PROTOCOL_VERSION,
             },
-            WireError::Malformed(m) => ApiError::MalformedBody(m),
+            WireError::Malformed(m) => {
+                // The decoder's words (`Io(Error { kind: UnexpectedEof … })`, `Semantic(None,
+                // "invalid type: …")`) go to the log; the answer says it in the request's terms.
+                tracing::info!(detail = %m, "undecodable sync message");
+                let (en, zh) = if m.contains("Eof") {
+                    (
+                        "the sync message ends too early (truncated)",
+                        "同步数据不完整（被截断）",
+                    )
+                } else if m.contains("Semantic") {
+                    (
+                        "the sync message has a field of the wrong type or form",
+                        "同步数据中有字段的类型或格式不对",
+                    )
+                } else {
+                    ("the body is not a sync message (CBOR)", "请求数据不是同步消息（CBOR）")
+                };
+                ApiError::BadBody {
+                    en: en.into(),
+                    zh: zh.into(),
+                }
+            }
         }
     }
+}
+
+/// Read a JSON body into `T`: a failure says what was wrong in the request's terms (the field,
+/// a truncated or non-JSON body), with the parser's own message in the log only.
+pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        tracing::info!(detail = %inner, field = %path, "unreadable JSON body");
+        json_fault(&path, &inner)
+    })?;
+    de.end().map_err(|e| {
+        tracing::info!(detail = %e, "trailing bytes after a JSON body");
+        json_fault("", &e)
+    })?;
+    Ok(value)
+}
+
+/// The request's-terms message of a JSON error at `path`.
+fn json_fault(path: &str, e: &serde_json::Error) -> ApiError {
+    use serde_json::error::Category;
+    let (line, column) = (e.line(), e.column());
+    let (en, zh) = match e.classify() {
+        Category::Eof => (
+            "the body ends too early: it is empty or cut off".to_string(),
+            "请求数据不完整（为空或被截断）".to_string(),
+        ),
+        Category::Syntax | Category::Io => (
+            format!("the body is not valid JSON (line {line}, column {column})"),
+            format!("请求数据不是有效的 JSON（第 {line} 行第 {column} 列）"),
+        ),
+        Category::Data => {
+            let text = e.to_string();
+            let named = |prefix: &str| {
+                text.strip_prefix(prefix)
+                    .and_then(|rest| rest.split('`').nth(1))
+                    .map(str::to_string)
+            };
+            let field = (!path.is_empty() && path != ".").then(|| path.to_string());
+            if let Some(missing) = named("missing field ") {
+                let at = field.map(|f| format!("{f}.{missing}")).unwrap_or(missing);
+                (format!("field `{at}` is missing"), format!("缺少字段 `{at}`"))
+            } else if let Some(unknown) = named("unknown field ") {
+                (format!("unknown field `{unknown}`"), format!("未知字段 `{unknown}`"))
+            } else if let Some(f) = field {
+                (
+                    format!("field `{f}` has a value of the wrong type or form"),
+                    format!("字段 `{f}` 的类型或格式不对"),
+                )
+            } else {
+                (
+                    "the body is not the JSON object this endpoint reads".to_string(),
+                    "请求数据不是本接口需要的 JSON 对象".to_string(),
+                )
+            }
+        }
+    };
+    ApiError::BadBody { en, zh }
 }
 
 impl ApiError {
@@ -153,7 +252,10 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
-            ApiError::MalformedBody(_) => "malformed_body",
+            ApiError::MalformedBody(_) | ApiError::BadBody { .. } => "malformed_body",
+            ApiError::WebSessionToken => "web_session_token",
+            ApiError::CrossSiteRequest => "cross_site_request",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::UnsupportedProtocolVersion { .. } => "unsupported_protocol_version",
             ApiError::TooManyChanges { .. } => "too_many_changes",
             ApiError::ClockInFuture { .. } => "clock_in_future",
@@ -173,7 +275,10 @@ impl ApiError {
             | ApiError::DeviceRevoked
             | ApiError::BadCredentials
             | ApiError::RefreshTokenInvalid
-            | ApiError::RefreshTokenExpired => StatusCode::UNAUTHORIZED,
+            | ApiError::RefreshTokenExpired
+            | ApiError::WebSessionToken => StatusCode::UNAUTHORIZED,
+            ApiError::CrossSiteRequest => StatusCode::FORBIDDEN,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::LoginThrottled { .. } | ApiError::LoginLocked { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::WeakPassword(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::RevealReasonRequired => StatusCode::BAD_REQUEST,
@@ -182,6 +287,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::PayloadTooLarge { .. } | ApiError::TooManyChanges { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::MalformedBody(_)
+            | ApiError::BadBody { .. }
             | ApiError::UnsupportedProtocolVersion { .. }
             | ApiError::ClockInFuture { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -219,6 +325,10 @@ impl ApiError {
             ApiError::NotFound(_) => "对象不存在".into(),
             ApiError::PayloadTooLarge { .. } => "请求数据过大".into(),
             ApiError::MalformedBody(_) => "请求数据格式错误".into(),
+            ApiError::BadBody { zh, .. } => zh.clone(),
+            ApiError::WebSessionToken => "网页看板的登录凭证不能用于手机接口，请在应用中登录".into(),
+            ApiError::CrossSiteRequest => "拒绝来自其他网站的请求：看板只接受本站页面提交的操作".into(),
+            ApiError::UnsupportedMediaType => "此接口只接受 JSON（content-type: application/json）".into(),
             ApiError::UnsupportedProtocolVersion { .. } => "同步协议版本不受支持，请升级应用".into(),
             ApiError::TooManyChanges { .. } => "单次上传的变更过多".into(),
             ApiError::ClockInFuture { .. } => "手机时间超前服务器过多，请校准手机时间".into(),

@@ -120,12 +120,32 @@ pub async fn read_body(body: Body, limit: usize) -> ApiResult<Bytes> {
             }
             source = s.source();
         }
-        ApiError::MalformedBody(format!("could not read the body: {e}"))
+        tracing::info!(detail = %e, "unreadable request body");
+        ApiError::BadBody {
+            en: "the body could not be read: cut off, or not the gzip it says it is".into(),
+            zh: "请求数据无法读取：传输中断，或不是所声明的 gzip 格式".into(),
+        }
     })
 }
 
+/// Content-Security-Policy of every response (issue 24). The dashboard's pages load their
+/// scripts and styles from `/review/static/` only (no inline script, style or `style=`
+/// attribute, no other origin); chart.js draws on canvases it sizes through the CSSOM, which
+/// a policy does not restrict. Forms post to the dashboard itself; nothing may frame it.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+     connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
 /// The HTTP API.
 pub fn router(state: AppState) -> Router {
+    use axum::http::{HeaderValue, header};
+    use tower_http::set_header::SetResponseHeaderLayer;
+    // HSTS only where the server itself speaks TLS: over plain HTTP a browser ignores it anyway,
+    // and a proxy in front sets its own.
+    let hsts = state
+        .config
+        .tls_cert
+        .is_some()
+        .then(|| HeaderValue::from_static("max-age=31536000"));
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
@@ -136,7 +156,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/devices/{id}/revoke", post(revoke_device))
         .route("/v1/sync", post(sync::handler))
         .route("/v1/admin/persons/{id}/erase", post(erasure::erase_person))
-        .merge(review::router()) // supervisor dashboard (issue 7): /review/*, see review.rs
+        .merge(review::router(&state)) // supervisor dashboard (issue 7): /review/*, see review.rs
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .layer(
             RequestDecompressionLayer::new()
@@ -147,25 +167,80 @@ pub fn router(state: AppState) -> Router {
         // in the sync storm (docs/benchmarks.md), and pulled snapshots are already compressed
         // Automerge documents that a higher level barely shrinks.
         .layer(CompressionLayer::new().gzip(true).quality(CompressionLevel::Fastest))
+        // Security headers on every response, dashboard pages above all (issue 24).
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        // `same-origin`, not `no-referrer`: under `no-referrer` browsers send `Origin: null` with
+        // the dashboard's own form posts, which the cross-site check must refuse. Other sites
+        // still get no referrer (no record ids in the URL leave the dashboard).
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            hsts,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
 
 /// Serve until `shutdown` resolves; requests in flight then finish before this returns.
+/// A connection that does not send a complete request header within
+/// `header_read_timeout_secs` (its first request, each later one, or idle between them) is
+/// closed ([`with_timeouts`]).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let timeout = std::time::Duration::from_secs(state.config.header_read_timeout_secs.max(1));
     let ready = state.ready.clone();
     let app = router(state);
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            ready.store(false, Ordering::SeqCst);
-            tracing::info!("shutting down: finishing requests in flight");
-        })
+    let handle = graceful(ready, shutdown);
+    with_timeouts(axum_server::from_tcp(listener.into_std()?)?, timeout)
+        .handle(handle)
+        .serve(app.into_make_service_with_connect_info::<SocketAddr>())
         .await
+}
+
+/// Slow and idle clients cannot hold connections (issue 24): the first request's header must
+/// arrive within `timeout` (this also bounds hyper's protocol detection, so a connection that
+/// sends nothing is closed), and over HTTP/1 so must every later header, which bounds an idle
+/// keep-alive connection too. TLS handshakes have axum-server's own 10 s limit.
+pub fn with_timeouts<A: axum_server::Address, Acc>(
+    mut server: axum_server::Server<A, Acc>,
+    timeout: std::time::Duration,
+) -> axum_server::Server<A, Acc> {
+    server.http_builder().http1().header_read_timeout(timeout);
+    server.first_request_timeout(timeout)
+}
+
+/// A handle that shuts the server down gracefully once `shutdown` resolves: `ready` turns
+/// false, no new connections are accepted and requests in flight finish.
+fn graceful<A: axum_server::Address + Send + Sync + 'static>(
+    ready: Arc<AtomicBool>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> axum_server::Handle<A> {
+    let handle = axum_server::Handle::new();
+    let h = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        ready.store(false, Ordering::SeqCst);
+        tracing::info!("shutting down: finishing requests in flight");
+        h.graceful_shutdown(None);
+    });
+    handle
 }
 
 /// The rustls server configuration of a PEM certificate chain and key (aws-lc-rs, the provider
@@ -190,17 +265,11 @@ pub async fn serve_tls(
     tls: axum_server::tls_rustls::RustlsConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let timeout = std::time::Duration::from_secs(state.config.header_read_timeout_secs.max(1));
     let ready = state.ready.clone();
     let app = router(state);
-    let handle = axum_server::Handle::new();
-    let h = handle.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        ready.store(false, Ordering::SeqCst);
-        tracing::info!("shutting down: finishing requests in flight");
-        h.graceful_shutdown(None);
-    });
-    axum_server::from_tcp_rustls(listener, tls)?
+    let handle = graceful(ready, shutdown);
+    with_timeouts(axum_server::from_tcp_rustls(listener, tls)?, timeout)
         .handle(handle)
         .serve(app.into_make_service_with_connect_info::<SocketAddr>())
         .await
@@ -264,7 +333,7 @@ async fn ready(State(app): State<AppState>) -> ApiResult<Response> {
 async fn login(State(app): State<AppState>, req: Request) -> ApiResult<Response> {
     let addr = client_ip(req.extensions());
     let bytes = read_body(req.into_body(), 64 * 1024).await?;
-    let req: auth::LoginRequest = serde_json::from_slice(&bytes).map_err(|e| ApiError::MalformedBody(e.to_string()))?;
+    let req: auth::LoginRequest = crate::error::parse_json(&bytes)?;
     let now = now_ms();
     let ttl_secs = app.config.access_token_ttl_secs;
     let refresh_hours = app.config.token_ttl_hours;
@@ -300,7 +369,7 @@ struct RefreshRequest {
 #[instrument(skip_all)]
 async fn refresh(State(app): State<AppState>, body: Body) -> ApiResult<Response> {
     let bytes = read_body(body, 16 * 1024).await?;
-    let req: RefreshRequest = serde_json::from_slice(&bytes).map_err(|e| ApiError::MalformedBody(e.to_string()))?;
+    let req: RefreshRequest = crate::error::parse_json(&bytes)?;
     let storage = app.storage.clone();
     let (ttl_secs, refresh_hours) = (app.config.access_token_ttl_secs, app.config.token_ttl_hours);
     let now = now_ms();
@@ -319,30 +388,59 @@ async fn refresh(State(app): State<AppState>, body: Body) -> ApiResult<Response>
     Ok(axum::Json(info).into_response())
 }
 
-/// `POST /v1/password`: change one's own password (policy checked, audited).
+/// `POST /v1/password`: change one's own password (policy checked, audited). Every session of
+/// the account ends: all access and refresh tokens of all its devices and its dashboard
+/// sessions (issue 24). The device that made the change stays signed in: the answer is a new
+/// token pair for it, like a login's.
 #[instrument(skip_all)]
 async fn change_password(State(app): State<AppState>, headers: HeaderMap, body: Body) -> ApiResult<Response> {
     let bytes = read_body(body, 16 * 1024).await?;
-    let req: auth::PasswordChange =
-        serde_json::from_slice(&bytes).map_err(|e| ApiError::MalformedBody(e.to_string()))?;
+    let req: auth::PasswordChange = crate::error::parse_json(&bytes)?;
     let storage = app.storage.clone();
     let (m, t) = (app.config.argon2_memory_kib, app.config.argon2_iterations);
+    let (ttl_secs, refresh_hours) = (app.config.access_token_ttl_secs, app.config.token_ttl_hours);
     let now = now_ms();
-    blocking(move || {
+    let info = blocking(move || {
         let auth = auth::authenticate(&storage, &headers, now)?;
-        auth::change_password(&storage, &auth, &req, m, t)
+        auth::change_password(&storage, &auth, &req, m, t)?;
+        auth::end_account_sessions(storage.as_ref(), &auth.account.id, now)?;
+        let (token, hash) = auth::new_token();
+        let access = storage::Token {
+            hash,
+            device_id: auth.device.id,
+            created_at: now,
+            expires_at: now + ttl_secs * 1_000,
+            revoked_at: None,
+            web: false,
+        };
+        storage.insert_token(&access)?;
+        let (refresh, _) = auth::issue_refresh(&storage, auth.device.id, refresh_hours, now)?;
+        Ok(LoginInfo {
+            token,
+            expires_at: chrono::DateTime::from_timestamp_millis(access.expires_at).unwrap_or_default(),
+            device_id: auth.device.id,
+            account_id: auth.account.id,
+            role: auth.account.role,
+            org_node: auth.account.org_node,
+            grids: auth.grants.grids(),
+            server_time: now,
+            refresh_token: Some(refresh),
+        })
     })
     .await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(axum::Json(info).into_response())
 }
 
+/// `POST /v1/logout`: the device's session ends: its access token and every refresh token it
+/// holds are refused from now on (`token_revoked`). The device stays registered and may sign
+/// in again (revoking it is `POST /v1/devices/{id}/revoke`).
 #[instrument(skip_all)]
 async fn logout(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     let storage = app.storage.clone();
     let now = now_ms();
     blocking(move || {
         let auth = auth::authenticate(&storage, &headers, now)?;
-        storage.revoke_token(&auth.token_hash, now)?;
+        storage.revoke_device_tokens(auth.device.id, now)?;
         Ok(())
     })
     .await?;

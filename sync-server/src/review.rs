@@ -29,6 +29,7 @@ pub mod area;
 pub mod cases;
 pub mod erase;
 pub mod exports;
+pub mod guard;
 pub mod i18n;
 pub mod ledgers;
 pub mod reports;
@@ -56,8 +57,10 @@ pub use area::Area;
 pub use i18n::Lang;
 pub use session::Viewer;
 
-/// The dashboard's routes (merged into [`crate::router`]).
-pub fn router() -> Router<AppState> {
+/// The dashboard's routes (merged into [`crate::router`]). Every state-changing request passes
+/// [`guard::same_origin_writes`] first, and the JSON write endpoints [`guard::json_only`].
+pub fn router(state: &AppState) -> Router<AppState> {
+    let json = || axum::middleware::from_fn(guard::json_only);
     Router::new()
         .route("/review", get(home))
         .route("/review/", get(home))
@@ -65,29 +68,74 @@ pub fn router() -> Router<AppState> {
         .route("/review/logout", post(session::logout))
         .route("/review/lang", get(set_lang))
         .route("/review/static/chart.umd.min.js", get(chart_js))
+        .route("/review/static/{file}", get(static_file))
         .route("/review/ledgers", get(ledgers::list_page))
         .route("/review/ledgers/{id}", get(ledgers::detail_page))
         .route("/review/ledgers/{id}/review", post(ledgers::review_form))
         .route("/review/api/ledgers", get(ledgers::list_api))
         .route("/review/api/ledgers/{id}", get(ledgers::detail_api))
-        .route("/review/api/ledgers/{id}/review", post(ledgers::review_api))
+        .route(
+            "/review/api/ledgers/{id}/review",
+            post(ledgers::review_api).layer(json()),
+        )
         .route("/review/cases", get(cases::board_page))
         .route("/review/cases/{id}", get(cases::detail_page))
         .route("/review/cases/{id}/action", post(cases::action_form))
         .route("/review/api/cases", get(cases::list_api))
         .route("/review/api/cases/{id}", get(cases::detail_api))
-        .route("/review/api/cases/{id}/action", post(cases::action_api))
+        .route("/review/api/cases/{id}/action", post(cases::action_api).layer(json()))
         .route("/review/visits", get(visits::page))
         .route("/review/api/visits", get(visits::api))
         .route("/review/reports", get(reports::page))
         .route("/review/api/reports", get(reports::api))
         .route("/review/exports/{file}", get(exports::download))
-        .route("/review/api/persons/{id}/reveal", post(reveal::reveal_api))
+        .route(
+            "/review/api/persons/{id}/reveal",
+            post(reveal::reveal_api).layer(json()),
+        )
         .route("/review/exports/jobs/{id}", get(exports::job_page))
         .route("/review/api/exports/jobs/{id}", get(exports::job_api))
         .route("/review/exports/jobs/{id}/file", get(exports::job_file))
         .merge(admin::router()) // district administration (issue 11)
         .merge(erase::router()) // erase a person (issue 9)
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::same_origin_writes,
+        ))
+}
+
+/// The dashboard's own scripts and style sheets (no inline script or style: the
+/// Content-Security-Policy allows `'self'` only), compiled into the binary.
+const STATIC_FILES: &[(&str, &str, &str)] = &[
+    (
+        "dashboard.css",
+        "text/css; charset=utf-8",
+        include_str!("../static/review/dashboard.css"),
+    ),
+    (
+        "reports.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../static/review/reports.js"),
+    ),
+    (
+        "admin.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../static/review/admin.js"),
+    ),
+];
+
+async fn static_file(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
+    match STATIC_FILES.iter().find(|(name, _, _)| *name == file) {
+        Some((_, mime, body)) => (
+            [
+                (header::CONTENT_TYPE, HeaderValue::from_static(mime)),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            ],
+            *body,
+        )
+            .into_response(),
+        None => ApiError::NotFound("static file".into()).into_response(),
+    }
 }
 
 async fn home() -> Redirect {
@@ -101,14 +149,18 @@ struct LangQuery {
 }
 
 /// `/review/lang?to=en&back=/review/ledgers`: remember the language in a cookie.
-async fn set_lang(Q(q): Q<LangQuery>) -> Response {
+async fn set_lang(State(app): State<AppState>, Q(q): Q<LangQuery>) -> Response {
     let lang = Lang::parse(q.to.as_deref().unwrap_or("zh"));
     // Only local paths: never an open redirect.
     let back = q
         .back
         .filter(|b| b.starts_with("/review") && !b.starts_with("//") && !b.contains(['\r', '\n']))
         .unwrap_or_else(|| "/review/ledgers".into());
-    let cookie = format!("gb_lang={}; Path=/review; Max-Age=31536000; SameSite=Lax", lang.code());
+    let cookie = format!(
+        "gb_lang={}; Path=/review; Max-Age=31536000; SameSite=Lax{}",
+        lang.code(),
+        session::secure_attr(&app.config)
+    );
     let mut resp = Redirect::to(&back).into_response();
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         resp.headers_mut().insert(header::SET_COOKIE, v);

@@ -94,6 +94,8 @@ pub struct Token {
     pub expires_at: i64,
     /// Revoked, ms.
     pub revoked_at: Option<i64>,
+    /// A dashboard session (the `gb_session` cookie): refused on `/v1/*` (issue 24).
+    pub web: bool,
 }
 
 /// A refresh token (issue 9): exchanged once for a new access token and a new refresh token.
@@ -109,6 +111,9 @@ pub struct RefreshToken {
     pub expires_at: i64,
     /// When it was exchanged (or revoked with its device), ms.
     pub used_at: Option<i64>,
+    /// When it was revoked (logout, password change or reset, account disabled), ms: refused
+    /// with `token_revoked` (issue 24).
+    pub revoked_at: Option<i64>,
 }
 
 /// A grid, or a sub-grid (二级网格), with the community and sub-district above it (a
@@ -289,8 +294,16 @@ pub trait Storage: PersonKeys + Send + Sync + 'static {
     fn set_password(&self, account_id: &str, password_hash: &str) -> Result<bool>;
     /// Store a new refresh token.
     fn insert_refresh_token(&self, token: &RefreshToken) -> Result<()>;
-    /// Look a refresh token up and mark it used (atomically); returns it as it was before.
-    fn use_refresh_token(&self, hash: &str, at: i64) -> Result<Option<RefreshToken>>;
+    /// A refresh token by the hash of its value.
+    fn refresh_token(&self, hash: &str) -> Result<Option<RefreshToken>>;
+    /// Exchange a refresh token, in one transaction: mark `hash` used and store `access` and
+    /// `refresh`, only if `hash` is still unused, unrevoked and unexpired at `at`. False (and
+    /// nothing written) otherwise: a revocation that ran first wins, and one that runs later
+    /// finds the new tokens (issue 24).
+    fn exchange_refresh_token(&self, hash: &str, at: i64, access: &Token, refresh: &RefreshToken) -> Result<bool>;
+    /// Log a device out: revoke its access and refresh tokens (the device itself stays
+    /// registered and may sign in again); how many were live.
+    fn revoke_device_tokens(&self, device: Uuid, at: i64) -> Result<u64>;
     /// Append an entry to the audit log (hash-chained; appends are serialized).
     fn audit_append(&self, entry: &crate::audit::NewEntry) -> Result<crate::audit::Entry>;
     /// Every grid and sub-grid with its community and sub-district: the scopes grants are made of.
@@ -325,7 +338,8 @@ pub trait Storage: PersonKeys + Send + Sync + 'static {
     fn accounts(&self) -> Result<Vec<Account>>;
     /// Replace an account's row (by id); false if unknown.
     fn update_account(&self, account: &Account) -> Result<bool>;
-    /// Revoke every token of every device of an account; how many were live.
+    /// Revoke every access and refresh token of every device of an account (phones and
+    /// dashboard sessions alike); how many were live.
     fn revoke_account_tokens(&self, account_id: &str, at: i64) -> Result<u64>;
     /// Every device with its last sync, newest first.
     fn devices(&self) -> Result<Vec<DeviceStatus>>;

@@ -38,8 +38,14 @@ pub fn router() -> Router<AppState> {
         .route("/review/admin/org/{id}", post(org_edit))
         .route("/review/api/admin/org/import", post(org_import_api))
         .route("/review/api/admin/residents/import", post(residents_import_api))
-        .route("/review/api/admin/templates", post(template_publish_api))
-        .route("/review/api/admin/rules/{rule}", post(rules_publish_api))
+        .route(
+            "/review/api/admin/templates",
+            post(template_publish_api).layer(axum::middleware::from_fn(super::guard::json_only)),
+        )
+        .route(
+            "/review/api/admin/rules/{rule}",
+            post(rules_publish_api).layer(axum::middleware::from_fn(super::guard::json_only)),
+        )
         .route("/review/api/admin/devices", get(devices_api))
 }
 
@@ -56,6 +62,27 @@ fn only_admin(viewer: &Viewer) -> ApiResult<()> {
         Ok(())
     } else {
         Err(ApiError::NotFound("page".into()))
+    }
+}
+
+/// The signed-in district admin of a request. Anyone else gets 404 (`not_found`) before the
+/// body or form is read, so a supervisor cannot tell an admin route from a missing one by a
+/// `422 invalid_form` (issue 24). Put it before the body extractor.
+pub struct Admin(pub Viewer);
+
+impl axum::extract::FromRequestParts<AppState> for Admin {
+    type Rejection = super::session::Rejection;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let viewer = Viewer::from_request_parts(parts, app).await?;
+        match only_admin(&viewer) {
+            Ok(()) => Ok(Admin(viewer)),
+            Err(e) if viewer.api => Err(super::session::Rejection::Api(e)),
+            Err(e) => Err(super::session::Rejection::Page(PageError::new(e, viewer.lang))),
+        }
     }
 }
 
@@ -91,7 +118,7 @@ impl HomePage {
     }
 }
 
-async fn home_page(State(app): State<AppState>, viewer: Viewer) -> PageResult {
+async fn home_page(State(app): State<AppState>, Admin(viewer): Admin) -> PageResult {
     home(app, viewer, None).await
 }
 
@@ -116,7 +143,7 @@ async fn home(app: AppState, viewer: Viewer, notice: Option<String>) -> PageResu
 }
 
 /// `POST /review/admin/backup`: an online backup into `<data_dir>/backups/`.
-async fn backup_now(State(app): State<AppState>, viewer: Viewer) -> PageResult {
+async fn backup_now(State(app): State<AppState>, Admin(viewer): Admin) -> PageResult {
     let lang = viewer.lang;
     let (a, v) = (app.clone(), viewer.clone());
     let info = run(move || {
@@ -145,11 +172,14 @@ async fn backup_now(State(app): State<AppState>, viewer: Viewer) -> PageResult {
 pub const MAX_IMPORT_BYTES: usize = 64 << 20;
 
 /// `POST /review/api/admin/templates` (JSON body: the template): validate and publish.
-async fn template_publish_api(State(app): State<AppState>, viewer: Viewer, body: Body) -> ApiResult<Response> {
+async fn template_publish_api(State(app): State<AppState>, Admin(viewer): Admin, body: Body) -> ApiResult<Response> {
     let body = crate::read_body(body, 1 << 20).await?;
     let published = run(move || {
         only_admin(&viewer)?;
-        let text = std::str::from_utf8(&body).map_err(|e| ApiError::MalformedBody(e.to_string()))?;
+        let text = std::str::from_utf8(&body).map_err(|_| ApiError::BadBody {
+            en: "the body is not UTF-8 text".into(),
+            zh: "请求数据不是 UTF-8 文本".into(),
+        })?;
         rules::publish_template(app.storage.as_ref(), text, &viewer.account.id)
     })
     .await?;
@@ -166,7 +196,7 @@ struct RulesQuery {
 /// rule file): validate and publish a rule-set version.
 async fn rules_publish_api(
     State(app): State<AppState>,
-    viewer: Viewer,
+    Admin(viewer): Admin,
     Path(rule): Path<String>,
     axum::extract::Query(q): axum::extract::Query<RulesQuery>,
     body: Body,
@@ -175,7 +205,10 @@ async fn rules_publish_api(
     let published = run(move || {
         only_admin(&viewer)?;
         let kind: gridbook_core::rules::RuleKind = rule.parse()?;
-        let text = std::str::from_utf8(&body).map_err(|e| ApiError::MalformedBody(e.to_string()))?;
+        let text = std::str::from_utf8(&body).map_err(|_| ApiError::BadBody {
+            en: "the body is not UTF-8 text".into(),
+            zh: "请求数据不是 UTF-8 文本".into(),
+        })?;
         rules::publish_rule_set(app.storage.as_ref(), kind, text, q.version, &viewer.account.id)
     })
     .await?;
@@ -193,7 +226,7 @@ struct ImportQuery {
 /// `POST /review/api/admin/residents/import[?dry_run=1]` (body: the XLSX or CSV file).
 async fn residents_import_api(
     State(app): State<AppState>,
-    viewer: Viewer,
+    Admin(viewer): Admin,
     Q(q): Q<ImportQuery>,
     body: Body,
 ) -> Result<Response, residents::ImportError> {
@@ -240,7 +273,7 @@ impl AccountsPage {
     }
 }
 
-async fn accounts_page(State(app): State<AppState>, viewer: Viewer) -> PageResult {
+async fn accounts_page(State(app): State<AppState>, Admin(viewer): Admin) -> PageResult {
     accounts_view(app, viewer, None).await
 }
 
@@ -279,7 +312,7 @@ fn parse_role(role: &str) -> ApiResult<Role> {
 }
 
 /// `POST /review/admin/accounts` (form): create; the initial password is shown once.
-async fn account_create(State(app): State<AppState>, viewer: Viewer, F(form): F<CreateForm>) -> PageResult {
+async fn account_create(State(app): State<AppState>, Admin(viewer): Admin, F(form): F<CreateForm>) -> PageResult {
     let lang = viewer.lang;
     let (a, v) = (app.clone(), viewer.clone());
     let (account, password) = run(move || {
@@ -314,7 +347,7 @@ struct ActionForm {
 /// `POST /review/admin/accounts/{username}/{role|disable|enable|password}` (form).
 async fn account_action(
     State(app): State<AppState>,
-    viewer: Viewer,
+    Admin(viewer): Admin,
     Path((username, action)): Path<(String, String)>,
     F(form): F<ActionForm>,
 ) -> PageResult {
@@ -374,7 +407,7 @@ impl DevicesPage {
     }
 }
 
-async fn devices_page(State(app): State<AppState>, viewer: Viewer) -> PageResult {
+async fn devices_page(State(app): State<AppState>, Admin(viewer): Admin) -> PageResult {
     devices_view(app, viewer, None).await
 }
 
@@ -394,7 +427,7 @@ async fn devices_view(app: AppState, viewer: Viewer, notice: Option<String>) -> 
 }
 
 /// `POST /review/admin/devices/{id}/revoke` (form).
-async fn device_revoke(State(app): State<AppState>, viewer: Viewer, Path(id): Path<String>) -> PageResult {
+async fn device_revoke(State(app): State<AppState>, Admin(viewer): Admin, Path(id): Path<String>) -> PageResult {
     let lang = viewer.lang;
     let (a, v) = (app.clone(), viewer.clone());
     let i = id.clone();
@@ -409,7 +442,7 @@ async fn device_revoke(State(app): State<AppState>, viewer: Viewer, Path(id): Pa
 }
 
 /// `GET /review/api/admin/devices`
-async fn devices_api(State(app): State<AppState>, viewer: Viewer) -> ApiResult<Response> {
+async fn devices_api(State(app): State<AppState>, Admin(viewer): Admin) -> ApiResult<Response> {
     let rows = run(move || {
         only_admin(&viewer)?;
         accounts::devices(app.storage.as_ref())
@@ -456,7 +489,7 @@ const LEVELS: [(&str, &str, &str); 7] = [
     ("department", "职能部门", "department"),
 ];
 
-async fn org_page(State(app): State<AppState>, viewer: Viewer) -> PageResult {
+async fn org_page(State(app): State<AppState>, Admin(viewer): Admin) -> PageResult {
     org_view(app, viewer, None).await
 }
 
@@ -507,7 +540,7 @@ struct OrgCreateForm {
 }
 
 /// `POST /review/admin/org` (form): a new node, in force from today.
-async fn org_create(State(app): State<AppState>, viewer: Viewer, F(form): F<OrgCreateForm>) -> PageResult {
+async fn org_create(State(app): State<AppState>, Admin(viewer): Admin, F(form): F<OrgCreateForm>) -> PageResult {
     let lang = viewer.lang;
     let (a, v) = (app.clone(), viewer.clone());
     let id = run(move || {
@@ -552,7 +585,7 @@ struct OrgEditForm {
 /// `POST /review/admin/org/{id}` (form): rename, recode, or close from a day.
 async fn org_edit(
     State(app): State<AppState>,
-    viewer: Viewer,
+    Admin(viewer): Admin,
     Path(id): Path<String>,
     F(form): F<OrgEditForm>,
 ) -> PageResult {
@@ -582,7 +615,7 @@ async fn org_edit(
 /// `POST /review/api/admin/org/import` (body: the XLSX or CSV org sheet), all or nothing.
 async fn org_import_api(
     State(app): State<AppState>,
-    viewer: Viewer,
+    Admin(viewer): Admin,
     body: Body,
 ) -> Result<Response, residents::ImportError> {
     only_admin(&viewer)?;

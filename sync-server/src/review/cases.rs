@@ -766,7 +766,14 @@ pub async fn action_form(
     form: Result<Form<BTreeMap<String, String>>, FormRejection>,
 ) -> Result<Redirect, PageError> {
     let lang = viewer.lang;
-    let Form(form) = form.map_err(|e| PageError::new(ApiError::MalformedBody(e.body_text()), lang))?;
+    let Form(form) = form.map_err(|e| {
+        tracing::info!(detail = %e.body_text(), "unreadable action form");
+        let e = ApiError::BadBody {
+            en: "the form is incomplete or malformed".into(),
+            zh: "表单不完整或格式不对".into(),
+        };
+        PageError::new(e, lang)
+    })?;
     let action = form.get("action").cloned().unwrap_or_default();
     let req = ActionRequest {
         action: action.clone(),
@@ -793,7 +800,7 @@ pub async fn action_api(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
-    let req: ActionRequest = serde_json::from_slice(&body).map_err(|e| ApiError::MalformedBody(e.to_string()))?;
+    let req: ActionRequest = crate::error::parse_json(&body)?;
     let to = do_action(&app, viewer, id.clone(), req).await?;
     Ok(Json(serde_json::json!({"id": id, "state": to})).into_response())
 }

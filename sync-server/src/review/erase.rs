@@ -147,7 +147,11 @@ struct SearchQuery {
 }
 
 /// `GET /review/admin/erase[?q=…]`: the search form and its matches.
-async fn page(State(app): State<AppState>, viewer: Viewer, Q(query): Q<SearchQuery>) -> PageResult {
+async fn page(
+    State(app): State<AppState>,
+    super::admin::Admin(viewer): super::admin::Admin,
+    Q(query): Q<SearchQuery>,
+) -> PageResult {
     let lang = viewer.lang;
     run(move || {
         only_admin(&viewer)?;
@@ -185,7 +189,11 @@ struct EraseForm {
 
 /// `POST /review/admin/erase` (form `person`, `reason`, `confirm`): without `confirm=1` the
 /// confirmation page; with it, the erasure.
-async fn submit(State(app): State<AppState>, viewer: Viewer, F(form): F<EraseForm>) -> PageResult {
+async fn submit(
+    State(app): State<AppState>,
+    super::admin::Admin(viewer): super::admin::Admin,
+    F(form): F<EraseForm>,
+) -> PageResult {
     let lang = viewer.lang;
     run(move || {
         only_admin(&viewer)?;

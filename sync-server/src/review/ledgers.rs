@@ -807,7 +807,7 @@ pub async fn review_api(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
-    let form: ReviewForm = serde_json::from_slice(&body).map_err(|e| ApiError::MalformedBody(e.to_string()))?;
+    let form: ReviewForm = crate::error::parse_json(&body)?;
     let state = do_review(&app, viewer, id.clone(), form).await?;
     Ok(Json(serde_json::json!({"id": id, "review_state": state})).into_response())
 }

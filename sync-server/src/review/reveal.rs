@@ -52,7 +52,7 @@ pub async fn reveal_api(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
-    let req: RevealRequest = serde_json::from_slice(&body).map_err(|e| ApiError::MalformedBody(e.to_string()))?;
+    let req: RevealRequest = crate::error::parse_json(&body)?;
     if !may_reveal(viewer.account.role) {
         return Err(ApiError::RevealNotPermitted);
     }

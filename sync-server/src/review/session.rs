@@ -1,7 +1,9 @@
 //! Login and the web session: a supervisor signs in with the password checked by
 //! [`crate::auth::login`], which registers a fresh "web" device and issues a token; the token
 //! travels in the HttpOnly `gb_session` cookie (SameSite=Strict, so cross-site forms cannot
-//! post with it) and is checked on every request by [`crate::auth::authenticate`].
+//! post with it; `Secure` under TLS) and is checked on every request by
+//! [`crate::auth::authenticate_token`]. The token is marked as a web session: `/v1/*` refuses it.
+//! Cross-site writes are refused before the handlers by [`super::guard`] (issue 24).
 
 use askama::Template;
 use axum::extract::{Form, FromRequestParts, State};
@@ -15,6 +17,7 @@ use uuid::Uuid;
 use super::{Lang, PageError, html};
 use crate::AppState;
 use crate::auth;
+use crate::config::Config;
 use crate::error::ApiError;
 use crate::scope::Grants;
 use crate::storage::Account;
@@ -106,12 +109,9 @@ impl FromRequestParts<AppState> for Viewer {
                     .map(str::to_string)
             })
             .ok_or_else(|| reject(ApiError::Unauthorized))?;
-        let mut headers = HeaderMap::new();
-        let value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| reject(ApiError::Unauthorized))?;
-        headers.insert(header::AUTHORIZATION, value);
         let storage = app.storage.clone();
         let now = crate::now_ms();
-        let ctx = crate::blocking(move || auth::authenticate(&storage, &headers, now))
+        let (ctx, _web) = crate::blocking(move || auth::authenticate_token(&storage, &token, now))
             .await
             .map_err(reject)?;
         if !is_reviewer(ctx.account.role) {
@@ -194,6 +194,7 @@ pub async fn login_submit(State(app): State<AppState>, parts: Parts, F(form): F<
         password: form.password,
         device_id: Uuid::new_v4(),
         device_name: "web dashboard".into(),
+        web: true,
     };
     let now = crate::now_ms();
     let result = crate::blocking(move || {
@@ -207,7 +208,10 @@ pub async fn login_submit(State(app): State<AppState>, parts: Parts, F(form): F<
     .await;
     match result {
         Ok(token) => {
-            let cookie = format!("{SESSION_COOKIE}={token}; Path=/review; HttpOnly; SameSite=Strict; Max-Age=86400");
+            let cookie = format!(
+                "{SESSION_COOKIE}={token}; Path=/review; HttpOnly; SameSite=Strict; Max-Age=86400{}",
+                secure_attr(&app.config)
+            );
             let mut resp = Redirect::to("/review/ledgers").into_response();
             if let Ok(v) = HeaderValue::from_str(&cookie) {
                 resp.headers_mut().insert(header::SET_COOKIE, v);
@@ -225,11 +229,25 @@ pub async fn logout(State(app): State<AppState>, viewer: Viewer) -> Response {
     let now = crate::now_ms();
     let _ = crate::blocking(move || Ok(storage.revoke_device(device, now)?)).await;
     let mut resp = Redirect::to("/review/login").into_response();
-    resp.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static("gb_session=; Path=/review; HttpOnly; SameSite=Strict; Max-Age=0"),
+    let clear = format!(
+        "{SESSION_COOKIE}=; Path=/review; HttpOnly; SameSite=Strict; Max-Age=0{}",
+        secure_attr(&app.config)
     );
+    if let Ok(v) = HeaderValue::from_str(&clear) {
+        resp.headers_mut().insert(header::SET_COOKIE, v);
+    }
     resp
+}
+
+/// `; Secure` when browsers reach the dashboard over HTTPS: the server serves TLS itself, or
+/// its configured public origin is `https://` (a TLS proxy in front). Issue 24.
+pub fn secure_attr(config: &Config) -> &'static str {
+    let https = config.tls_cert.is_some()
+        || config
+            .public_origin
+            .as_deref()
+            .is_some_and(|o| o.to_ascii_lowercase().starts_with("https://"));
+    if https { "; Secure" } else { "" }
 }
 
 /// `Query<T>` whose failures are typed: a JSON error under `/review/api/`, an error page

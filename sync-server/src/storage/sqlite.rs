@@ -90,6 +90,11 @@ CREATE INDEX refresh_tokens_device ON refresh_tokens (device_id);
 ",
     // 审计日志 (issue 9): see `crate::audit`.
     audit::SCHEMA,
+    // 6: sessions that end (issue 24): revoked refresh tokens, dashboard-session tokens.
+    "
+ALTER TABLE refresh_tokens ADD COLUMN revoked_at INTEGER;
+ALTER TABLE tokens ADD COLUMN web INTEGER NOT NULL DEFAULT 0;
+",
 ];
 
 /// The embedded SQLite storage.
@@ -220,6 +225,14 @@ fn device_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Device> {
     })
 }
 
+fn insert_refresh(c: &Connection, t: &RefreshToken) -> Result<()> {
+    c.execute(
+        "INSERT INTO refresh_tokens (hash, device_id, created_at, expires_at, used_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![t.hash, t.device_id.to_string(), t.created_at, t.expires_at, t.used_at, t.revoked_at],
+    )?;
+    Ok(())
+}
+
 fn json_list(items: &[String]) -> String {
     serde_json::Value::from(items.to_vec()).to_string()
 }
@@ -296,16 +309,32 @@ impl Storage for SqliteStorage {
         })
     }
 
+    fn revoke_device_tokens(&self, device: Uuid, at: i64) -> Result<u64> {
+        self.write(|c| {
+            let tx = c.transaction()?;
+            let n = tx.execute(
+                "UPDATE tokens SET revoked_at = ?2 WHERE device_id = ?1 AND revoked_at IS NULL",
+                params![device.to_string(), at],
+            )? + tx.execute(
+                "UPDATE refresh_tokens SET revoked_at = ?2 WHERE device_id = ?1 AND revoked_at IS NULL AND used_at IS NULL",
+                params![device.to_string(), at],
+            )?;
+            tx.commit()?;
+            Ok(n as u64)
+        })
+    }
+
     fn insert_token(&self, t: &Token) -> Result<()> {
         self.write(|c| {
             c.execute(
-                "INSERT INTO tokens (hash, device_id, created_at, expires_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO tokens (hash, device_id, created_at, expires_at, revoked_at, web) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![
                     t.hash,
                     t.device_id.to_string(),
                     t.created_at,
                     t.expires_at,
-                    t.revoked_at
+                    t.revoked_at,
+                    t.web
                 ],
             )?;
             Ok(())
@@ -315,7 +344,7 @@ impl Storage for SqliteStorage {
     fn token(&self, hash: &str) -> Result<Option<Token>> {
         self.read(|c| {
             Ok(c.prepare_cached(
-                "SELECT hash, device_id, created_at, expires_at, revoked_at FROM tokens WHERE hash = ?1",
+                "SELECT hash, device_id, created_at, expires_at, revoked_at, web FROM tokens WHERE hash = ?1",
             )?
             .query_row([hash], |r| {
                 let d: String = r.get(1)?;
@@ -325,6 +354,7 @@ impl Storage for SqliteStorage {
                     created_at: r.get(2)?,
                     expires_at: r.get(3)?,
                     revoked_at: r.get(4)?,
+                    web: r.get(5)?,
                 })
             })
             .optional()?)
@@ -350,42 +380,54 @@ impl Storage for SqliteStorage {
     }
 
     fn insert_refresh_token(&self, t: &RefreshToken) -> Result<()> {
-        self.write(|c| {
-            c.execute(
-                "INSERT INTO refresh_tokens (hash, device_id, created_at, expires_at, used_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![t.hash, t.device_id.to_string(), t.created_at, t.expires_at, t.used_at],
-            )?;
-            Ok(())
+        self.write(|c| insert_refresh(c, t))
+    }
+
+    fn refresh_token(&self, hash: &str) -> Result<Option<RefreshToken>> {
+        self.read(|c| {
+            Ok(c.prepare_cached(
+                "SELECT hash, device_id, created_at, expires_at, used_at, revoked_at FROM refresh_tokens WHERE hash = ?1",
+            )?
+            .query_row([hash], |r| {
+                let d: String = r.get(1)?;
+                Ok(RefreshToken {
+                    hash: r.get(0)?,
+                    device_id: Uuid::parse_str(&d).unwrap_or_default(),
+                    created_at: r.get(2)?,
+                    expires_at: r.get(3)?,
+                    used_at: r.get(4)?,
+                    revoked_at: r.get(5)?,
+                })
+            })
+            .optional()?)
         })
     }
 
-    fn use_refresh_token(&self, hash: &str, at: i64) -> Result<Option<RefreshToken>> {
+    fn exchange_refresh_token(&self, hash: &str, at: i64, access: &Token, refresh: &RefreshToken) -> Result<bool> {
         self.write(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let found = tx
-                .query_row(
-                    "SELECT hash, device_id, created_at, expires_at, used_at FROM refresh_tokens WHERE hash = ?1",
-                    [hash],
-                    |r| {
-                        let d: String = r.get(1)?;
-                        Ok(RefreshToken {
-                            hash: r.get(0)?,
-                            device_id: Uuid::parse_str(&d).unwrap_or_default(),
-                            created_at: r.get(2)?,
-                            expires_at: r.get(3)?,
-                            used_at: r.get(4)?,
-                        })
-                    },
-                )
-                .optional()?;
-            if found.as_ref().is_some_and(|t| t.used_at.is_none()) {
-                tx.execute(
-                    "UPDATE refresh_tokens SET used_at = ?2 WHERE hash = ?1",
-                    params![hash, at],
-                )?;
+            let n = tx.execute(
+                "UPDATE refresh_tokens SET used_at = ?2
+                 WHERE hash = ?1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?2",
+                params![hash, at],
+            )?;
+            if n == 0 {
+                return Ok(false);
             }
+            tx.execute(
+                "INSERT INTO tokens (hash, device_id, created_at, expires_at, revoked_at, web) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    access.hash,
+                    access.device_id.to_string(),
+                    access.created_at,
+                    access.expires_at,
+                    access.revoked_at,
+                    access.web
+                ],
+            )?;
+            insert_refresh(&tx, refresh)?;
             tx.commit()?;
-            Ok(found)
+            Ok(true)
         })
     }
 
@@ -665,11 +707,18 @@ impl Storage for SqliteStorage {
 
     fn revoke_account_tokens(&self, account_id: &str, at: i64) -> Result<u64> {
         self.write(|c| {
-            Ok(c.execute(
+            let tx = c.transaction()?;
+            let n = tx.execute(
                 "UPDATE tokens SET revoked_at = ?2 WHERE revoked_at IS NULL
                  AND device_id IN (SELECT id FROM devices WHERE account_id = ?1)",
                 params![account_id, at],
-            )? as u64)
+            )? + tx.execute(
+                "UPDATE refresh_tokens SET revoked_at = ?2 WHERE revoked_at IS NULL AND used_at IS NULL
+                 AND device_id IN (SELECT id FROM devices WHERE account_id = ?1)",
+                params![account_id, at],
+            )?;
+            tx.commit()?;
+            Ok(n as u64)
         })
     }
 

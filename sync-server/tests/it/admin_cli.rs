@@ -67,9 +67,32 @@ fn admin_commands_beside_a_running_server() {
     // Accounts and devices.
     let out = admin(&data, &["accounts"]);
     assert!(text(&out).contains("district_admin"), "{}", text(&out));
+    // The reset ends grid01's sessions (issue 24): its phone's refresh token is refused.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let base = format!("http://127.0.0.1:{}", server.port);
+    let post = |path: &str, body: serde_json::Value| {
+        let url = format!("{base}{path}");
+        rt.block_on(async move {
+            let r = reqwest::Client::new().post(url).json(&body).send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<serde_json::Value>().await.unwrap_or_default())
+        })
+    };
+    let (status, login) = post(
+        "/v1/login",
+        serde_json::json!({"username": "grid01", "password": "demo-grid01", "device_id": uuid::Uuid::new_v4()}),
+    );
+    assert_eq!(status, 200, "{login}");
+    let refresh_token = login["refresh_token"].as_str().unwrap().to_string();
     let out = admin(&data, &["password-reset", "--username", "grid01"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("新密码"));
+    let (status, v) = post("/v1/refresh", serde_json::json!({"refresh_token": refresh_token}));
+    assert_eq!(
+        (status, v["code"].as_str().unwrap_or("")),
+        (401, "token_revoked"),
+        "{v}"
+    );
     let out = admin(&data, &["account-disable", "--username", "nobody"]);
     assert!(!out.status.success());
     assert!(text(&out).contains("not_found"), "{}", text(&out));

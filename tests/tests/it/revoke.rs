@@ -86,6 +86,7 @@ async fn a_revoked_device_gets_401_and_its_pushes_are_refused() {
             created_at: past - 10,
             expires_at: past,
             revoked_at: None,
+            web: false,
         })
         .unwrap();
     let raw = post_sync(&server.url, &token, &request(vec![])).await;
