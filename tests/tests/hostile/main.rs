@@ -436,7 +436,8 @@ async fn hostile_inputs_get_typed_answers_and_change_only_what_they_may() {
         "204",
         json_answer(st, v.as_ref()),
         &b,
-        &["tokens ~"],
+        // The access token and the device's refresh tokens are revoked in place (issue 24).
+        &["refresh_tokens ~", "tokens ~"],
     );
     let b = c.before();
     let r = post_sync_raw(&url, Some(&old), empty.clone(), true).await;
