@@ -707,7 +707,7 @@ enum AuditCmd {
     /// Check the hash chain of the audit log; names the first broken entry.
     Verify {
         /// Data folder (holds gridbook.sqlite3).
-        #[arg(long, required_unless_present = "backup", conflicts_with = "backup")]
+        #[arg(long, env = "GRIDBOOK_DATA_DIR", required_unless_present = "backup")]
         data: Option<PathBuf>,
         /// A backup file (`admin backup`) to check instead, without restoring it: its
         /// integrity and its audit log (an encrypted one needs --db-key-file).

@@ -3,9 +3,10 @@
 //! account (区级管理员); everything else (sub-districts, communities, grids, accounts) is then
 //! made by that admin from the CLI or the dashboard. No demo data is involved.
 //!
-//! [`status`] tells whether a folder is initialised (a district node and at least one
-//! account); `serve` refuses one that is not ([`InitError::NotInitialised`]), so a server
-//! nobody can sign in to is never started by mistake.
+//! A folder is initialised when it holds a district admin account (bound to the district
+//! node: roles are bound to a node of their level); `serve` refuses one that is not
+//! ([`check_initialised`], [`InitError::NotInitialised`]), so a server nobody can sign in to is
+//! never started by mistake.
 //!
 //! The password is checked against the password policy before anything is written, so a
 //! refused password leaves the folder as it was. A run that stopped between the district node
@@ -143,9 +144,10 @@ pub fn status(storage: &dyn Storage) -> Result<InitStatus, ApiError> {
     })
 }
 
-/// `serve`'s check: [`InitError::NotInitialised`] naming `data` unless initialised.
+/// `serve`'s check: [`InitError::NotInitialised`] naming `data` unless a district admin
+/// account exists (enabled or not). Reads the accounts only (no document is loaded).
 pub fn check_initialised(storage: &dyn Storage, data: &Path) -> Result<(), InitError> {
-    if status(storage)?.is_initialised() {
+    if storage.accounts()?.iter().any(|a| a.role == Role::DistrictAdmin) {
         Ok(())
     } else {
         Err(InitError::NotInitialised(data.to_path_buf()))
