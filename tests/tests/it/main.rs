@@ -12,6 +12,7 @@ mod bootstrap;
 mod convergence;
 mod department;
 mod erasure;
+mod fresh_district;
 mod idempotent;
 mod reveal;
 mod revoke;
