@@ -46,20 +46,13 @@ pub struct InitOutcome {
     pub admin: String,
 }
 
-/// Whether a data folder is initialised.
+/// What a data folder holds of an initialisation (`admin init` refuses any account).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InitStatus {
     /// The current district node: (id, code).
     pub district: Option<(String, String)>,
     /// Accounts in the database.
     pub accounts: u64,
-}
-
-impl InitStatus {
-    /// A district node and at least one account exist.
-    pub fn is_initialised(&self) -> bool {
-        self.district.is_some() && self.accounts > 0
-    }
 }
 
 /// Why `admin init` did not run, or why `serve` refused to start.
@@ -136,7 +129,7 @@ pub fn district(storage: &dyn Storage) -> Result<Option<(String, String)>, ApiEr
         .map_err(gridbook_core::Error::from)?)
 }
 
-/// Whether the database of `storage` is initialised.
+/// The district node and account count of the database of `storage`.
 pub fn status(storage: &dyn Storage) -> Result<InitStatus, ApiError> {
     Ok(InitStatus {
         district: district(storage)?,
