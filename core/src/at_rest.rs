@@ -84,16 +84,16 @@ fn cipher_settings(conn: &Connection, schema: Option<&str>) -> Result<()> {
 /// opened without a key, is [`Error::WrongKey`]. Also the district server's writer connection
 /// (its database is encrypted the same way, ADR 0009).
 pub fn open(path: &Path, key: Option<&StoreKey>) -> Result<Connection> {
-    match open_checked(path, key) {
-        Err(Error::WrongKey) => match key {
-            Some(key) if is_plain_sqlite(path)? => {
-                encrypt_plain(path, key)?;
-                open_checked(path, Some(key))
-            }
-            _ => Err(Error::WrongKey),
-        },
-        other => other,
+    // A plain file is recognised by its header before any key touches it: trying the key
+    // first would fail as expected, but SQLCipher logs that failure to stderr as an error
+    // ("error decrypting page 1").
+    if let Some(key) = key
+        && is_plain_sqlite(path)?
+    {
+        encrypt_plain(path, key)?;
+        return open_checked(path, Some(key));
     }
+    open_checked(path, key)
 }
 
 /// Open another connection to a store already opened by [`open`] (the checkpoint thread).
@@ -206,6 +206,12 @@ fn encrypt_plain(path: &Path, key: &StoreKey) -> Result<()> {
         }
         export_encrypted(&plain, &tmp, key)?;
     }
+    // The encrypted file keeps the plain one's permissions (SQLite created the export with the
+    // process's default mode).
+    let permissions = std::fs::metadata(path)
+        .map_err(io("read store permissions"))?
+        .permissions();
+    std::fs::set_permissions(&tmp, permissions).map_err(io("set permissions of encrypted copy"))?;
     std::fs::File::open(&tmp)
         .and_then(|f| f.sync_all())
         .map_err(io("sync encrypted copy"))?;

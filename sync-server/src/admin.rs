@@ -1,6 +1,7 @@
 //! 区级管理 (district administration, issue 11): what the district's IT staff use to put a real
-//! district into the system and keep it running: the residents import ([`residents`]) and
-//! online backups / restore ([`backup`]). Every action here is a library function over a
+//! district into the system and keep it running: the first district and admin of an empty data
+//! folder ([`init`]), the residents import ([`residents`]) and online backups / restore
+//! ([`backup`]). Every action here is a library function over a
 //! [`crate::storage::Storage`], called by the CLI (`gridbook-server admin ...`) and the admin
 //! pages alike.
 //!
@@ -9,6 +10,7 @@
 
 pub mod accounts;
 pub mod backup;
+pub mod init;
 pub mod org;
 pub mod residents;
 pub mod rules;

@@ -68,6 +68,8 @@ pub enum Action {
     Backup,
     /// A backup was restored.
     Restore,
+    /// The data folder was initialised (`admin init`: the district and its first admin).
+    Init,
 }
 
 impl Action {
@@ -90,6 +92,7 @@ impl Action {
             Action::RulesPublish => "rules.publish",
             Action::Backup => "backup",
             Action::Restore => "restore",
+            Action::Init => "init",
         }
     }
 }
@@ -285,7 +288,7 @@ pub fn verify_file(db: &Path) -> ApiResult<Verdict> {
 pub fn verify_db(db: &crate::server_db::ServerDb) -> ApiResult<Verdict> {
     let path = db.path();
     if !path.exists() {
-        return Err(ApiError::Internal(format!("{}: no such database", path.display())));
+        return Err(ApiError::NotFound(format!("database {}", path.display())));
     }
     let conn = db.open_read_only().map_err(|e| db.explain(e))?;
     verify(&conn).map_err(|e| ApiError::Internal(format!("{}: {e}", path.display())))

@@ -1,8 +1,13 @@
 //! `gridbook-server`: `demo` (embedded database seeded with a demo district), `serve
 //! --config FILE` (production; `GRIDBOOK_*` environment variables override the file; HTTPS
-//! when `tls_cert`/`tls_key` are set) and `audit verify --data DIR` (checks the audit log's
-//! hash chain; exit status 1 names the first broken entry). `admin ...`: district
-//! administration from the shell (accounts, org tree, imports, backups, erasure).
+//! when `tls_cert`/`tls_key` are set; refuses a data folder that `admin init` never
+//! initialised) and `audit verify --data DIR` or `--backup FILE` (checks the audit log's hash
+//! chain; exit status 1 names the first broken entry). `admin ...`: district administration
+//! from the shell (first district and admin, accounts, org tree, imports, backups, erasure).
+//! The deployment guide is docs/deploy.md.
+//!
+//! Logs go to stderr at `info` for `serve` and `demo`, at `warn` for the one-shot commands
+//! (`admin`, `audit`), unless `GRIDBOOK_LOG` says otherwise.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -40,13 +45,13 @@ enum Cmd {
         #[arg(long, default_value_t = 14)]
         days: u32,
     },
-    /// Start with a configuration file.
+    /// Start with a configuration file (the data folder must have been set up by `admin init`).
     Serve {
         /// TOML configuration.
         #[arg(long)]
         config: PathBuf,
     },
-    /// District administration (区级管理): residents import, backups, restore.
+    /// District administration (区级管理): init, accounts, org tree, residents import, backups, restore.
     Admin {
         /// Key file of an encrypted database (数据库密钥, ADR 0009).
         #[arg(long, global = true, env = "GRIDBOOK_DATABASE_KEY_FILE")]
@@ -66,6 +71,29 @@ enum Cmd {
 
 #[derive(Subcommand)]
 enum AdminCmd {
+    /// 初始化: make the district (区) and its first district admin on an empty data folder
+    /// (once). The password is asked on the terminal (not shown) or read from --password-file.
+    Init {
+        /// Data folder of the (stopped) server; made with mode 0700 if missing.
+        #[arg(long, env = "GRIDBOOK_DATA_DIR")]
+        data: PathBuf,
+        /// District name (区名称), e.g. 邹城市.
+        #[arg(long)]
+        district_name: String,
+        /// District code: the 6-digit administrative division code (行政区划代码), e.g. 370883.
+        #[arg(long)]
+        district_code: String,
+        /// Login name of the first district admin (3 to 32 letters, digits, `_`, `-`, `.`).
+        #[arg(long)]
+        admin_username: String,
+        /// Display name (姓名) of the first district admin.
+        #[arg(long, default_value = "区级管理员")]
+        admin_name: String,
+        /// A file whose first line is the admin's password (for scripts); without it the
+        /// password is asked twice on the terminal. Never give a password as an argument.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
     /// 居民导入: check a residents file (XLSX or UTF-8 CSV) and import it, all or nothing.
     ImportResidents {
         /// Data folder of the server (it may be running).
@@ -193,7 +221,7 @@ enum AdminCmd {
         /// or calendar_cn.json).
         file: PathBuf,
     },
-    /// 组织架构: list the current org nodes.
+    /// 组织架构: print the current org tree, the district first, indented by level, with ids.
     Org {
         /// Data folder of the server (it may be running).
         #[arg(long, env = "GRIDBOOK_DATA_DIR")]
@@ -295,15 +323,12 @@ fn open_storage(data: &std::path::Path) -> Result<SqliteStorage, String> {
     let db = server_db(data)?;
     if !db.path().exists() {
         return Err(format!(
-            "{}: no gridbook database here / 此目录下没有 gridbook 数据库",
+            "{} 下没有 gridbook 数据库：新的数据目录请先运行 gridbook-server admin init [no_database]: {}: no gridbook database here; a new data folder is set up with `gridbook-server admin init`",
+            data.display(),
             data.display()
         ));
     }
     SqliteStorage::open_db(&db, 2).map_err(|e| api_err(db.explain(e)))
-}
-
-fn rusqlite_ro(data: &std::path::Path) -> Result<rusqlite::Connection, String> {
-    gridbook_sync_server::review::open_db_at(&server_db(data)?).map_err(api_err)
 }
 
 fn parse_role(role: &str) -> Result<gridbook_core::domain::Role, String> {
@@ -324,12 +349,80 @@ fn api_err(e: gridbook_sync_server::error::ApiError) -> String {
     format!("{} [{}]: {e}", e.message_zh(), e.code())
 }
 
+/// The first admin's password: the first line of `file`, or asked twice on the terminal.
+fn read_password(file: Option<&std::path::Path>) -> Result<zeroize::Zeroizing<String>, String> {
+    if let Some(file) = file {
+        let text = zeroize::Zeroizing::new(
+            std::fs::read_to_string(file)
+                .map_err(|e| format!("无法读取密码文件 [password_file_unreadable]: {}: {e}", file.display()))?,
+        );
+        return Ok(zeroize::Zeroizing::new(text.lines().next().unwrap_or("").to_string()));
+    }
+    let no_terminal = |e: std::io::Error| {
+        format!(
+            "无法从终端读取密码，请使用 --password-file [no_terminal]: cannot read the password from a terminal ({e}); use --password-file"
+        )
+    };
+    let first = zeroize::Zeroizing::new(
+        rpassword::prompt_password("区级管理员密码 / district admin password: ").map_err(no_terminal)?,
+    );
+    let again = zeroize::Zeroizing::new(rpassword::prompt_password("再次输入 / again: ").map_err(no_terminal)?);
+    if *first != *again {
+        return Err("两次输入的密码不一致 [password_mismatch]: the two passwords differ".into());
+    }
+    Ok(first)
+}
+
+/// `admin init` on `data`: the folder (0700) and database are made if missing; refused while a
+/// server holds the folder.
+fn init(
+    data: &std::path::Path,
+    req: &gridbook_sync_server::admin::init::InitRequest,
+    password: &str,
+) -> Result<gridbook_sync_server::admin::init::InitOutcome, String> {
+    use gridbook_sync_server::admin::{backup, init};
+    let db = server_db(data)?;
+    let _lock = backup::DataLock::acquire(data).map_err(|e| format!("{} [{}]: {e}", e.message_zh(), e.code()))?;
+    let storage = SqliteStorage::open_db(&db, 1).map_err(|e| api_err(db.explain(e)))?;
+    init::init(&storage, data, req, password, hash_cost(), "cli")
+        .map_err(|e| format!("{} [{}]: {e}", e.message_zh(), e.code()))
+}
+
 fn admin(cmd: AdminCmd) -> Result<(), String> {
     use gridbook_sync_server::admin::{accounts, backup, org, residents, rules};
     use gridbook_sync_server::storage::Storage;
 
     let backup_err = |e: backup::BackupError| format!("{} [{}]: {e}", e.message_zh(), e.code());
     match cmd {
+        AdminCmd::Init {
+            data,
+            district_name,
+            district_code,
+            admin_username,
+            admin_name,
+            password_file,
+        } => {
+            let req = gridbook_sync_server::admin::init::InitRequest {
+                district_name,
+                district_code,
+                admin_username,
+                admin_display_name: admin_name,
+            };
+            // The password first: nothing is made when it cannot be had.
+            let password = read_password(password_file.as_deref())?;
+            let outcome = init(&data, &req, &password)?;
+            println!(
+                "初始化完成 / initialised: {} ({}), 区级管理员 district admin: {}",
+                req.district_name.trim(),
+                outcome.district_id,
+                outcome.admin
+            );
+            println!(
+                "下一步 / next: gridbook-server admin org-import --data {} FILE (docs/deploy.md)",
+                data.display()
+            );
+            Ok(())
+        }
         AdminCmd::ImportResidents {
             data,
             operator,
@@ -499,26 +592,20 @@ fn admin(cmd: AdminCmd) -> Result<(), String> {
             Ok(())
         }
         AdminCmd::Org { data } => {
-            let db = open_storage(&data)?;
-            drop(db);
-            let conn = rusqlite_ro(&data)?;
-            let mut stmt = conn
-                .prepare("SELECT id, level, code, name, coalesce(parent, '') FROM org_nodes WHERE effective_to IS NULL ORDER BY code, level")
-                .map_err(|e| e.to_string())?;
-            let rows = stmt
-                .query_map([], |r| {
-                    Ok(format!(
-                        "{}  {:<12} {:<20} {}  ← {}",
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?
-                    ))
-                })
-                .map_err(|e| e.to_string())?;
-            for r in rows {
-                println!("{}", r.map_err(|e| e.to_string())?);
+            let lines = org::tree(&open_storage(&data)?).map_err(api_err)?;
+            if lines.is_empty() {
+                println!("组织架构为空：请先运行 admin init / the org tree is empty: run `admin init` first");
+            }
+            for l in lines {
+                let label = format!("{}{}", "  ".repeat(l.depth), l.name);
+                println!(
+                    "{label}  [{} {}{}{}]  {}",
+                    org::level_zh(&l.level),
+                    l.level,
+                    if l.code.is_empty() { "" } else { " " },
+                    l.code,
+                    l.id
+                );
             }
             Ok(())
         }
@@ -568,7 +655,7 @@ fn admin(cmd: AdminCmd) -> Result<(), String> {
                 if let residents::ImportError::Rejected(report) = &e {
                     print!("{}", report.to_text());
                 }
-                format!("{} [{}]", e.message_zh(), e.code())
+                format!("{} [{}]: {e}", e.message_zh(), e.code())
             })?;
             println!(
                 "导入完成 / imported: {} 个节点 nodes, {} 户 households",
@@ -620,14 +707,48 @@ enum AuditCmd {
     /// Check the hash chain of the audit log; names the first broken entry.
     Verify {
         /// Data folder (holds gridbook.sqlite3).
+        #[arg(long, env = "GRIDBOOK_DATA_DIR", required_unless_present = "backup")]
+        data: Option<PathBuf>,
+        /// A backup file (`admin backup`) to check instead, without restoring it: its
+        /// integrity and its audit log (an encrypted one needs --db-key-file).
         #[arg(long)]
-        data: PathBuf,
+        backup: Option<PathBuf>,
     },
 }
 
 /// `audit verify`: Ok(true) when intact.
-fn audit_verify(data: &std::path::Path) -> Result<bool, String> {
-    match audit::verify_db(&server_db(data)?).map_err(api_err)? {
+fn audit_verify(data: Option<&std::path::Path>, backup_file: Option<&std::path::Path>) -> Result<bool, String> {
+    use gridbook_sync_server::admin::backup;
+    let verdict = match (data, backup_file) {
+        (_, Some(file)) => {
+            // Any path: the key (if any) is the one of --db-key-file.
+            let db = server_db(std::path::Path::new("."))?.with_path(file);
+            let checked = backup::verify_backup(&db).map_err(|e| format!("{} [{}]: {e}", e.message_zh(), e.code()))?;
+            println!("backup sound: integrity ok, change log up to seq {}", checked.last_seq);
+            println!("备份文件完好：完整性检查通过，变更日志至第 {} 条", checked.last_seq);
+            checked.audit
+        }
+        (Some(data), None) => {
+            if !data.is_dir() {
+                return Err(format!(
+                    "数据目录 {} 不存在 [no_data_folder]: no such data folder {}",
+                    data.display(),
+                    data.display()
+                ));
+            }
+            let db = server_db(data)?;
+            if !db.path().is_file() {
+                return Err(format!(
+                    "{} 下没有 gridbook 数据库 [no_database]: no gridbook database in {}",
+                    data.display(),
+                    data.display()
+                ));
+            }
+            audit::verify_db(&db).map_err(api_err)?
+        }
+        (None, None) => return Err("--data DIR or --backup FILE".into()),
+    };
+    match verdict {
         audit::Verdict::Intact { entries, last_hash } => {
             println!("audit log intact: {entries} entries, last hash {last_hash}");
             println!("审计日志完整：{entries} 条，末条哈希 {last_hash}");
@@ -689,10 +810,29 @@ async fn run(cli: Cli) -> Result<(), String> {
         Cmd::Serve { config } => (Config::load(&config).map_err(|e| e.to_string())?, None),
         Cmd::Audit { .. } => unreachable!("handled in main"),
     };
+    let not_initialised = |data: &std::path::Path| {
+        let e = gridbook_sync_server::admin::init::InitError::NotInitialised(data.to_path_buf());
+        format!("{} [{}]: {e}", e.message_zh(), e.code())
+    };
+    // `serve` never makes a database: a missing one means a folder `admin init` has not set up
+    // (or a wrong `data_dir`), reported before anything is written.
+    if seed.is_none() && !config.db_path().is_file() {
+        return Err(not_initialised(&config.data_dir));
+    }
     // Held while serving: `admin restore` refuses to run under a live server.
     let _lock = gridbook_sync_server::admin::backup::DataLock::acquire(&config.data_dir)
         .map_err(|e| format!("{} [{}]: {e}", e.message_zh(), e.code()))?;
     let state = AppState::open(config.clone()).map_err(api_err)?;
+    if seed.is_none() {
+        let storage = state.storage.clone();
+        let data = config.data_dir.clone();
+        tokio::task::spawn_blocking(move || {
+            gridbook_sync_server::admin::init::check_initialised(storage.as_ref(), &data)
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("{} [{}]: {e}", e.message_zh(), e.code()))?;
+    }
     if let Some(opts) = seed {
         let storage = state.storage.clone();
         let (m, t) = (config.argon2_memory_kib, config.argon2_iterations);
@@ -755,18 +895,24 @@ fn limit_malloc_arenas() {}
 
 fn main() -> ExitCode {
     limit_malloc_arenas();
+    let cli = Cli::parse();
+    // The server logs what it does; a one-shot command prints its result and logs only what
+    // went wrong (no migration lines around an account list).
+    let default_level = match cli.cmd {
+        Cmd::Serve { .. } | Cmd::Demo { .. } => "info",
+        Cmd::Admin { .. } | Cmd::Audit { .. } => "warn",
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_env("GRIDBOOK_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(EnvFilter::try_from_env("GRIDBOOK_LOG").unwrap_or_else(|_| EnvFilter::new(default_level)))
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     if let Cmd::Audit {
         db_key_file,
-        cmd: AuditCmd::Verify { data },
+        cmd: AuditCmd::Verify { data, backup },
     } = &cli.cmd
     {
         let _ = DB_KEY_FILE.set(db_key_file.clone());
-        return match audit_verify(data) {
+        return match audit_verify(data.as_deref(), backup.as_deref()) {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => ExitCode::from(1),
             Err(e) => {

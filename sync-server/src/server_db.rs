@@ -91,8 +91,40 @@ impl ServerDb {
     /// when a key is set (`at_rest::open`: exported to `<file>.encrypting`, synced, renamed over
     /// it, so a crash leaves the old plain file or the encrypted one). A key that does not open
     /// the file, or an encrypted file without a key, is [`Error::WrongKey`].
+    ///
+    /// A missing file is made 0600 (and a missing folder 0700) before SQLite opens it; SQLite
+    /// gives the `-wal` and `-shm` files it makes the database file's mode. Group and other
+    /// permissions found on the file, its `-wal` or `-shm` (a database made by an older
+    /// version) are taken off.
     pub fn open_writer(&self) -> Result<Connection> {
-        at_rest::open(&self.path, self.key())
+        let io = |e: std::io::Error| Error::Corrupt {
+            id: self.path.display().to_string(),
+            reason: e.to_string(),
+        };
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.exists() {
+                create_private_dir(dir).map_err(io)?;
+            }
+            warn_if_open_to_others(dir);
+        }
+        match private_file().write(true).create_new(true).open(&self.path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io(e)),
+        }
+        let conn = at_rest::open(&self.path, self.key())?;
+        for file in [self.path.clone(), self.sibling("-wal"), self.sibling("-shm")] {
+            if let Err(e) = make_private(&file) {
+                tracing::warn!(file = %file.display(), error = %e, "could not take group and other permissions off");
+            }
+        }
+        Ok(conn)
+    }
+
+    fn sibling(&self, suffix: &str) -> PathBuf {
+        let mut name = self.path.as_os_str().to_owned();
+        name.push(suffix);
+        PathBuf::from(name)
     }
 
     /// Another connection to an existing file (never created, never encrypted here), with the
@@ -226,6 +258,72 @@ impl DbKeyError {
     }
 }
 
+/// 文件权限 (issue 24): make `dir` (and any missing parent) with mode 0700 on Unix: the data
+/// folder holds the database, its backups and the lock, for the server's user alone.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::create_dir_all(dir)
+    }
+}
+
+/// Open options whose `create` / `create_new` make the file with mode 0600 on Unix (whatever
+/// the umask allows beyond it): database, lock and backup files.
+pub fn private_file() -> std::fs::OpenOptions {
+    #[allow(unused_mut)]
+    let mut options = std::fs::OpenOptions::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
+}
+
+/// Take group and other permissions off `path` if it exists (a file made by SQLite with the
+/// process's default mode, or by an older version).
+pub fn make_private(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        match std::fs::metadata(path) {
+            Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(m.permissions().mode() & 0o700))
+            }
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        Ok(())
+    }
+}
+
+#[cfg(unix)]
+fn warn_if_open_to_others(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(m) = std::fs::metadata(dir)
+        && m.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!(
+            folder = %dir.display(),
+            mode = format!("{:o}", m.permissions().mode() & 0o777),
+            "the data folder is open to other users; chmod 700 it"
+        );
+    }
+}
+
+#[cfg(not(unix))]
+fn warn_if_open_to_others(_dir: &Path) {}
+
 /// Read a key file: 64 hex digits (surrounding white space allowed).
 pub fn read_key_file(path: &Path) -> std::result::Result<StoreKey, DbKeyError> {
     let mut text = std::fs::read_to_string(path).map_err(|e| DbKeyError::KeyFileUnreadable {
@@ -284,17 +382,14 @@ pub fn new_key_file(path: &Path) -> std::result::Result<(), DbKeyError> {
         path: path.to_path_buf(),
         reason: e.to_string(),
     };
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::AlreadyExists => DbKeyError::KeyFileExists(path.to_path_buf()),
-        _ => unreadable(e),
-    })?;
+    let mut file = private_file()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => DbKeyError::KeyFileExists(path.to_path_buf()),
+            _ => unreadable(e),
+        })?;
     let mut bytes = [0u8; StoreKey::LEN];
     rand::rngs::StdRng::from_os_rng().fill(&mut bytes);
     let mut text = hex::encode(bytes);

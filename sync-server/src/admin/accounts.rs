@@ -98,7 +98,7 @@ pub struct HashCost {
     pub iterations: u32,
 }
 
-fn check_username(username: &str) -> ApiResult<()> {
+pub(crate) fn check_username(username: &str) -> ApiResult<()> {
     let ok = (3..=32).contains(&username.len())
         && username
             .bytes()

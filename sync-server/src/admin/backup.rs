@@ -129,9 +129,9 @@ pub struct DataLock {
 impl DataLock {
     /// Take the lock of `data_dir`, or fail with [`BackupError::ServerRunning`].
     pub fn acquire(data_dir: &Path) -> Result<DataLock, BackupError> {
-        std::fs::create_dir_all(data_dir).map_err(io(data_dir))?;
+        crate::server_db::create_private_dir(data_dir).map_err(io(data_dir))?;
         let path = data_dir.join("gridbook.lock");
-        let file = File::options()
+        let file = crate::server_db::private_file()
             .create(true)
             .truncate(false)
             .write(true)
@@ -156,6 +156,11 @@ fn sync_dir(path: &Path) -> Result<(), BackupError> {
 /// Check that `file` opens with its key (or, with `accept_plain`, is a plain database), is
 /// intact and holds a change log; its last `seq`.
 fn check_sound(file: &ServerDb, accept_plain: bool) -> Result<i64, BackupError> {
+    open_sound(file, accept_plain).map(|(_, last_seq)| last_seq)
+}
+
+/// [`check_sound`], keeping the read-only connection.
+fn open_sound(file: &ServerDb, accept_plain: bool) -> Result<(rusqlite::Connection, i64), BackupError> {
     let path = file.path();
     let unsound = |reason: String| BackupError::Unsound {
         path: path.to_path_buf(),
@@ -185,8 +190,47 @@ fn check_sound(file: &ServerDb, accept_plain: bool) -> Result<i64, BackupError> 
     if integrity != "ok" {
         return Err(unsound(format!("integrity_check: {integrity}")));
     }
-    conn.query_row("SELECT coalesce(max(seq), 0) FROM change_log", [], |r| r.get(0))
-        .map_err(|e| unsound(format!("no change log: {e}")))
+    let last_seq = conn
+        .query_row("SELECT coalesce(max(seq), 0) FROM change_log", [], |r| r.get(0))
+        .map_err(|e| unsound(format!("no change log: {e}")))?;
+    Ok((conn, last_seq))
+}
+
+/// What [`verify_backup`] found in a sound backup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupCheck {
+    /// The last change-log `seq` it holds.
+    pub last_seq: i64,
+    /// Its audit log's hash chain.
+    pub audit: crate::audit::Verdict,
+}
+
+/// Check a backup file without restoring it (`gridbook-server audit verify --backup FILE`):
+/// read only, it must open with the key of `file` (a plain backup also without one), pass
+/// `PRAGMA integrity_check` (and, encrypted, `PRAGMA cipher_integrity_check`: every page's
+/// HMAC) and hold a change log; then its audit log's chain is walked.
+pub fn verify_backup(file: &ServerDb) -> Result<BackupCheck, BackupError> {
+    if !file.path().is_file() {
+        return Err(BackupError::Missing(file.path().to_path_buf()));
+    }
+    let (conn, last_seq) = open_sound(file, true)?;
+    if file.is_encrypted() && !file.file_is_plain()? {
+        let mut stmt = conn.prepare("PRAGMA cipher_integrity_check")?;
+        let problems: Vec<String> = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        if !problems.is_empty() {
+            return Err(BackupError::Unsound {
+                path: file.path().to_path_buf(),
+                reason: format!("cipher_integrity_check: {}", problems.join("; ")),
+            });
+        }
+    }
+    let audit = crate::audit::verify(&conn).map_err(|e| BackupError::Unsound {
+        path: file.path().to_path_buf(),
+        reason: format!("audit log: {e}"),
+    })?;
+    Ok(BackupCheck { last_seq, audit })
 }
 
 /// Back up the database of `storage` to `dest` (a new file) while the server serves.
@@ -200,6 +244,13 @@ pub fn backup(storage: &dyn Storage, dest: &Path, operator: &str) -> Result<Back
     if tmp.exists() {
         std::fs::remove_file(&tmp).map_err(io(&tmp))?;
     }
+    // Made empty with mode 0600 first: SQLite writes into an empty file as into a new one, and
+    // would make a missing one with the process's default mode (0644).
+    crate::server_db::private_file()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(io(&tmp))?;
     // The copy is checked with the database's own key: an encrypted database's backup must
     // open with that key and must not have come out plain.
     let file = match storage.server_db() {
@@ -287,7 +338,16 @@ pub fn restore_with_key(
             std::fs::remove_file(&p).map_err(io(&p))?;
         }
     }
-    std::fs::copy(backup_file, &staged).map_err(io(&staged))?;
+    {
+        // 0600 whatever the backup file's mode (`fs::copy` would copy it).
+        let mut from = File::open(backup_file).map_err(io(backup_file))?;
+        let mut to = crate::server_db::private_file()
+            .write(true)
+            .create_new(true)
+            .open(&staged)
+            .map_err(io(&staged))?;
+        std::io::copy(&mut from, &mut to).map_err(io(&staged))?;
+    }
     let staged_db = target.with_path(&staged);
     // Migrations run (or refuse a database newer than this binary) exactly as on start; a
     // plain copy is encrypted here when the server has a key.
@@ -329,6 +389,7 @@ pub fn restore_with_key(
         ] {
             if from.exists() {
                 std::fs::rename(&from, &to).map_err(io(&from))?;
+                crate::server_db::make_private(&to).map_err(io(&to))?;
             }
         }
         Some(aside)

@@ -159,7 +159,7 @@ pub fn import_org(
         .optional()
         .map_err(Error::from)?;
     let Some(district) = district else {
-        return Err(ImportError::Api(ApiError::NotFound("district".into())));
+        return Err(ImportError::NoDistrict);
     };
     let mut issues = Vec::new();
     let mut outcome = OrgImportOutcome::default();
@@ -261,6 +261,107 @@ pub fn import_org(
         &format!("import nodes={} households={}", outcome.nodes, outcome.households),
     )?;
     Ok(outcome)
+}
+
+/// One line of the org tree ([`tree`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TreeLine {
+    /// Depth below the root (the district is 0).
+    pub depth: usize,
+    /// Node id.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Level (`district`, `sub_district` ...).
+    pub level: String,
+    /// Code.
+    pub code: String,
+}
+
+/// The level's name in zh-CN.
+pub fn level_zh(level: &str) -> &'static str {
+    match level {
+        "district" => "区",
+        "sub_district" => "街道",
+        "community" => "社区",
+        "grid" => "网格",
+        "sub_grid" => "二级网格",
+        "building" => "楼栋",
+        "unit" => "单元",
+        "department" => "职能部门",
+        _ => "",
+    }
+}
+
+fn level_rank(level: &str) -> usize {
+    [
+        "district",
+        "sub_district",
+        "community",
+        "grid",
+        "sub_grid",
+        "building",
+        "unit",
+        "department",
+    ]
+    .iter()
+    .position(|l| *l == level)
+    .unwrap_or(usize::MAX)
+}
+
+/// The current org tree, depth first: the district, then below each node its children ordered
+/// by level, code and name (a department after the sub-districts). Nodes whose parent is not
+/// current (closed) are listed as roots after the district, so none is hidden.
+pub fn tree(storage: &dyn Storage) -> ApiResult<Vec<TreeLine>> {
+    let store = admin_store(storage, "org")?;
+    let mut nodes: Vec<(String, TreeLine)> = {
+        let mut stmt = store
+            .connection()
+            .prepare("SELECT id, name, level, code, coalesce(parent, '') FROM org_nodes WHERE effective_to IS NULL")
+            .map_err(Error::from)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(4)?,
+                    TreeLine {
+                        depth: 0,
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        level: r.get(2)?,
+                        code: r.get(3)?,
+                    },
+                ))
+            })
+            .map_err(Error::from)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(Error::from)?
+    };
+    nodes.sort_by(|(_, a), (_, b)| {
+        (level_rank(&a.level), &a.code, &a.name, &a.id).cmp(&(level_rank(&b.level), &b.code, &b.name, &b.id))
+    });
+    let ids: std::collections::HashSet<String> = nodes.iter().map(|(_, n)| n.id.clone()).collect();
+    let mut children: HashMap<String, Vec<TreeLine>> = HashMap::new();
+    let mut roots = Vec::new();
+    for (parent, node) in nodes {
+        if ids.contains(&parent) {
+            children.entry(parent).or_default().push(node);
+        } else {
+            roots.push(node);
+        }
+    }
+    let mut out = Vec::with_capacity(ids.len());
+    // Depth first without recursion (a tree may be deep; a cycle cannot occur: every node was
+    // checked against its parent's level when made).
+    let mut stack: Vec<TreeLine> = roots.into_iter().rev().collect();
+    while let Some(node) = stack.pop() {
+        if let Some(kids) = children.remove(&node.id) {
+            for mut kid in kids.into_iter().rev() {
+                kid.depth = node.depth + 1;
+                stack.push(kid);
+            }
+        }
+        out.push(node);
+    }
+    Ok(out)
 }
 
 fn api_core(e: ApiError) -> Error {

@@ -164,6 +164,10 @@ pub enum ImportError {
     /// Rows failed validation; nothing was written.
     #[error("{} problems in {} rows; nothing was written", .0.issues.len(), .0.bad_rows().len())]
     Rejected(ImportReport),
+    /// The org tree has no district node to put the sheet's sub-districts under: the data
+    /// folder was never initialised.
+    #[error("the org tree has no district node to import under: run `gridbook-server admin init` first")]
+    NoDistrict,
     /// Storage or documents failed.
     #[error(transparent)]
     Api(#[from] ApiError),
@@ -182,6 +186,7 @@ impl ImportError {
             ImportError::Unreadable(_) => "import_unreadable",
             ImportError::MissingColumns(_) => "import_missing_columns",
             ImportError::Rejected(_) => "import_rejected",
+            ImportError::NoDistrict => "no_district",
             ImportError::Api(e) => e.code(),
         }
     }
@@ -196,6 +201,7 @@ impl ImportError {
                 r.bad_rows().len(),
                 r.issues.len()
             ),
+            ImportError::NoDistrict => "组织架构中没有区级节点，无法导入：请先运行 gridbook-server admin init".into(),
             ImportError::Api(e) => e.message_zh(),
         }
     }
@@ -209,6 +215,7 @@ impl axum::response::IntoResponse for ImportError {
             ImportError::Unreadable(_) => (StatusCode::BAD_REQUEST, vec![]),
             ImportError::MissingColumns(_) => (StatusCode::UNPROCESSABLE_ENTITY, vec![]),
             ImportError::Rejected(ref r) => (StatusCode::UNPROCESSABLE_ENTITY, r.issues.clone()),
+            ImportError::NoDistrict => (StatusCode::CONFLICT, vec![]),
         };
         tracing::info!(code = self.code(), "import refused");
         let body = serde_json::json!({

@@ -13,6 +13,7 @@ mod convergence;
 mod department;
 mod erasure;
 mod hardening;
+mod fresh_district;
 mod idempotent;
 mod reveal;
 mod revoke;

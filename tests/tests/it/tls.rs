@@ -1,7 +1,8 @@
 //! On the wire (issue 9): the server serves HTTPS itself (rustls), with certificates made here
 //! with rcgen: a client that trusts the test CA syncs; one that does not fails with a typed
-//! error; plain HTTP to the TLS port gets no answer; the client refuses `http://` unless the
-//! development flag is set; graceful shutdown still finishes the sync in flight.
+//! error; plain HTTP to the TLS port gets no HTTP answer (a TLS alert, then the connection is
+//! closed); the client refuses `http://` unless the development flag is set; graceful shutdown
+//! still finishes the sync in flight.
 
 use std::path::Path;
 
