@@ -8,6 +8,9 @@
 //! tls_cert = "/etc/gridbook/server.crt"   # PEM chain; with tls_key: HTTPS only
 //! tls_key = "/etc/gridbook/server.key"
 //! database_key_file = "/run/secrets/gridbook-db.key"  # encrypts the database (ADR 0009)
+//! login_hash_threads = 0        # password hashes at once (0 = one per core), see password.rs
+//! login_queue = 256              # logins waiting for a hash slot; then 503 server_busy
+//! login_queue_timeout_ms = 10000 # longest wait for a slot
 //! ```
 
 use std::net::SocketAddr;
@@ -62,6 +65,15 @@ pub struct Config {
     pub argon2_memory_kib: u32,
     /// Argon2id iterations.
     pub argon2_iterations: u32,
+    /// 登录哈希池: password hashes (logins, password changes) running at once, each in its own
+    /// preallocated `argon2_memory_kib` (0 = one per core). Memory of the pool: this ×
+    /// `argon2_memory_kib` ([`crate::password`]).
+    pub login_hash_threads: usize,
+    /// Logins that may wait for a hashing slot beyond those running; more get
+    /// `503 server_busy` with `Retry-After` at once.
+    pub login_queue: usize,
+    /// Longest wait for a hashing slot, ms; then `503 server_busy`.
+    pub login_queue_timeout_ms: u64,
     /// Threads that validate pushed changes in parallel (0 = one per core).
     pub validation_threads: usize,
     /// Reader connections kept open.
@@ -89,6 +101,9 @@ impl Default for Config {
             max_clock_skew_secs: 24 * 3600,
             argon2_memory_kib: 19 * 1024,
             argon2_iterations: 2,
+            login_hash_threads: 0,
+            login_queue: 256,
+            login_queue_timeout_ms: 10_000,
             validation_threads: 0,
             reader_connections: 4,
         }
@@ -114,7 +129,8 @@ impl Config {
     /// `GRIDBOOK_MAX_CLOCK_SKEW_SECS`, `GRIDBOOK_ARGON2_MEMORY_KIB`, `GRIDBOOK_ARGON2_ITERATIONS`,
     /// `GRIDBOOK_VALIDATION_THREADS`, `GRIDBOOK_READER_CONNECTIONS`, `GRIDBOOK_ACCESS_TOKEN_TTL_SECS`,
     /// `GRIDBOOK_TLS_CERT`, `GRIDBOOK_TLS_KEY`, `GRIDBOOK_LOGIN_LOCKOUT_SECS`,
-    /// `GRIDBOOK_DATABASE_KEY_FILE`.
+    /// `GRIDBOOK_DATABASE_KEY_FILE`, `GRIDBOOK_LOGIN_HASH_THREADS`, `GRIDBOOK_LOGIN_QUEUE`,
+    /// `GRIDBOOK_LOGIN_QUEUE_TIMEOUT_MS`.
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         fn parse<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, ConfigError> {
             v.parse().map_err(|_| ConfigError(format!("{key}: cannot parse `{v}`")))
@@ -139,6 +155,9 @@ impl Config {
         env!("GRIDBOOK_READER_CONNECTIONS", self.reader_connections);
         env!("GRIDBOOK_ACCESS_TOKEN_TTL_SECS", self.access_token_ttl_secs);
         env!("GRIDBOOK_LOGIN_LOCKOUT_SECS", self.login_lockout_secs);
+        env!("GRIDBOOK_LOGIN_HASH_THREADS", self.login_hash_threads);
+        env!("GRIDBOOK_LOGIN_QUEUE", self.login_queue);
+        env!("GRIDBOOK_LOGIN_QUEUE_TIMEOUT_MS", self.login_queue_timeout_ms);
         if let Some(v) = get("GRIDBOOK_TLS_CERT") {
             self.tls_cert = Some(PathBuf::from(v));
         }
@@ -171,6 +190,17 @@ impl Config {
             lock_after: self.login_lock_after.max(1),
             lockout_ms: self.login_lockout_secs.saturating_mul(1_000),
             address_factor: self.login_address_factor.max(1),
+        }
+    }
+
+    /// The login hashing pool's limits.
+    pub fn hash_pool_limits(&self) -> crate::password::PoolLimits {
+        crate::password::PoolLimits {
+            threads: self.login_hash_threads,
+            queue: self.login_queue,
+            queue_timeout: std::time::Duration::from_millis(self.login_queue_timeout_ms),
+            memory_kib: self.argon2_memory_kib,
+            iterations: self.argon2_iterations,
         }
     }
 

@@ -13,6 +13,7 @@ mod convergence;
 mod department;
 mod erasure;
 mod idempotent;
+mod login_pool;
 mod reveal;
 mod revoke;
 mod rule_sets;
