@@ -71,56 +71,79 @@ fn unthrottled(c: &mut gridbook_sync_server::Config) {
     c.login_lock_after = 1_000_000;
 }
 
+/// Medians of 50 logins of an unknown user and 50 wrong passwords of `known`, interleaved (so
+/// that a slow moment of the machine hits both), through `attempt` (which asserts the 401).
+async fn medians<F, Fut>(known: &str, attempt: F) -> (Duration, Duration)
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let (mut unknown, mut wrong) = (Vec::new(), Vec::new());
+    for i in 0..50 {
+        let t = Instant::now();
+        attempt(format!("nobody{i}")).await;
+        unknown.push(t.elapsed());
+        let t = Instant::now();
+        attempt(known.to_string()).await;
+        wrong.push(t.elapsed());
+    }
+    (median(unknown), median(wrong))
+}
+
+/// Within 20 %: the first of up to 3 measurements that is (other tests share the machine; a
+/// leak of the old kind, 0.5 ms against 20 ms, fails all three).
+async fn same_time<F, Fut>(what: &str, known: &str, attempt: F)
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let (u, w) = medians(known, &attempt).await;
+        eprintln!("{what}: unknown user {u:?}, wrong password {w:?} (medians of 50)");
+        assert!(w >= Duration::from_millis(2), "the hash dominates a login here: {w:?}");
+        let ratio = u.as_secs_f64() / w.as_secs_f64();
+        if (0.8..1.2).contains(&ratio) {
+            return;
+        }
+        seen.push((u, w));
+    }
+    panic!("{what}: unknown user and wrong password differ by more than 20 %: {seen:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_user_costs_the_time_of_a_wrong_password() {
     // A hash costly enough to dominate the rest of a login (as the 19 MiB default does).
     let server = TestServer::start_with(|c| {
         unthrottled(c);
-        c.argon2_memory_kib = 4 * 1024;
+        c.argon2_memory_kib = 8 * 1024;
         c.argon2_iterations = 1;
     })
     .await;
-    let url = &server.url;
+    let url = server.url.clone();
     // The demo accounts were seeded at this cost too (the dummy hash has the config's cost).
     let client = reqwest::Client::new();
     assert_eq!(
-        login(&client, url, "grid01", &server.password("grid01")).await.status,
+        login(&client, &url, "grid01", &server.password("grid01")).await.status,
         200
     );
-    let (mut unknown, mut wrong) = (Vec::new(), Vec::new());
-    for i in 0..50 {
-        // Interleaved, so that a slow moment of the machine hits both.
-        let t = Instant::now();
-        let a = login(&client, url, &format!("nobody{i}"), "wrong-password-1").await;
-        unknown.push(t.elapsed());
-        assert_eq!((a.status, a.code()), (401, "bad_credentials"));
-        let t = Instant::now();
-        let a = login(&client, url, "grid01", "wrong-password-1").await;
-        wrong.push(t.elapsed());
-        assert_eq!((a.status, a.code()), (401, "bad_credentials"));
-    }
-    let (u, w) = (median(unknown), median(wrong));
-    eprintln!("phone login: unknown user {u:?}, wrong password {w:?} (medians of 50)");
-    assert!(w >= Duration::from_millis(2), "the hash dominates a login here: {w:?}");
-    let ratio = u.as_secs_f64() / w.as_secs_f64();
-    assert!((0.8..1.25).contains(&ratio), "unknown {u:?} vs wrong {w:?}");
-
+    same_time("phone login", "grid01", |username| {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            let a = login(&client, &url, &username, "wrong-password-1").await;
+            assert_eq!((a.status, a.code()), (401, "bad_credentials"), "{username}");
+        }
+    })
+    .await;
     // The dashboard's login form alike.
-    let (mut unknown, mut wrong) = (Vec::new(), Vec::new());
-    for i in 0..50 {
-        let t = Instant::now();
-        let (status, _, _) = web_login(url, &format!("nobody{i}"), "wrong-password-1").await;
-        unknown.push(t.elapsed());
-        assert_eq!(status, 401);
-        let t = Instant::now();
-        let (status, _, _) = web_login(url, "community1", "wrong-password-1").await;
-        wrong.push(t.elapsed());
-        assert_eq!(status, 401);
-    }
-    let (u, w) = (median(unknown), median(wrong));
-    eprintln!("dashboard login: unknown user {u:?}, wrong password {w:?} (medians of 50)");
-    let ratio = u.as_secs_f64() / w.as_secs_f64();
-    assert!((0.8..1.25).contains(&ratio), "unknown {u:?} vs wrong {w:?}");
+    same_time("dashboard login", "community1", |username| {
+        let url = url.clone();
+        async move {
+            let (status, _, _) = web_login(&url, &username, "wrong-password-1").await;
+            assert_eq!(status, 401, "{username}");
+        }
+    })
+    .await;
     server.stop().await;
 }
 
