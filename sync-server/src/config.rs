@@ -236,6 +236,10 @@ mod tests {
         );
         assert!(toml::from_str::<Config>("bogus = 1").is_err());
         assert_eq!(c.database_key_file, None);
+        c.apply_env(|k| (k == "GRIDBOOK_LOGIN_QUEUE").then(|| "7".to_string()))
+            .unwrap();
+        assert_eq!((c.login_queue, c.login_hash_threads), (7, 0));
+        assert!(toml::from_str::<Config>("login_hash_threads = 3\n").is_ok_and(|c| c.login_hash_threads == 3));
         let c: Config = toml::from_str("database_key_file = \"/mnt/key/db.key\"\n").unwrap();
         assert_eq!(c.database_key_file.as_deref(), Some(Path::new("/mnt/key/db.key")));
     }
