@@ -29,6 +29,7 @@ use uuid::Uuid;
 
 use crate::audit::{self, Action};
 use crate::error::{ApiError, ApiResult};
+use crate::password::Hasher;
 use crate::scope::{self, Grants};
 use crate::storage::{Account, Device, RefreshToken, Storage, Token};
 
@@ -264,16 +265,19 @@ impl std::fmt::Debug for LoginRequest {
     }
 }
 
-/// Log in: check the password, register the device, issue an access token valid for
-/// `ttl_ms`. Blocking.
+/// Log in: check the password with `hasher` (a slot of the login pool, [`crate::password`]),
+/// register the device, issue an access token valid for `ttl_ms`. An unknown user name costs
+/// the same hash as a wrong password ([`Hasher::verify_login`]). Blocking.
 pub fn login(
     storage: &Arc<dyn Storage>,
+    hasher: &mut Hasher,
     req: &LoginRequest,
     ttl_ms: i64,
     now_ms: i64,
 ) -> ApiResult<(String, Token, Account, Grants)> {
     let account = storage.account_by_username(&req.username)?;
-    let Some(account) = account.filter(|a| verify_password(&req.password, &a.password_hash)) else {
+    let ok = hasher.verify_login(&req.password, account.as_ref().map(|a| a.password_hash.as_str()));
+    let Some(account) = account.filter(|_| ok) else {
         return Err(ApiError::BadCredentials);
     };
     if account.disabled {

@@ -10,6 +10,9 @@
 //! database_key_file = "/run/secrets/gridbook-db.key"  # encrypts the database (ADR 0009)
 //! public_origin = "https://grid.example.gov.cn"  # the dashboard's origin behind a TLS proxy
 //! header_read_timeout_secs = 10  # slow or idle connections are closed
+//! login_hash_threads = 0        # password hashes at once (0 = one per core), see password.rs
+//! login_queue = 256              # logins waiting for a hash slot; then 503 server_busy
+//! login_queue_timeout_ms = 10000 # longest wait for a slot
 //! ```
 
 use std::net::SocketAddr;
@@ -64,6 +67,15 @@ pub struct Config {
     pub argon2_memory_kib: u32,
     /// Argon2id iterations.
     pub argon2_iterations: u32,
+    /// 登录哈希池: password hashes (logins, password changes) running at once, each in its own
+    /// preallocated `argon2_memory_kib` (0 = one per core). Memory of the pool: this ×
+    /// `argon2_memory_kib` ([`crate::password`]).
+    pub login_hash_threads: usize,
+    /// Logins that may wait for a hashing slot beyond those running; more get
+    /// `503 server_busy` with `Retry-After` at once.
+    pub login_queue: usize,
+    /// Longest wait for a hashing slot, ms; then `503 server_busy`.
+    pub login_queue_timeout_ms: u64,
     /// Threads that validate pushed changes in parallel (0 = one per core).
     pub validation_threads: usize,
     /// Reader connections kept open.
@@ -99,6 +111,9 @@ impl Default for Config {
             max_clock_skew_secs: 24 * 3600,
             argon2_memory_kib: 19 * 1024,
             argon2_iterations: 2,
+            login_hash_threads: 0,
+            login_queue: 256,
+            login_queue_timeout_ms: 10_000,
             validation_threads: 0,
             reader_connections: 4,
             public_origin: None,
@@ -126,7 +141,8 @@ impl Config {
     /// `GRIDBOOK_MAX_CLOCK_SKEW_SECS`, `GRIDBOOK_ARGON2_MEMORY_KIB`, `GRIDBOOK_ARGON2_ITERATIONS`,
     /// `GRIDBOOK_VALIDATION_THREADS`, `GRIDBOOK_READER_CONNECTIONS`, `GRIDBOOK_ACCESS_TOKEN_TTL_SECS`,
     /// `GRIDBOOK_TLS_CERT`, `GRIDBOOK_TLS_KEY`, `GRIDBOOK_LOGIN_LOCKOUT_SECS`,
-    /// `GRIDBOOK_DATABASE_KEY_FILE`, `GRIDBOOK_PUBLIC_ORIGIN`, `GRIDBOOK_HEADER_READ_TIMEOUT_SECS`.
+    /// `GRIDBOOK_DATABASE_KEY_FILE`, `GRIDBOOK_PUBLIC_ORIGIN`, `GRIDBOOK_HEADER_READ_TIMEOUT_SECS`,
+    /// `GRIDBOOK_LOGIN_HASH_THREADS`, `GRIDBOOK_LOGIN_QUEUE`, `GRIDBOOK_LOGIN_QUEUE_TIMEOUT_MS`.
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         fn parse<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, ConfigError> {
             v.parse().map_err(|_| ConfigError(format!("{key}: cannot parse `{v}`")))
@@ -170,6 +186,9 @@ impl Config {
         if self.header_read_timeout_secs == 0 {
             return Err(ConfigError("header_read_timeout_secs must be at least 1".into()));
         }
+        env!("GRIDBOOK_LOGIN_HASH_THREADS", self.login_hash_threads);
+        env!("GRIDBOOK_LOGIN_QUEUE", self.login_queue);
+        env!("GRIDBOOK_LOGIN_QUEUE_TIMEOUT_MS", self.login_queue_timeout_ms);
         if let Some(v) = get("GRIDBOOK_TLS_CERT") {
             self.tls_cert = Some(PathBuf::from(v));
         }
@@ -205,6 +224,17 @@ impl Config {
         }
     }
 
+    /// The login hashing pool's limits.
+    pub fn hash_pool_limits(&self) -> crate::password::PoolLimits {
+        crate::password::PoolLimits {
+            threads: self.login_hash_threads,
+            queue: self.login_queue,
+            queue_timeout: std::time::Duration::from_millis(self.login_queue_timeout_ms),
+            memory_kib: self.argon2_memory_kib,
+            iterations: self.argon2_iterations,
+        }
+    }
+
     /// The database file.
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join("gridbook.sqlite3")
@@ -237,6 +267,10 @@ mod tests {
         );
         assert!(toml::from_str::<Config>("bogus = 1").is_err());
         assert_eq!(c.database_key_file, None);
+        c.apply_env(|k| (k == "GRIDBOOK_LOGIN_QUEUE").then(|| "7".to_string()))
+            .unwrap();
+        assert_eq!((c.login_queue, c.login_hash_threads), (7, 0));
+        assert!(toml::from_str::<Config>("login_hash_threads = 3\n").is_ok_and(|c| c.login_hash_threads == 3));
         let c: Config = toml::from_str("database_key_file = \"/mnt/key/db.key\"\n").unwrap();
         assert_eq!(c.database_key_file.as_deref(), Some(Path::new("/mnt/key/db.key")));
     }

@@ -118,6 +118,13 @@ pub enum ApiError {
     /// The server is shutting down or not ready.
     #[error("service unavailable")]
     Unavailable,
+    /// Too many logins at once: the password-hashing pool and its queue are full
+    /// ([`crate::password`]).
+    #[error("the server is busy with other logins; try again in {retry_after_secs} s")]
+    ServerBusy {
+        /// Seconds to wait (also the `Retry-After` header).
+        retry_after_secs: u64,
+    },
     /// A core error (storage, documents, rules).
     #[error(transparent)]
     Core(#[from] gridbook_core::Error),
@@ -260,6 +267,7 @@ impl ApiError {
             ApiError::TooManyChanges { .. } => "too_many_changes",
             ApiError::ClockInFuture { .. } => "clock_in_future",
             ApiError::Unavailable => "unavailable",
+            ApiError::ServerBusy { .. } => "server_busy",
             ApiError::Core(e) => e.code(),
             ApiError::DbKey(e) => e.code(),
             ApiError::Internal(_) => "internal_error",
@@ -290,7 +298,7 @@ impl ApiError {
             | ApiError::BadBody { .. }
             | ApiError::UnsupportedProtocolVersion { .. }
             | ApiError::ClockInFuture { .. } => StatusCode::BAD_REQUEST,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::ServerBusy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Core(e) => core_status(e),
             ApiError::DbKey(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -333,6 +341,9 @@ impl ApiError {
             ApiError::TooManyChanges { .. } => "单次上传的变更过多".into(),
             ApiError::ClockInFuture { .. } => "手机时间超前服务器过多，请校准手机时间".into(),
             ApiError::Unavailable => "服务暂不可用，请稍后重试".into(),
+            ApiError::ServerBusy { retry_after_secs } => {
+                format!("登录人数过多，服务器繁忙，请 {retry_after_secs} 秒后再试")
+            }
             ApiError::Core(gridbook_core::Error::Invalid {
                 code: "invalid_reason", ..
             }) => "擦除须填写原因（1 至 500 字）".into(),
@@ -362,21 +373,23 @@ fn core_status(e: &gridbook_core::Error) -> StatusCode {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
+        // `server_busy` is load, not a fault: its message says how long to wait.
+        let fault = status.is_server_error() && !matches!(self, ApiError::ServerBusy { .. });
+        if fault {
             tracing::error!(code = self.code(), error = %self, "request failed");
         } else {
             tracing::info!(code = self.code(), error = %self, "request refused");
         }
         // Internal details stay in the log.
-        let message = if status.is_server_error() {
+        let message = if fault {
             "the server could not complete the request".to_string()
         } else {
             self.to_string()
         };
         let retry_after = match &self {
-            ApiError::LoginThrottled { retry_after_secs } | ApiError::LoginLocked { retry_after_secs } => {
-                Some(*retry_after_secs)
-            }
+            ApiError::LoginThrottled { retry_after_secs }
+            | ApiError::LoginLocked { retry_after_secs }
+            | ApiError::ServerBusy { retry_after_secs } => Some(*retry_after_secs),
             _ => None,
         };
         let mut resp = (

@@ -20,6 +20,7 @@ pub mod config;
 pub mod demo;
 pub mod erasure;
 pub mod error;
+pub mod password;
 pub mod review;
 pub mod scope;
 pub mod server_db;
@@ -67,23 +68,27 @@ pub struct AppState {
     pub throttle: Arc<throttle::LoginThrottle>,
     /// The database file and its key (ADR 0009): the dashboard's own connections come from it.
     pub db: server_db::ServerDb,
+    /// The bounded pool that checks login passwords ([`password`]).
+    pub hasher: password::HashPool,
 }
 
 impl AppState {
     /// State over a storage (its database file and key, if it has one, else the config's file
-    /// unencrypted).
-    pub fn new(storage: Arc<dyn Storage>, config: Config) -> AppState {
-        AppState {
+    /// unencrypted). Allocates the login hashing pool's memory; `Err` if the Argon2 cost of
+    /// the config is not valid.
+    pub fn new(storage: Arc<dyn Storage>, config: Config) -> ApiResult<AppState> {
+        Ok(AppState {
             db: storage
                 .server_db()
                 .cloned()
                 .unwrap_or_else(|| server_db::ServerDb::plain(config.db_path())),
             storage,
             throttle: Arc::new(throttle::LoginThrottle::new(config.login_limits())),
+            hasher: password::HashPool::new(config.hash_pool_limits())?,
             config: Arc::new(config),
             push_lock: Arc::default(),
             ready: Arc::new(AtomicBool::new(true)),
-        }
+        })
     }
 
     /// Open the embedded database of `config.data_dir` (created if missing), with the key of
@@ -94,7 +99,7 @@ impl AppState {
             .map_err(|e| ApiError::Internal(format!("{}: {e}", config.data_dir.display())))?;
         let db = config.server_db()?;
         let storage = SqliteStorage::open_db(&db, config.reader_connections).map_err(|e| db.explain(e))?;
-        Ok(AppState::new(Arc::new(storage), config))
+        AppState::new(Arc::new(storage), config)
     }
 }
 
@@ -281,16 +286,18 @@ pub fn client_ip(req: &axum::http::Extensions) -> Option<IpAddr> {
 }
 
 /// Log in through the failed-login throttle: refused with 429 while the account or address
-/// waits or is locked; failures are counted; a lock is audited. Blocking.
+/// waits or is locked; failures are counted; a lock is audited. Blocking: run it in
+/// [`AppState::hasher`]'s pool (`app.hasher.run(|hasher| …)`), after [`login_precheck`].
 pub fn throttled_login(
     app: &AppState,
+    hasher: &mut password::Hasher,
     req: &auth::LoginRequest,
     addr: Option<IpAddr>,
     ttl_ms: i64,
     now: i64,
 ) -> ApiResult<(String, storage::Token, storage::Account, scope::Grants)> {
     app.throttle.check(&req.username, addr, now)?;
-    match auth::login(&app.storage, req, ttl_ms, now) {
+    match auth::login(&app.storage, hasher, req, ttl_ms, now) {
         Err(ApiError::BadCredentials) => {
             if app.throttle.failed(&req.username, addr, now) == throttle::AfterFailure::AccountLocked {
                 audit::append(
@@ -310,6 +317,13 @@ pub fn throttled_login(
         }
         Err(e) => Err(e),
     }
+}
+
+/// What a login may be refused before it queues for a hashing slot: the failed-login throttle
+/// (so a throttled or locked attempt costs no slot). [`throttled_login`] checks it again once
+/// the slot is there (failures may have been counted while it waited).
+pub fn login_precheck(app: &AppState, username: &str, addr: Option<IpAddr>) -> ApiResult<()> {
+    app.throttle.check(username, addr, now_ms())
 }
 
 #[instrument(skip_all)]
@@ -334,17 +348,20 @@ async fn login(State(app): State<AppState>, req: Request) -> ApiResult<Response>
     let addr = client_ip(req.extensions());
     let bytes = read_body(req.into_body(), 64 * 1024).await?;
     let req: auth::LoginRequest = crate::error::parse_json(&bytes)?;
-    let now = now_ms();
     let ttl_secs = app.config.access_token_ttl_secs;
     let refresh_hours = app.config.token_ttl_hours;
+    login_precheck(&app, &req.username, addr)?;
     let app2 = app.clone();
-    let (token, t, account, grants, refresh) = blocking(move || {
-        // Phones get a short access token and a refresh token (the login's lifetime).
-        let (token, t, account, grants) = throttled_login(&app2, &req, addr, ttl_secs * 1_000, now)?;
-        let (refresh, _) = auth::issue_refresh(&app2.storage, t.device_id, refresh_hours, now)?;
-        Ok((token, t, account, grants, refresh))
-    })
-    .await?;
+    let (token, t, account, grants, refresh) = app
+        .hasher
+        .run(move |hasher| {
+            // Phones get a short access token and a refresh token (the login's lifetime).
+            let now = now_ms();
+            let (token, t, account, grants) = throttled_login(&app2, hasher, &req, addr, ttl_secs * 1_000, now)?;
+            let (refresh, _) = auth::issue_refresh(&app2.storage, t.device_id, refresh_hours, now)?;
+            Ok((token, t, account, grants, refresh))
+        })
+        .await?;
     let info = LoginInfo {
         token,
         expires_at: chrono::DateTime::from_timestamp_millis(t.expires_at).unwrap_or_default(),
@@ -400,7 +417,8 @@ async fn change_password(State(app): State<AppState>, headers: HeaderMap, body: 
     let (m, t) = (app.config.argon2_memory_kib, app.config.argon2_iterations);
     let (ttl_secs, refresh_hours) = (app.config.access_token_ttl_secs, app.config.token_ttl_hours);
     let now = now_ms();
-    let info = blocking(move || {
+    // Two hashes: bounded by the login hashing pool like a login.
+    let info = app.hasher.run(move |_| {
         let auth = auth::authenticate(&storage, &headers, now)?;
         auth::change_password(&storage, &auth, &req, m, t)?;
         auth::end_account_sessions(storage.as_ref(), &auth.account.id, now)?;

@@ -175,12 +175,22 @@ pub async fn login_submit(State(app): State<AppState>, parts: Parts, F(form): F<
             Lang::Zh => e.message_zh(),
             Lang::En => e.to_string(),
         };
+        let retry_after = match e {
+            ApiError::ServerBusy { retry_after_secs }
+            | ApiError::LoginThrottled { retry_after_secs }
+            | ApiError::LoginLocked { retry_after_secs } => Some(retry_after_secs.max(1)),
+            _ => None,
+        };
         let page = LoginPage {
             lang,
             error: Some(message),
             username,
         };
-        (status, html(&page, lang)).into_response()
+        let mut resp = (status, html(&page, lang)).into_response();
+        if let Some(secs) = retry_after {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
     };
     if form.username.len() > 100 || form.password.len() > 200 {
         return fail(ApiError::BadCredentials, String::new());
@@ -196,16 +206,21 @@ pub async fn login_submit(State(app): State<AppState>, parts: Parts, F(form): F<
         device_name: "web dashboard".into(),
         web: true,
     };
-    let now = crate::now_ms();
-    let result = crate::blocking(move || {
-        let (token, t, account, _) = crate::throttled_login(&app2, &req, addr, ttl_ms, now)?;
-        if !is_reviewer(account.role) {
-            storage.revoke_device(t.device_id, now)?;
-            return Err(ApiError::Forbidden("the dashboard is for supervisors".into()));
-        }
-        Ok(token)
-    })
-    .await;
+    if let Err(e) = crate::login_precheck(&app, &req.username, addr) {
+        return fail(e, form.username);
+    }
+    let result = app
+        .hasher
+        .run(move |hasher| {
+            let now = crate::now_ms();
+            let (token, t, account, _) = crate::throttled_login(&app2, hasher, &req, addr, ttl_ms, now)?;
+            if !is_reviewer(account.role) {
+                storage.revoke_device(t.device_id, now)?;
+                return Err(ApiError::Forbidden("the dashboard is for supervisors".into()));
+            }
+            Ok(token)
+        })
+        .await;
     match result {
         Ok(token) => {
             let cookie = format!(

@@ -15,6 +15,7 @@ mod erasure;
 mod fresh_district;
 mod hardening;
 mod idempotent;
+mod login_pool;
 mod reveal;
 mod revoke;
 mod rule_sets;
