@@ -418,34 +418,36 @@ async fn change_password(State(app): State<AppState>, headers: HeaderMap, body: 
     let (ttl_secs, refresh_hours) = (app.config.access_token_ttl_secs, app.config.token_ttl_hours);
     let now = now_ms();
     // Two hashes: bounded by the login hashing pool like a login.
-    let info = app.hasher.run(move |_| {
-        let auth = auth::authenticate(&storage, &headers, now)?;
-        auth::change_password(&storage, &auth, &req, m, t)?;
-        auth::end_account_sessions(storage.as_ref(), &auth.account.id, now)?;
-        let (token, hash) = auth::new_token();
-        let access = storage::Token {
-            hash,
-            device_id: auth.device.id,
-            created_at: now,
-            expires_at: now + ttl_secs * 1_000,
-            revoked_at: None,
-            web: false,
-        };
-        storage.insert_token(&access)?;
-        let (refresh, _) = auth::issue_refresh(&storage, auth.device.id, refresh_hours, now)?;
-        Ok(LoginInfo {
-            token,
-            expires_at: chrono::DateTime::from_timestamp_millis(access.expires_at).unwrap_or_default(),
-            device_id: auth.device.id,
-            account_id: auth.account.id,
-            role: auth.account.role,
-            org_node: auth.account.org_node,
-            grids: auth.grants.grids(),
-            server_time: now,
-            refresh_token: Some(refresh),
+    let info = app
+        .hasher
+        .run(move |_| {
+            let auth = auth::authenticate(&storage, &headers, now)?;
+            auth::change_password(&storage, &auth, &req, m, t)?;
+            auth::end_account_sessions(storage.as_ref(), &auth.account.id, now)?;
+            let (token, hash) = auth::new_token();
+            let access = storage::Token {
+                hash,
+                device_id: auth.device.id,
+                created_at: now,
+                expires_at: now + ttl_secs * 1_000,
+                revoked_at: None,
+                web: false,
+            };
+            storage.insert_token(&access)?;
+            let (refresh, _) = auth::issue_refresh(&storage, auth.device.id, refresh_hours, now)?;
+            Ok(LoginInfo {
+                token,
+                expires_at: chrono::DateTime::from_timestamp_millis(access.expires_at).unwrap_or_default(),
+                device_id: auth.device.id,
+                account_id: auth.account.id,
+                role: auth.account.role,
+                org_node: auth.account.org_node,
+                grids: auth.grants.grids(),
+                server_time: now,
+                refresh_token: Some(refresh),
+            })
         })
-    })
-    .await?;
+        .await?;
     Ok(axum::Json(info).into_response())
 }
 

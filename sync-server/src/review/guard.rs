@@ -116,7 +116,7 @@ mod tests {
         }
         let storage = crate::storage::sqlite::SqliteStorage::open(&dir.path().join("db.sqlite3"), 1).unwrap();
         std::mem::forget(dir);
-        AppState::new(std::sync::Arc::new(storage), config)
+        AppState::new(std::sync::Arc::new(storage), config).expect("state")
     }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
