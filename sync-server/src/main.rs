@@ -36,8 +36,9 @@ enum Cmd {
         /// Households per grid.
         #[arg(long, default_value_t = 12)]
         households: usize,
-        /// Days of history per grid.
-        #[arg(long, default_value_t = 14)]
+        /// Days of history per grid, up to today (cases and ledgers worked through the closed
+        /// loop by the accounts whose work it is).
+        #[arg(long, default_value_t = 92)]
         days: u32,
     },
     /// Start with a configuration file.
@@ -682,7 +683,8 @@ async fn run(cli: Cli) -> Result<(), String> {
                 Some(DemoOptions {
                     households,
                     days,
-                    ..DemoOptions::default()
+                    // Relative to the day it starts: the demo never ages.
+                    ..demo::lived_in_options(gridbook_core::materialize::china_day(chrono::Utc::now()))
                 }),
             )
         }
@@ -696,7 +698,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     if let Some(opts) = seed {
         let storage = state.storage.clone();
         let (m, t) = (config.argon2_memory_kib, config.argon2_iterations);
-        let plan = tokio::task::spawn_blocking(move || demo::seed(storage.as_ref(), opts, m, t))
+        let plan = tokio::task::spawn_blocking(move || demo::seed_lived_in(storage.as_ref(), opts, m, t))
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;

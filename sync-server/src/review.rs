@@ -37,8 +37,6 @@ pub mod session;
 pub mod visits;
 pub mod write;
 
-use std::path::PathBuf;
-
 use askama::Template;
 use axum::Router;
 use axum::extract::State;
@@ -64,7 +62,8 @@ pub fn router() -> Router<AppState> {
         .route("/review/login", get(session::login_page).post(session::login_submit))
         .route("/review/logout", post(session::logout))
         .route("/review/lang", get(set_lang))
-        .route("/review/static/chart.umd.min.js", get(chart_js))
+        .route("/", get(root))
+        .route("/review/static/{file}", get(asset))
         .route("/review/ledgers", get(ledgers::list_page))
         .route("/review/ledgers/{id}", get(ledgers::detail_page))
         .route("/review/ledgers/{id}/review", post(ledgers::review_form))
@@ -116,38 +115,46 @@ async fn set_lang(Q(q): Q<LangQuery>) -> Response {
     resp
 }
 
-/// Where the pinned chart library is vendored (`npm ci` in `sync-server/web`).
-pub fn chart_js_path() -> PathBuf {
-    if let Ok(p) = std::env::var("GRIDBOOK_WEB_DIR") {
-        return PathBuf::from(p).join("node_modules/chart.js/dist/chart.umd.min.js");
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("web/node_modules/chart.js/dist/chart.umd.min.js")
+/// `GET /`: a person opening the server's address lands on the dashboard (its login when not
+/// signed in). Phones and scripts use `/v1/*`.
+async fn root() -> Redirect {
+    Redirect::to("/review")
 }
 
-/// Whether the chart library is on disk (pages render without charts when it is not).
-pub fn charts_available() -> bool {
-    chart_js_path().is_file()
-}
+/// The dashboard's browser assets, embedded in the binary at build time (one file a district
+/// can copy; no npm at build or run time): the pinned chart.js (`web/package.json`, committed
+/// under `web/vendor/` with its licence) and the report page's script.
+const ASSETS: &[(&str, &str, &[u8])] = &[
+    (
+        "chart.umd.min.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../web/vendor/chart.umd.min.js"),
+    ),
+    (
+        "chart.js.LICENSE.md",
+        "text/plain; charset=utf-8",
+        include_bytes!("../web/vendor/chart.js.LICENSE.md"),
+    ),
+    (
+        "reports.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../web/reports.js"),
+    ),
+];
 
-async fn chart_js() -> Response {
-    match tokio::task::spawn_blocking(|| std::fs::read(chart_js_path()))
-        .await
-        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
-    {
-        Ok(bytes) => (
+/// `GET /review/static/{file}`: an embedded asset, or 404.
+async fn asset(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
+    match ASSETS.iter().find(|(name, _, _)| *name == file) {
+        Some((_, mime, bytes)) => (
             [
-                (
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/javascript; charset=utf-8"),
-                ),
+                (header::CONTENT_TYPE, HeaderValue::from_static(mime)),
                 (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400")),
+                (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
             ],
-            bytes,
+            *bytes,
         )
             .into_response(),
-        Err(_) => {
-            ApiError::NotFound("chart library not installed (run npm ci in sync-server/web)".into()).into_response()
-        }
+        None => ApiError::NotFound(format!("no static file `{file}`")).into_response(),
     }
 }
 
@@ -308,8 +315,6 @@ pub struct Layout {
     pub node_name: String,
     /// Current path and query, for the language switch.
     pub here: String,
-    /// Whether the chart library is installed.
-    pub charts: bool,
     /// Whether the viewer is a district admin (the admin pages' link).
     pub admin: bool,
 }
@@ -324,7 +329,6 @@ impl Layout {
             role: viewer.lang.role(viewer.account.role),
             node_name: area.name(&viewer.account.org_node).to_string(),
             here,
-            charts: charts_available(),
             admin: viewer.account.role == gridbook_core::domain::Role::DistrictAdmin,
         }
     }
