@@ -698,6 +698,8 @@ async fn run(cli: Cli) -> Result<(), String> {
     if let Some(opts) = seed {
         let storage = state.storage.clone();
         let (m, t) = (config.argon2_memory_kib, config.argon2_iterations);
+        println!("preparing the demo district (the first start seeds three months of work; this takes a while)…");
+        let _ = std::io::stdout().flush();
         let plan = tokio::task::spawn_blocking(move || demo::seed_lived_in(storage.as_ref(), opts, m, t))
             .await
             .map_err(|e| e.to_string())?

@@ -8,7 +8,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{Datelike, Days, Months, NaiveDate, Utc};
 use gridbook_core::materialize::china_day;
 use gridbook_sync_server::demo;
-use gridbook_sync_server::storage::Storage;
 use gridbook_tests::{Phone, TestServer, fast_client, test_config, web};
 use serde_json::Value as Json;
 use tokio::sync::oneshot;
@@ -72,7 +71,7 @@ fn strings(db: &rusqlite::Connection, sql: &str) -> BTreeSet<String> {
         .collect()
 }
 
-fn rate<'a>(report: &'a Json, key: &str) -> (u64, u64) {
+fn rate(report: &Json, key: &str) -> (u64, u64) {
     let r = report["rates"]
         .as_array()
         .expect("rates")
