@@ -683,8 +683,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                 Some(DemoOptions {
                     households,
                     days,
-                    // Relative to the day it starts: the demo never ages.
-                    ..demo::lived_in_options(gridbook_core::materialize::china_day(chrono::Utc::now()))
+                    // Relative to the day it starts (its last finished working day): the demo
+                    // never ages, and shows nothing in the future.
+                    ..demo::lived_in_options(demo::demo_day(chrono::Utc::now()))
                 }),
             )
         }
