@@ -1,4 +1,8 @@
-# Screenshot of the report page via chromedriver's WebDriver HTTP API (no extra packages).
+# Screenshot of the dashboard's report as street1 (钢山街道) of a running demo, through the
+# Debian chromedriver's WebDriver HTTP API (Python standard library only). Took
+# docs/screenshots/demo-report.png:
+#   cargo run --release -p gridbook-sync-server -- demo      # on a fresh clone, then:
+#   python3 scripts/demo-screenshot.py http://127.0.0.1:8787 docs/screenshots/demo-report.png
 import base64, json, subprocess, sys, time, urllib.request
 
 BASE = sys.argv[1]; OUT = sys.argv[2]; PATH = sys.argv[3] if len(sys.argv) > 3 else "/review/reports?period=quarter"
