@@ -1,15 +1,27 @@
 //! A demo district: 2 sub-districts, 4 communities, 12 grids filled by
 //! `gridbook_core::demo`, a department, and an account for every role. Ids and passwords are
 //! deterministic, so a restarted demo prints the same accounts and does not seed twice.
+//!
+//! [`seed_lived_in`] (the `gridbook-server demo` command) also works three months of cases and
+//! ledgers through the closed loop up to the day it starts ([`gridbook_core::demo::run_workflow`]),
+//! so the dashboard's every page, metric and chart has real values. Every record reaches the
+//! server as its account's push would: each account's changes are validated by the sync
+//! endpoint's own rules ([`crate::sync::validate`]) under that account's grants before they are
+//! committed; a refused change fails the seed.
 
-use chrono::NaiveDate;
-use gridbook_core::demo::{DemoOptions, generate_grid, seeded_id};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use gridbook_core::demo::{DemoCrew, DemoGrid, DemoOptions, generate_grid_reporting, run_workflow, seeded_id};
 use gridbook_core::domain::{OrgLevel, OrgNode, Role};
+use gridbook_core::sync::PushChange;
 use gridbook_core::{Clock, Identity, Store};
 
 use crate::auth;
-use crate::error::ApiResult;
-use crate::storage::{Account, Storage};
+use crate::error::{ApiError, ApiResult};
+use crate::storage::{Account, CommitBatch, OrgGrid, Storage};
+use crate::sync::validate::{self, Pusher};
 
 /// One demo account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,10 +116,135 @@ fn grid_name(i: usize) -> String {
     format!("{}第{}网格", COMMUNITIES[i / 3], i % 3 + 1)
 }
 
-/// Seed `storage` with the demo district unless it already has accounts. Returns the plan.
+/// Seed `storage` with the demo district unless it already has accounts: the org tree, the
+/// accounts and `opts` of house calls, patrols, ledgers and incident drafts per grid (no
+/// workflow: what the tests build on). Returns the plan.
 pub fn seed(
     storage: &dyn Storage,
     opts: DemoOptions,
+    argon2_memory_kib: u32,
+    argon2_iterations: u32,
+) -> ApiResult<DemoDistrict> {
+    seed_with(storage, opts, false, argon2_memory_kib, argon2_iterations)
+}
+
+/// The options of the lived-in demo that starts on `today` (China date): 12 households per
+/// grid and three months of work up to the end of `today`'s working day.
+pub fn lived_in_options(today: NaiveDate) -> DemoOptions {
+    DemoOptions {
+        households: 12,
+        days: 92,
+        today,
+    }
+}
+
+/// The day a lived-in demo started at `now` runs through: today (China time) once today's
+/// working day is over (18:00), yesterday before that, so nothing it shows is in the future.
+pub fn demo_day(now: DateTime<Utc>) -> NaiveDate {
+    gridbook_core::materialize::china_day(now - chrono::Duration::hours(18))
+}
+
+/// The moment the lived-in demo's work stops: 18:00 China time of `opts.today`.
+pub fn lived_in_until(opts: DemoOptions) -> DateTime<Utc> {
+    let local = opts.today.and_hms_opt(18, 0, 0).unwrap_or_default();
+    (local - chrono::Duration::hours(8)).and_utc()
+}
+
+/// [`seed`], then the lived-in district: house calls and patrols of `opts.days` days through
+/// `opts.today` itself, every case and ledger worked through the closed loop by the accounts
+/// whose work it is, up to [`lived_in_until`] (see the module doc).
+pub fn seed_lived_in(
+    storage: &dyn Storage,
+    opts: DemoOptions,
+    argon2_memory_kib: u32,
+    argon2_iterations: u32,
+) -> ApiResult<DemoDistrict> {
+    seed_with(storage, opts, true, argon2_memory_kib, argon2_iterations)
+}
+
+fn identity(plan: &DemoDistrict, username: &str, grids: &[OrgGrid]) -> Identity {
+    let a = plan.account(username);
+    let (role, org_node) = a.map_or((Role::GridWorker, String::new()), |a| (a.role, a.org_node.clone()));
+    Identity {
+        account_id: username.to_string(),
+        role,
+        grids: crate::scope::grants(role, &org_node, grids).grids(),
+        org_node,
+    }
+}
+
+/// Hand the store's outbox to the server as a push by the store's current account: the sync
+/// endpoint's checks ([`validate::parse`], [`validate::validate_group`]) under that account's
+/// grants, then one commit; the store's outbox is acknowledged. Any refusal is an error.
+fn push_as(storage: &dyn Storage, store: &mut Store, grids: &[OrgGrid]) -> ApiResult<()> {
+    let outbox = store.outbox(usize::MAX >> 1)?;
+    if outbox.is_empty() {
+        return Ok(());
+    }
+    let who = store.identity().clone();
+    let grants = crate::scope::grants(who.role, &who.org_node, grids);
+    let device = store.device_id();
+    let refused = |r: &gridbook_core::sync::Rejection| {
+        ApiError::Internal(format!(
+            "demo change of {} by {} refused: {} ({})",
+            r.doc_id, who.account_id, r.code, r.message
+        ))
+    };
+    let push = outbox
+        .into_iter()
+        .map(|e| PushChange {
+            doc_id: e.doc_id,
+            hash: e.hash,
+            bytes: e.bytes,
+        })
+        .collect();
+    let (parsed, bad) = validate::parse(push, device);
+    if let Some(r) = bad.first() {
+        return Err(refused(r));
+    }
+    let mut order: Vec<String> = Vec::new();
+    let mut groups: HashMap<String, Vec<validate::Parsed>> = HashMap::new();
+    for p in parsed {
+        if !groups.contains_key(&p.doc_id) {
+            order.push(p.doc_id.clone());
+        }
+        groups.entry(p.doc_id.clone()).or_default().push(p);
+    }
+    let stored = storage.load_docs(&order)?;
+    let pusher = Pusher {
+        account_id: who.account_id.clone(),
+        role: who.role,
+        grants,
+        device_id: device,
+        rules: Arc::new(storage.rule_book()?),
+    };
+    let mut batch = CommitBatch {
+        origin_device: device.to_string(),
+        received_at: crate::now_ms(),
+        changes: vec![],
+        docs: vec![],
+    };
+    for id in order {
+        let changes = groups.remove(&id).unwrap_or_default();
+        let outcome = validate::validate_group(&id, stored.get(&id).map(Vec::as_slice), changes, &pusher);
+        if let Some(r) = outcome.rejections.first() {
+            return Err(refused(r));
+        }
+        batch.changes.extend(outcome.accepted);
+        if let Some(doc) = outcome.doc {
+            batch.docs.push(doc?);
+        }
+    }
+    let hashes: Vec<String> = batch.changes.iter().map(|c| c.hash.clone()).collect();
+    storage.commit(batch)?;
+    store.ack(&hashes)?;
+    Ok(())
+}
+
+fn seed_with(
+    storage: &dyn Storage,
+    opts: DemoOptions,
+    lived_in: bool,
     argon2_memory_kib: u32,
     argon2_iterations: u32,
 ) -> ApiResult<DemoDistrict> {
@@ -176,12 +313,66 @@ pub fn seed(
             &node(&grid_name(g), OrgLevel::Grid, code, Some(&plan.communities[c])),
         )?;
     }
+    // The org tree, as the district admin.
+    push_as(storage, &mut store, &[])?;
+    let org_grids = storage.org_grids()?;
+    let mut generated: Vec<DemoGrid> = Vec::new();
     if opts.households > 0 {
+        // The lived-in demo's history runs through its first day.
+        let grid_opts = if lived_in {
+            DemoOptions {
+                today: opts.today + Days::new(1),
+                ..opts
+            }
+        } else {
+            opts
+        };
         for (g, gid) in plan.grids.iter().enumerate() {
-            generate_grid(&mut store, gid, &format!("grid{:02}", g + 1), 1_000 + g as u64, opts)?;
+            // Each grid's records as its worker's phone makes and pushes them.
+            let worker = format!("grid{:02}", g + 1);
+            store.set_identity(identity(&plan, &worker, &org_grids));
+            // The lived-in demo reports fewer problems (a district's pace, and a quick start).
+            let reported = if lived_in { 0.12 } else { 0.4 };
+            generated.push(generate_grid_reporting(
+                &mut store,
+                gid,
+                &worker,
+                1_000 + g as u64,
+                grid_opts,
+                reported,
+            )?);
+            let grants = crate::scope::grants(Role::GridWorker, gid, &org_grids);
+            storage.put_person_keys(&store.export_person_keys()?, &|scope| grants.may_write(scope))?;
+            push_as(storage, &mut store, &org_grids)?;
         }
     }
-    import(storage, &store)?;
+    if lived_in && !generated.is_empty() {
+        let crews: Vec<DemoCrew> = plan
+            .grids
+            .iter()
+            .enumerate()
+            .map(|(g, gid)| DemoCrew {
+                grid: gid.clone(),
+                worker: identity(&plan, &format!("grid{:02}", g + 1), &org_grids),
+                community: identity(&plan, &format!("community{}", g / 3 + 1), &org_grids),
+                sub_district: identity(&plan, &format!("street{}", g / 6 + 1), &org_grids),
+                department: identity(&plan, "dept1", &org_grids),
+            })
+            .collect();
+        run_workflow(
+            &mut store,
+            &crews,
+            &generated,
+            0xD3E0,
+            lived_in_until(opts),
+            &mut |s: &mut Store| {
+                push_as(storage, s, &org_grids).map_err(|e| gridbook_core::Error::Workflow {
+                    code: "demo_push_refused",
+                    message: e.to_string(),
+                })
+            },
+        )?;
+    }
     for a in &plan.accounts {
         // Through the password policy and the audit log like any account (`demo-<username>`
         // passes the policy).

@@ -41,8 +41,9 @@ enum Cmd {
         /// Households per grid.
         #[arg(long, default_value_t = 12)]
         households: usize,
-        /// Days of history per grid.
-        #[arg(long, default_value_t = 14)]
+        /// Days of history per grid, up to today (cases and ledgers worked through the closed
+        /// loop by the accounts whose work it is).
+        #[arg(long, default_value_t = 92)]
         days: u32,
     },
     /// Start with a configuration file (the data folder must have been set up by `admin init`).
@@ -803,7 +804,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                 Some(DemoOptions {
                     households,
                     days,
-                    ..DemoOptions::default()
+                    // Relative to the day it starts (its last finished working day): the demo
+                    // never ages, and shows nothing in the future.
+                    ..demo::lived_in_options(demo::demo_day(chrono::Utc::now()))
                 }),
             )
         }
@@ -836,7 +839,9 @@ async fn run(cli: Cli) -> Result<(), String> {
     if let Some(opts) = seed {
         let storage = state.storage.clone();
         let (m, t) = (config.argon2_memory_kib, config.argon2_iterations);
-        let plan = tokio::task::spawn_blocking(move || demo::seed(storage.as_ref(), opts, m, t))
+        println!("preparing the demo district (the first start seeds three months of work; this takes a while)…");
+        let _ = std::io::stdout().flush();
+        let plan = tokio::task::spawn_blocking(move || demo::seed_lived_in(storage.as_ref(), opts, m, t))
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;

@@ -38,8 +38,6 @@ pub mod session;
 pub mod visits;
 pub mod write;
 
-use std::path::PathBuf;
-
 use askama::Template;
 use axum::Router;
 use axum::extract::State;
@@ -67,7 +65,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/review/login", get(session::login_page).post(session::login_submit))
         .route("/review/logout", post(session::logout))
         .route("/review/lang", get(set_lang))
-        .route("/review/static/chart.umd.min.js", get(chart_js))
+        .route("/", get(root))
         .route("/review/static/{file}", get(static_file))
         .route("/review/ledgers", get(ledgers::list_page))
         .route("/review/ledgers/{id}", get(ledgers::detail_page))
@@ -104,26 +102,39 @@ pub fn router(state: &AppState) -> Router<AppState> {
         ))
 }
 
-/// The dashboard's own scripts and style sheets (no inline script or style: the
-/// Content-Security-Policy allows `'self'` only), compiled into the binary.
-const STATIC_FILES: &[(&str, &str, &str)] = &[
+/// The dashboard's browser files, compiled into the binary (one file a district can copy; no npm
+/// at build or run time): its own scripts and style sheet (no inline script or style: the
+/// Content-Security-Policy allows `'self'` only) and the pinned chart.js (`web/package.json`,
+/// committed under `web/vendor/` with its licence).
+const STATIC_FILES: &[(&str, &str, &[u8])] = &[
     (
         "dashboard.css",
         "text/css; charset=utf-8",
-        include_str!("../static/review/dashboard.css"),
+        include_bytes!("../static/review/dashboard.css"),
     ),
     (
         "reports.js",
         "text/javascript; charset=utf-8",
-        include_str!("../static/review/reports.js"),
+        include_bytes!("../static/review/reports.js"),
     ),
     (
         "admin.js",
         "text/javascript; charset=utf-8",
-        include_str!("../static/review/admin.js"),
+        include_bytes!("../static/review/admin.js"),
+    ),
+    (
+        "chart.umd.min.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../web/vendor/chart.umd.min.js"),
+    ),
+    (
+        "chart.js.LICENSE.md",
+        "text/plain; charset=utf-8",
+        include_bytes!("../web/vendor/chart.js.LICENSE.md"),
     ),
 ];
 
+/// `GET /review/static/{file}`: an embedded file, or 404.
 async fn static_file(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
     match STATIC_FILES.iter().find(|(name, _, _)| *name == file) {
         Some((_, mime, body)) => (
@@ -134,7 +145,7 @@ async fn static_file(axum::extract::Path(file): axum::extract::Path<String>) -> 
             *body,
         )
             .into_response(),
-        None => ApiError::NotFound("static file".into()).into_response(),
+        None => ApiError::NotFound(format!("no static file `{file}`")).into_response(),
     }
 }
 
@@ -168,39 +179,10 @@ async fn set_lang(State(app): State<AppState>, Q(q): Q<LangQuery>) -> Response {
     resp
 }
 
-/// Where the pinned chart library is vendored (`npm ci` in `sync-server/web`).
-pub fn chart_js_path() -> PathBuf {
-    if let Ok(p) = std::env::var("GRIDBOOK_WEB_DIR") {
-        return PathBuf::from(p).join("node_modules/chart.js/dist/chart.umd.min.js");
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("web/node_modules/chart.js/dist/chart.umd.min.js")
-}
-
-/// Whether the chart library is on disk (pages render without charts when it is not).
-pub fn charts_available() -> bool {
-    chart_js_path().is_file()
-}
-
-async fn chart_js() -> Response {
-    match tokio::task::spawn_blocking(|| std::fs::read(chart_js_path()))
-        .await
-        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
-    {
-        Ok(bytes) => (
-            [
-                (
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/javascript; charset=utf-8"),
-                ),
-                (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400")),
-            ],
-            bytes,
-        )
-            .into_response(),
-        Err(_) => {
-            ApiError::NotFound("chart library not installed (run npm ci in sync-server/web)".into()).into_response()
-        }
-    }
+/// `GET /`: a person opening the server's address lands on the dashboard (its login when not
+/// signed in). Phones and scripts use `/v1/*`.
+async fn root() -> Redirect {
+    Redirect::to("/review")
 }
 
 /// Open a read-only connection to the server's database (the query tables the phones have,
@@ -360,8 +342,6 @@ pub struct Layout {
     pub node_name: String,
     /// Current path and query, for the language switch.
     pub here: String,
-    /// Whether the chart library is installed.
-    pub charts: bool,
     /// Whether the viewer is a district admin (the admin pages' link).
     pub admin: bool,
 }
@@ -376,7 +356,6 @@ impl Layout {
             role: viewer.lang.role(viewer.account.role),
             node_name: area.name(&viewer.account.org_node).to_string(),
             here,
-            charts: charts_available(),
             admin: viewer.account.role == gridbook_core::domain::Role::DistrictAdmin,
         }
     }

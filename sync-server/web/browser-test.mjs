@@ -92,9 +92,14 @@ try {
   await download.saveAs(path.join(downloads, 'ledgers.xlsx'));
   result.download = download.suggestedFilename();
 
-  // Another community's ledger: a friendly 404 page.
-  const other = await page.goto(`${base}/review/ledgers/00000000-0000-0000-0000-000000000000`);
+  // A real ledger of another community: a friendly 404 page, nothing of it shown.
+  const other = await page.goto(`${base}/review/ledgers/${env('FOREIGN_LEDGER')}`);
   result.foreign_status = other.status();
+  result.foreign_shown = (await page.content()).includes(env('FOREIGN_LEDGER_WORKER'));
+
+  // The server's root leads to the dashboard.
+  await page.goto(`${base}/`);
+  result.root_url = page.url();
 } finally {
   await context.close();
   fs.rmSync(userDataDir, { recursive: true, force: true });

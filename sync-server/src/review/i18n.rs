@@ -121,9 +121,9 @@ const LABELS: &[(&str, &str, &str)] = &[
     ("ledgers_returned", "台账退回", "Ledgers returned"),
     ("ledgers_approved", "台账通过", "Ledgers approved"),
     (
-        "charts_missing",
-        "图表库未安装，仅显示表格",
-        "Chart library not installed: tables only",
+        "charts_failed",
+        "图表未能加载，仅显示表格",
+        "The charts did not load: tables only",
     ),
     ("error", "出错了", "Something went wrong"),
     ("back", "返回", "Back"),

@@ -1,7 +1,16 @@
-// The report page's charts (chart.js), from the JSON in #chart-data; a file of its own so the Content-Security-Policy needs no inline script (issue 24).
+// The report page's charts (统计报表), drawn with the embedded chart.js from the JSON in #chart-data;
+// a file of its own so the Content-Security-Policy needs no inline script (issue 24).
 (function () {
-  if (typeof Chart === 'undefined') { return; }
-  var d = JSON.parse(document.getElementById('chart-data').textContent);
+  'use strict';
+  var data = document.getElementById('chart-data');
+  if (!data) { return; }
+  if (typeof Chart === 'undefined') {
+    // chart.js is embedded in the server binary: this happens only when it failed to load.
+    var missing = document.getElementById('charts-missing');
+    if (missing) { missing.hidden = false; }
+    return;
+  }
+  var d = JSON.parse(data.textContent);
   var opts = function (t) { return { animation: false, responsive: true, plugins: { title: { display: true, text: t } } }; };
   window.gridbookCharts = [
     new Chart(document.getElementById('chart-trend'), { type: 'line', data: { labels: d.trend.labels, datasets: [{ label: d.trend.title, data: d.trend.values, borderColor: '#1d4e89', tension: 0.2 }] }, options: opts(d.trend.title) }),

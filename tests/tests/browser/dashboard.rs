@@ -88,6 +88,16 @@ async fn supervisor_reviews_in_chromium_and_the_phone_sees_it() {
     let shots = repo_root().join("docs/screenshots");
     std::fs::create_dir_all(&shots).expect("screenshots dir");
     let downloads = tempfile::tempdir().expect("downloads");
+    // A real ledger of another community (community 2's first grid), for the 404 check.
+    let foreign_grid = server.plan.grids[3].clone();
+    let (foreign_ledger, foreign_worker): (String, String) = server
+        .db()
+        .query_row(
+            "SELECT id, worker FROM ledgers WHERE grid_id = ?1 LIMIT 1",
+            [&foreign_grid],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("a ledger of another community");
     let web = repo_root().join("sync-server/web");
     let out = Command::new("node")
         .arg(web.join("browser-test.mjs"))
@@ -96,6 +106,8 @@ async fn supervisor_reviews_in_chromium_and_the_phone_sees_it() {
         .env("LEDGER_RETURN", &to_return)
         .env("LEDGER_APPROVE", &to_approve)
         .env("CASE_ID", &case_id)
+        .env("FOREIGN_LEDGER", &foreign_ledger)
+        .env("FOREIGN_LEDGER_WORKER", &foreign_worker)
         .env("SCREENSHOT_DIR", &shots)
         .env("DOWNLOAD_DIR", downloads.path())
         .output()
@@ -107,6 +119,22 @@ async fn supervisor_reviews_in_chromium_and_the_phone_sees_it() {
         serde_json::from_str(stdout.lines().rev().find(|l| l.starts_with('{')).expect("result line"))
             .expect("result json");
     assert_eq!(result["charts"], 3, "three charts drawn");
+    assert_eq!(result["submitted"], 4, "the four submitted ledgers listed as submitted");
+    assert_eq!(result["case_state"], "dispatched", "the case page shows the dispatch");
+    let download = result["download"].as_str().expect("download name");
+    assert!(
+        download.starts_with("ledgers-") && download.ends_with(".xlsx"),
+        "the ledger export downloaded: {download}"
+    );
+    assert_eq!(result["foreign_status"], 404, "another community's real ledger is 404");
+    assert_eq!(result["foreign_shown"], false, "nothing of it on the page");
+    assert!(
+        result["root_url"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("/review/ledgers")),
+        "/ leads to the dashboard (signed in: its first page): {}",
+        result["root_url"]
+    );
 
     // 3. The phone syncs and sees the supervisor's work.
     client.sync(&mut store).await.expect("pull");

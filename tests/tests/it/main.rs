@@ -10,6 +10,7 @@ mod admin_rules;
 mod bad_input;
 mod bootstrap;
 mod convergence;
+mod demo;
 mod department;
 mod erasure;
 mod fresh_district;
