@@ -120,7 +120,7 @@ const TOLERATED: &[(&str, &str, &str)] = &[
 const SYNC_TOLERATED: &[&str] = &["network_error", "bad_gateway", "malformed_body"];
 
 /// Client request timeout while faults are on (a stalled response is given up after this).
-const FAULT_TIMEOUT: Duration = Duration::from_secs(2);
+const FAULT_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// One write a phone made: the change it produced and the value it wrote at `field` of the
 /// body (`deleted` for a delete or restore, whose value is not compared).
@@ -470,7 +470,7 @@ fn operate(phone: &mut Phone, rng: &mut StdRng, department: &str, book: &mut Boo
             );
             match rng.random_range(0..16) {
                 0 => {
-                    let address = format!("幸福小区{name}#{}", book.unique());
+                    let address = format!("幸福小区{name}#{}号", book.unique());
                     if let Some(id) = outcome(
                         book,
                         &name,
@@ -528,7 +528,7 @@ fn operate(phone: &mut Phone, rng: &mut StdRng, department: &str, book: &mut Boo
                 4 => {
                     let Some(hh) = pick(&households, rng) else { return };
                     let template = store.active_template().expect("template");
-                    let notes = format!("模拟走访{name}#{}", book.unique());
+                    let notes = format!("模拟走访{name}#{}号", book.unique());
                     let call = HouseCall {
                         grid_id: grid.clone(),
                         household_id: hh,
@@ -561,7 +561,7 @@ fn operate(phone: &mut Phone, rng: &mut StdRng, department: &str, book: &mut Boo
                     let Some(mut h) = outcome(book, &name, "household_edit", store.get::<Household>(&hh)) else {
                         return;
                     };
-                    h.address = format!("幸福小区{name}#{}", book.unique());
+                    h.address = format!("幸福小区{name}#{}号", book.unique());
                     if outcome(book, &name, "household_edit", store.update(&hh, &h)).is_some() {
                         wrote(
                             book,
@@ -576,7 +576,7 @@ fn operate(phone: &mut Phone, rng: &mut StdRng, department: &str, book: &mut Boo
                     }
                 }
                 6 => {
-                    let title = format!("模拟事件{name}#{}", book.unique());
+                    let title = format!("模拟事件{name}#{}号", book.unique());
                     let case = Case {
                         grid_id: grid.clone(),
                         case_kind: if rng.random_bool(0.5) {
@@ -604,7 +604,7 @@ fn operate(phone: &mut Phone, rng: &mut StdRng, department: &str, book: &mut Boo
                     }
                 }
                 7 => {
-                    let notes = format!("模拟台账{name}#{}", book.unique());
+                    let notes = format!("模拟台账{name}#{}号", book.unique());
                     let ledger = Ledger {
                         grid_id: grid.clone(),
                         worker: me.account_id.clone(),
@@ -641,7 +641,7 @@ fn operate(phone: &mut Phone, rng: &mut StdRng, department: &str, book: &mut Boo
                     let Some(mut l) = outcome(book, &name, "ledger_edit", store.get::<Ledger>(&id)) else {
                         return;
                     };
-                    l.notes = format!("模拟台账{name}#{}", book.unique());
+                    l.notes = format!("模拟台账{name}#{}号", book.unique());
                     if outcome(book, &name, "ledger_edit", store.update_ledger(&id, &l)).is_some() {
                         wrote(book, &name, written, store, "ledger_edit", &id, "notes", json!(l.notes));
                         if outcome(book, &name, "ledger_submit", store.submit_ledger(&id)).is_some() {
@@ -660,7 +660,7 @@ fn operate(phone: &mut Phone, rng: &mut StdRng, department: &str, book: &mut Boo
                     }
                 }
                 9 => {
-                    let notes = format!("模拟巡查{name}#{}", book.unique());
+                    let notes = format!("模拟巡查{name}#{}号", book.unique());
                     let patrol = Patrol {
                         grid_id: grid.clone(),
                         worker: me.account_id.clone(),
@@ -685,7 +685,7 @@ fn operate(phone: &mut Phone, rng: &mut StdRng, department: &str, book: &mut Boo
                     let Some(mut p) = outcome(book, &name, "patrol_edit", store.get::<Patrol>(&id)) else {
                         return;
                     };
-                    p.notes = format!("模拟巡查{name}#{}", book.unique());
+                    p.notes = format!("模拟巡查{name}#{}号", book.unique());
                     p.ended_at = Some(now + chrono::Duration::minutes(30));
                     if outcome(book, &name, "patrol_edit", store.update(&id, &p)).is_some() {
                         wrote(book, &name, written, store, "patrol_edit", &id, "notes", json!(p.notes));
@@ -951,6 +951,12 @@ fn field_values(doc: &AutoCommit, id: &str, field: &str, key: Option<&gridbook_c
 
 async fn run(seed: u64) -> Stats {
     let mut rng = StdRng::seed_from_u64(seed);
+    let t0 = Instant::now();
+    let trace = |what: &str| {
+        if std::env::var("GRIDBOOK_SIM_TRACE").is_ok() {
+            eprintln!("seed {seed}: {what} at {:.2} s", t0.elapsed().as_secs_f64());
+        }
+    };
     let mut stats = Stats::default();
     let mut book = Book::default();
     let dir = tempfile::tempdir().expect("tempdir");
@@ -959,6 +965,7 @@ async fn run(seed: u64) -> Stats {
     let srv = tokio::task::spawn_blocking(move || ServerProcess::start(&data_for_start, 0))
         .await
         .expect("start");
+    trace("server started");
     let proxy = Proxy::start(seed, srv.port).await;
     let mut srv = Some(srv);
     let url = proxy.url();
@@ -993,6 +1000,7 @@ async fn run(seed: u64) -> Stats {
             });
         }
     }
+    trace("phones bootstrapped");
     let mut acked = BTreeSet::new();
     let mut next_version: BTreeMap<&'static str, u32> = BTreeMap::new();
     proxy.set_rate(0.25);
@@ -1049,7 +1057,9 @@ async fn run(seed: u64) -> Stats {
         } else {
             None
         };
+        trace("round written");
         let synced = sync_batch(batch, &mut rng, &mut stats, &mut acked).await;
+        trace("round synced");
         if let Some(k) = killer {
             let (s, during_push) = k.await.expect("killer");
             srv = Some(s);
@@ -1079,10 +1089,12 @@ async fn run(seed: u64) -> Stats {
         }
     }
 
+    trace("final rounds done");
     // Checks.
     let mut srv = srv.expect("server");
     let db = server_db(&srv.db_path());
     check(seed, &db, &mut phones, &book, &acked, &mut stats);
+    trace("checked");
     let (faults, forwarded) = proxy.counts();
     stats.faults = faults;
     stats.forwarded = forwarded;
@@ -1269,7 +1281,13 @@ fn check(seed: u64, db: &Connection, phones: &mut [Phone], book: &Book, acked: &
         });
         let values = field_values(doc, id, field, key.as_ref());
         for w in writes {
-            if values.contains(&w.value) {
+            // Text fields merge concurrent rewrites character by character: a value is kept
+            // when the merged text holds it whole (every written text ends in `号`, unique).
+            let kept = values.iter().any(|v| match (v.as_str(), w.value.as_str()) {
+                (Some(held), Some(mine)) if mine.ends_with('号') => held.contains(mine),
+                _ => *v == w.value,
+            });
+            if kept {
                 continue;
             }
             let mine: ChangeHash = w.hash.parse().expect("hash");
@@ -1321,17 +1339,6 @@ fn check(seed: u64, db: &Connection, phones: &mut [Phone], book: &Book, acked: &
                 );
             }
         }
-        for phone in phones.iter_mut() {
-            if let Some(heads) = phone.store().doc_heads().expect("heads").get(id) {
-                let server = &server_heads[id].1;
-                assert_eq!(
-                    &heads.join(","),
-                    server,
-                    "seed {seed}: {} and the server differ on {id}",
-                    phone.name
-                );
-            }
-        }
         stats.transitions += steps.len() as u64;
     }
 
@@ -1366,9 +1373,10 @@ fn check(seed: u64, db: &Connection, phones: &mut [Phone], book: &Book, acked: &
             "seed {seed}: {id}'s change log repeats a change"
         );
         assert!(
-            in_log.is_subset(&in_doc),
-            "seed {seed}: {id}'s change log holds changes its document lacks: {:?}",
-            in_log.difference(&in_doc).collect::<Vec<_>>()
+            in_log == in_doc,
+            "seed {seed}: {id}'s change log and its document differ: only in the log {:?}, only in the document {:?}",
+            in_log.difference(&in_doc).collect::<Vec<_>>(),
+            in_doc.difference(&in_log).collect::<Vec<_>>()
         );
     }
 

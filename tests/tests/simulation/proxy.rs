@@ -112,7 +112,18 @@ impl Proxy {
         if rate <= 0.0 || !p.rng.random_bool(rate) {
             return None;
         }
-        let kind = FAULTS[p.rng.random_range(0..FAULTS.len())];
+        // A stalled response costs the client's whole timeout: rarer than the others.
+        let weight = |k: &str| if k == "stall_response" { 1 } else { 3 };
+        let total: u32 = FAULTS.iter().map(|k| weight(k)).sum();
+        let mut at = p.rng.random_range(0..total);
+        let mut kind = FAULTS[0];
+        for k in FAULTS {
+            if at < weight(k) {
+                kind = k;
+                break;
+            }
+            at -= weight(k);
+        }
         let arg = p.rng.random_range(1..60);
         *p.counts.entry(kind).or_default() += 1;
         Some((kind, arg))
