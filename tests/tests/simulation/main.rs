@@ -391,6 +391,7 @@ fn outcome<T>(book: &mut Book, device: &str, op: &'static str, r: gridbook_core:
 
 /// Record a successful write: its change is the document's single head, and it waits in the
 /// outbox.
+#[allow(clippy::too_many_arguments)] // one call shape for every kind of write
 fn wrote(
     book: &mut Book,
     phone_name: &str,
@@ -1212,10 +1213,10 @@ fn check(seed: u64, db: &Connection, phones: &mut [Phone], book: &Book, acked: &
         }
         // Every person of its grids opens (its key arrived).
         for (id, grid) in &book.persons {
-            if me.grids.contains(grid) {
-                if let Err(e) = store.get::<Person>(id) {
-                    panic!("seed {seed}: {name} cannot open person {id} of its grid {grid}: {e}");
-                }
+            if me.grids.contains(grid)
+                && let Err(e) = store.get::<Person>(id)
+            {
+                panic!("seed {seed}: {name} cannot open person {id} of its grid {grid}: {e}");
             }
         }
     }
