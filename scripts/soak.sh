@@ -20,7 +20,8 @@ one() {
   local s=$1 t0
   t0=$(date +%s)
   if GRIDBOOK_SIM_SEED="$s" "$SIM_BIN" --nocapture >"$LOGS/seed-$s.log" 2>&1; then
-    echo "seed $s ok ($(( $(date +%s) - t0 )) s)"
+    # Keep the seed's counts (faults, kills during a push, writes) for the record.
+    echo "seed $s ok ($(( $(date +%s) - t0 )) s): $(grep -m1 '^simulation:' "$LOGS/seed-$s.log" | cut -d';' -f2-)"
     rm -f "$LOGS/seed-$s.log"
   else
     echo "seed $s FAILED ($(( $(date +%s) - t0 )) s): $LOGS/seed-$s.log;" \

@@ -112,7 +112,10 @@ async fn phone(path: &Path, name: &str, url: &str) -> (Store, SyncClient) {
         org_node: String::new(),
         grids: vec![],
     };
-    let mut store = Store::open(path, nobody).expect("store");
+    // Encrypted, as every phone's store is (the FFI opens it with the keystore's key).
+    let key = [uuid::Uuid::new_v4().into_bytes(), uuid::Uuid::new_v4().into_bytes()].concat();
+    let key = gridbook_core::StoreKey::from_bytes(&key).expect("store key");
+    let mut store = Store::open_encrypted(path, &key, nobody).expect("store");
     let mut client = SyncClient::with_config(url, config()).expect("client");
     client
         .login(&mut store, "grid01", "demo-grid01", name)

@@ -91,7 +91,10 @@ async fn phone(dir: &Path, name: &str, url: &str) -> (Store, SyncClient) {
         org_node: String::new(),
         grids: vec![],
     };
-    let mut store = Store::open(&dir.join(name), nobody).expect("store");
+    // Encrypted, as every phone's store is (the FFI opens it with the keystore's key).
+    let key = [uuid::Uuid::new_v4().into_bytes(), uuid::Uuid::new_v4().into_bytes()].concat();
+    let key = gridbook_core::StoreKey::from_bytes(&key).expect("store key");
+    let mut store = Store::open_encrypted(&dir.join(name), &key, nobody).expect("store");
     // The bench server speaks plain HTTP on loopback (development flag, explicit).
     let mut config = ClientConfig {
         allow_insecure_http: true,

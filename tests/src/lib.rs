@@ -12,7 +12,7 @@ use gridbook_core::domain::{GridAssignment, Household, HousingUse, Role};
 use gridbook_core::sync::client::{ClientConfig, gzip};
 use gridbook_core::sync::wire::{self, CONTENT_TYPE};
 use gridbook_core::sync::{LoginInfo, PROTOCOL_VERSION, PushChange, SyncClient, SyncRequest, SyncResponse};
-use gridbook_core::{Identity, Store};
+use gridbook_core::{Identity, Store, StoreKey};
 use gridbook_sync_server::demo::{self, DemoDistrict};
 use gridbook_sync_server::{AppState, Config};
 use rusqlite::Connection;
@@ -262,6 +262,9 @@ pub struct Phone {
     pub info: LoginInfo,
     /// Store file.
     pub path: PathBuf,
+    /// The store's key: every phone's store is encrypted (`Store::open_encrypted`), as the
+    /// FFI opens it on a real phone.
+    pub key: StoreKey,
     _dir: TempDir,
 }
 
@@ -287,7 +290,9 @@ impl Phone {
             org_node: String::new(),
             grids: vec![],
         };
-        let mut store = Store::open(&path, nobody).expect("open store");
+        let key = [uuid::Uuid::new_v4().into_bytes(), uuid::Uuid::new_v4().into_bytes()].concat();
+        let key = StoreKey::from_bytes(&key).expect("store key");
+        let mut store = Store::open_encrypted(&path, &key, nobody).expect("open store");
         let mut client = SyncClient::with_config(url, config).expect("client");
         let info = client
             .login(&mut store, username, password, "test phone")
@@ -298,6 +303,7 @@ impl Phone {
             client,
             info,
             path,
+            key,
             _dir: dir,
         }
     }
