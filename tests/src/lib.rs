@@ -388,6 +388,36 @@ impl Raw {
     }
 }
 
+/// A JSON answer of the server: status, `Retry-After` (seconds) and body (`Null` when not JSON).
+pub struct Answer {
+    pub status: u16,
+    pub retry_after: Option<u64>,
+    pub body: serde_json::Value,
+}
+
+impl Answer {
+    /// Reads a response whole.
+    pub async fn read(resp: reqwest::Response) -> Answer {
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        let bytes = resp.bytes().await.expect("body");
+        Answer {
+            status,
+            retry_after,
+            body: serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        }
+    }
+
+    /// The error body's `code` ("" when there is none).
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+}
+
 /// POST raw bytes to `/v1/sync` (optionally gzip-labelled).
 pub async fn post_sync_raw(url: &str, token: Option<&str>, body: Vec<u8>, gzipped: bool) -> Raw {
     let mut req = reqwest::Client::new()

@@ -4,21 +4,9 @@
 
 use gridbook_core::Store;
 use gridbook_core::wipe::WIPED_MARKER;
-use gridbook_tests::{Phone, TestServer, fast_client, household, post_sync, request};
+use gridbook_tests::{Answer, Phone, TestServer, fast_client, household, post_sync, request};
 use rusqlite::{Connection, OpenFlags};
 use uuid::Uuid;
-
-struct Answer {
-    status: u16,
-    retry_after: Option<u64>,
-    body: serde_json::Value,
-}
-
-impl Answer {
-    fn code(&self) -> &str {
-        self.body["code"].as_str().unwrap_or("")
-    }
-}
 
 async fn post_json(url: &str, path: &str, token: Option<&str>, body: serde_json::Value) -> Answer {
     let mut r = reqwest::Client::new().post(format!("{url}{path}")).json(&body);
@@ -26,18 +14,7 @@ async fn post_json(url: &str, path: &str, token: Option<&str>, body: serde_json:
         r = r.bearer_auth(t);
     }
     let resp = r.send().await.expect("send");
-    let status = resp.status().as_u16();
-    let retry_after = resp
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok());
-    let bytes = resp.bytes().await.expect("body");
-    Answer {
-        status,
-        retry_after,
-        body: serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
-    }
+    Answer::read(resp).await
 }
 
 async fn login(url: &str, username: &str, password: &str) -> Answer {

@@ -5,21 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use gridbook_tests::TestServer;
 use gridbook_tests::web;
+use gridbook_tests::{Answer, TestServer};
 use uuid::Uuid;
-
-struct Answer {
-    status: u16,
-    retry_after: Option<u64>,
-    body: serde_json::Value,
-}
-
-impl Answer {
-    fn code(&self) -> &str {
-        self.body["code"].as_str().unwrap_or("")
-    }
-}
 
 async fn login(client: &reqwest::Client, url: &str, username: &str, password: &str) -> Answer {
     let resp = client
@@ -28,18 +16,7 @@ async fn login(client: &reqwest::Client, url: &str, username: &str, password: &s
         .send()
         .await
         .expect("send");
-    let status = resp.status().as_u16();
-    let retry_after = resp
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok());
-    let bytes = resp.bytes().await.expect("body");
-    Answer {
-        status,
-        retry_after,
-        body: serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
-    }
+    Answer::read(resp).await
 }
 
 /// The dashboard's login form: status, `Retry-After`, page.
