@@ -594,6 +594,48 @@ fn available_actions_match_check() {
     assert_eq!(names(DEPT), Vec::<String>::new());
 }
 
+/// Found by the simulation (issue 16): `request_extension` was offered while an extension was
+/// pending, and `approve_extension` / `reject_extension` with none pending, although `check`
+/// refuses them whatever the parameters: a button that always fails.
+#[test]
+fn extension_buttons_follow_the_pending_extension() {
+    let def = def();
+    let names = |state: &workflow::CaseState, role: Role| -> Vec<String> {
+        workflow::available_actions(&def, state, role, role.level())
+            .iter()
+            .map(|a| a.name.clone())
+            .collect()
+    };
+    let has = |v: &[String], n: &str| v.iter().any(|x| x == n);
+    let handling = Case::new().run(&[REPORT, ACCEPT, DISPATCH, DEPT_ACCEPT]).state();
+    assert!(has(&names(&handling, DEPT), "request_extension"));
+    assert!(!has(&names(&handling, CS), "approve_extension"));
+    assert!(!has(&names(&handling, CS), "reject_extension"));
+    let pending = Case::new()
+        .run(&[REPORT, ACCEPT, DISPATCH, DEPT_ACCEPT, ASK_EXT])
+        .state();
+    assert!(!has(&names(&pending, DEPT), "request_extension"));
+    assert!(has(&names(&pending, CS), "approve_extension"));
+    assert!(has(&names(&pending, CS), "reject_extension"));
+    // Every offered action is refused, if at all, only for its parameters.
+    for (state, role) in [(&handling, DEPT), (&handling, CS), (&pending, DEPT), (&pending, CS)] {
+        for a in workflow::available_actions(&def, state, role, role.level()) {
+            let r = check(&def, state, &a.name, role, role.level(), &BTreeMap::new());
+            assert!(
+                matches!(
+                    r,
+                    Ok(_)
+                        | Err(
+                            workflow::WorkflowError::MissingParam { .. } | workflow::WorkflowError::InvalidParam { .. }
+                        )
+                ),
+                "{} offered but refused: {r:?}",
+                a.name
+            );
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // the fold
 

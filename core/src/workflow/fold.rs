@@ -490,13 +490,28 @@ pub fn available_actions<'d>(
     let empty = BTreeMap::new();
     def.actions()
         .iter()
-        .filter(|a| {
-            matches!(
-                check(def, state, &a.name, role, org_level, &empty),
-                Ok(_) | Err(WorkflowError::MissingParam { .. } | WorkflowError::InvalidParam { .. })
-            )
+        .filter(|a| match check(def, state, &a.name, role, org_level, &empty) {
+            Ok(_) => true,
+            // Parameters are the user's to give, but the case's own state must allow the action
+            // whatever they are: an extension already pending, or none to approve, hides the
+            // button (the parameter check comes first in `check`, so it cannot tell).
+            Err(WorkflowError::MissingParam { .. } | WorkflowError::InvalidParam { .. }) => {
+                extension_state_refuses(a, state).is_none()
+            }
+            Err(_) => false,
         })
         .collect()
+}
+
+/// The refusal an action's extension effects meet in `state`, parameters aside.
+fn extension_state_refuses(action: &ActionDef, state: &CaseState) -> Option<WorkflowError> {
+    action.effects.iter().find_map(|e| match e {
+        Effect::RequestExtension { .. } if state.pending_extension.is_some() => Some(WorkflowError::ExtensionPending),
+        Effect::ApproveExtension { .. } | Effect::RejectExtension if state.pending_extension.is_none() => {
+            Some(WorkflowError::NoPendingExtension)
+        }
+        _ => None,
+    })
 }
 
 struct Attempt<'a> {
@@ -613,30 +628,20 @@ fn evaluate<'d>(
             param: "reason".into(),
         });
     }
+    if let Some(refusal) = extension_state_refuses(action, state) {
+        return Err(refusal);
+    }
     for e in &action.effects {
-        match e {
-            Effect::RequestExtension { .. } if state.pending_extension.is_some() => {
-                return Err(WorkflowError::ExtensionPending);
-            }
-            Effect::ApproveExtension { param } => {
-                let Some(pending) = &state.pending_extension else {
-                    return Err(WorkflowError::NoPendingExtension);
-                };
-                if let Some(p) = param
-                    && let Some(days) = a.params.get(p).and_then(|v| v.trim().parse::<u32>().ok())
-                    && days > pending.days
-                {
-                    return Err(WorkflowError::InvalidParam {
-                        action: action.name.clone(),
-                        param: p.clone(),
-                        reason: format!("more than the {} days requested", pending.days),
-                    });
-                }
-            }
-            Effect::RejectExtension if state.pending_extension.is_none() => {
-                return Err(WorkflowError::NoPendingExtension);
-            }
-            _ => {}
+        if let Effect::ApproveExtension { param: Some(p) } = e
+            && let Some(pending) = &state.pending_extension
+            && let Some(days) = a.params.get(p).and_then(|v| v.trim().parse::<u32>().ok())
+            && days > pending.days
+        {
+            return Err(WorkflowError::InvalidParam {
+                action: action.name.clone(),
+                param: p.clone(),
+                reason: format!("more than the {} days requested", pending.days),
+            });
         }
     }
     let to = match &action.to {
