@@ -20,6 +20,7 @@ pub mod config;
 pub mod demo;
 pub mod erasure;
 pub mod error;
+pub mod http;
 pub mod model;
 pub mod password;
 pub mod review;
@@ -30,14 +31,14 @@ pub mod sync;
 pub mod throttle;
 
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::Path as FsPath;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -51,88 +52,9 @@ use uuid::Uuid;
 
 pub use config::Config;
 use error::{ApiError, ApiResult};
-use storage::Storage;
-use storage::sqlite::SqliteStorage;
-
-/// Shared state of the handlers.
-#[derive(Clone)]
-pub struct AppState {
-    /// Where everything is kept.
-    pub storage: Arc<dyn Storage>,
-    /// Configuration.
-    pub config: Arc<Config>,
-    /// One push validates and commits at a time.
-    pub push_lock: Arc<tokio::sync::Mutex<()>>,
-    /// False once shutdown has begun.
-    pub ready: Arc<AtomicBool>,
-    /// Failed-login throttling and lockout.
-    pub throttle: Arc<throttle::LoginThrottle>,
-    /// The database file and its key (ADR 0009): the dashboard's own connections come from it.
-    pub db: server_db::ServerDb,
-    /// The bounded pool that checks login passwords ([`password`]).
-    pub hasher: password::HashPool,
-}
-
-impl AppState {
-    /// State over a storage (its database file and key, if it has one, else the config's file
-    /// unencrypted). Allocates the login hashing pool's memory; `Err` if the Argon2 cost of
-    /// the config is not valid.
-    pub fn new(storage: Arc<dyn Storage>, config: Config) -> ApiResult<AppState> {
-        Ok(AppState {
-            db: storage
-                .server_db()
-                .cloned()
-                .unwrap_or_else(|| server_db::ServerDb::plain(config.db_path())),
-            storage,
-            throttle: Arc::new(throttle::LoginThrottle::new(config.login_limits())),
-            hasher: password::HashPool::new(config.hash_pool_limits())?,
-            config: Arc::new(config),
-            push_lock: Arc::default(),
-            ready: Arc::new(AtomicBool::new(true)),
-        })
-    }
-
-    /// Open the embedded database of `config.data_dir` (created if missing), with the key of
-    /// `config.database_key_file` if set (a plain database is then encrypted in place; a key
-    /// that does not open it is `wrong_key`).
-    pub fn open(config: Config) -> ApiResult<AppState> {
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(|e| ApiError::Internal(format!("{}: {e}", config.data_dir.display())))?;
-        let db = config.server_db()?;
-        let storage = SqliteStorage::open_db(&db, config.reader_connections).map_err(|e| db.explain(e))?;
-        AppState::new(Arc::new(storage), config)
-    }
-}
-
-/// Now, ms since the epoch.
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
-
-/// Run blocking work (SQLite, Automerge, Argon2) off the async threads.
-pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-}
-
-/// Read a (decompressed) body up to `limit` bytes.
-pub async fn read_body(body: Body, limit: usize) -> ApiResult<Bytes> {
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let mut source: Option<&dyn std::error::Error> = Some(&e);
-        while let Some(s) = source {
-            if s.to_string().contains("length limit exceeded") {
-                return ApiError::PayloadTooLarge { limit };
-            }
-            source = s.source();
-        }
-        tracing::info!(detail = %e, "unreadable request body");
-        ApiError::BadBody {
-            en: "the body could not be read: cut off, or not the gzip it says it is".into(),
-            zh: "请求数据无法读取：传输中断，或不是所声明的 gzip 格式".into(),
-        }
-    })
-}
+pub use http::AppState;
+use http::{blocking, client_ip, login_precheck, read_body, throttled_login};
+use model::clock::now_ms;
 
 /// Content-Security-Policy of every response (issue 24). The dashboard's pages load their
 /// scripts and styles from `/review/static/` only (no inline script, style or `style=`
@@ -161,7 +83,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/password", post(change_password))
         .route("/v1/devices/{id}/revoke", post(revoke_device))
         .route("/v1/sync", post(sync::handler))
-        .route("/v1/admin/persons/{id}/erase", post(erasure::erase_person))
+        .route("/v1/admin/persons/{id}/erase", post(http::erasure::erase_person))
         .merge(review::router(&state)) // supervisor dashboard (issue 7): /review/*, see review.rs
         .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
         .layer(
@@ -279,52 +201,6 @@ pub async fn serve_tls(
         .handle(handle)
         .serve(app.into_make_service_with_connect_info::<SocketAddr>())
         .await
-}
-
-/// The peer address of a request (absent when served without connect info).
-pub fn client_ip(req: &axum::http::Extensions) -> Option<IpAddr> {
-    req.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
-}
-
-/// Log in through the failed-login throttle: refused with 429 while the account or address
-/// waits or is locked; failures are counted; a lock is audited. Blocking: run it in
-/// [`AppState::hasher`]'s pool (`app.hasher.run(|hasher| …)`), after [`login_precheck`].
-pub fn throttled_login(
-    app: &AppState,
-    hasher: &mut password::Hasher,
-    req: &auth::LoginRequest,
-    addr: Option<IpAddr>,
-    ttl_ms: i64,
-    now: i64,
-) -> ApiResult<(String, storage::Token, storage::Account, scope::Grants)> {
-    app.throttle.check(&req.username, addr, now)?;
-    match auth::login(&app.storage, hasher, req, ttl_ms, now) {
-        Err(ApiError::BadCredentials) => {
-            if app.throttle.failed(&req.username, addr, now) == throttle::AfterFailure::AccountLocked {
-                audit::append(
-                    app.storage.as_ref(),
-                    "system",
-                    audit::Action::LoginLocked,
-                    &format!("username:{}", req.username.trim().to_lowercase()),
-                    serde_json::json!({"address": addr.map(|a| a.to_string()), "lockout_secs": app.config.login_lockout_secs}),
-                )?;
-                tracing::warn!(target: "audit", address = ?addr, "login locked after repeated failures");
-            }
-            Err(ApiError::BadCredentials)
-        }
-        Ok(ok) => {
-            app.throttle.succeeded(&req.username);
-            Ok(ok)
-        }
-        Err(e) => Err(e),
-    }
-}
-
-/// What a login may be refused before it queues for a hashing slot: the failed-login throttle
-/// (so a throttled or locked attempt costs no slot). [`throttled_login`] checks it again once
-/// the slot is there (failures may have been counted while it waited).
-pub fn login_precheck(app: &AppState, username: &str, addr: Option<IpAddr>) -> ApiResult<()> {
-    app.throttle.check(username, addr, now_ms())
 }
 
 #[instrument(skip_all)]

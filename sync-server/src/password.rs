@@ -158,7 +158,7 @@ struct Inner {
     avg_us: AtomicU64,
 }
 
-/// The login hashing pool (in [`crate::AppState`]).
+/// The login hashing pool (in [`crate::http::AppState`]).
 #[derive(Clone)]
 pub struct HashPool {
     inner: Arc<Inner>,

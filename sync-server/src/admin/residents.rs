@@ -912,7 +912,7 @@ pub fn commit_outbox(storage: &dyn Storage, store: &Store) -> ApiResult<()> {
         .collect();
     storage.commit(CommitBatch {
         origin_device: store.device_id().to_string(),
-        received_at: crate::now_ms(),
+        received_at: crate::model::clock::now_ms(),
         changes,
         docs,
     })?;
