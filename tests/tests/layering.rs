@@ -82,7 +82,7 @@ const SERVER: Layers = Layers {
         ("demo", 3),
         ("http", 4),
         // The router mounts `http`, `sync` and `review`, which use `http` (the handlers' state):
-        // its own unit, so that no circle runs through it. Nothing in the crate uses it.
+        // its own unit, so that no circle runs through it. Only `cli` (and the root) use it.
         ("http::server", 4),
         ("sync", 4),
         ("review", 4),

@@ -2,8 +2,8 @@
 //! that mounts every endpoint (`/health`, `/ready`, the `/v1` handlers of [`super::v1`], the
 //! sync endpoint [`crate::sync::handler`], the erasure door, the dashboard
 //! [`crate::review::router`]) with compression and security headers, and serving it over
-//! plain HTTP or TLS with header timeouts and graceful shutdown. Nothing else in the crate
-//! uses this module: the binary does, through the crate root's re-exports.
+//! plain HTTP or TLS with header timeouts and graceful shutdown. Only the CLI ([`crate::cli`])
+//! and the crate root's re-exports (for tests and embedders) use this module.
 
 use std::future::Future;
 use std::net::SocketAddr;
