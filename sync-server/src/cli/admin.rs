@@ -1,17 +1,22 @@
-//! `admin ...` (rank 5, `cli`): district administration (区级管理) from the shell. Each command
-//! opens the data folder and calls the service in [`crate::admin`] (or [`crate::erasure`],
-//! [`crate::server_db`]), which holds the rules; here are the arguments and the printing.
+//! `admin ...` (rank 5, `cli`): district administration (区级管理) from the shell: the
+//! commands' arguments ([`AdminCmd`]) and which file runs each, by topic (`init`, `residents`,
+//! `accounts`, `org`, `rules`, `backup`, `erase`). Each opens the data folder, calls the
+//! service in [`crate::admin`] (or [`crate::erasure`], [`crate::server_db`]), which holds the
+//! rules, and prints the answer.
 
+mod accounts;
+mod backup;
+mod erase;
 mod init;
+mod org;
+mod residents;
+mod rules;
 
 use std::path::PathBuf;
 
 use clap::Subcommand;
 
-use super::{api_err, open_storage, server_db};
-use crate::admin::{accounts, backup, org, residents, rules};
 use crate::config::Config;
-use crate::storage::Storage;
 
 #[derive(Subcommand)]
 pub(super) enum AdminCmd {
@@ -251,7 +256,6 @@ pub(super) enum AdminCmd {
 
 /// Run an `admin` command.
 pub(super) fn run(cmd: AdminCmd) -> Result<(), String> {
-    let backup_err = |e: backup::BackupError| format!("{} [{}]: {e}", e.message_zh(), e.code());
     match cmd {
         AdminCmd::Init {
             data,
@@ -260,209 +264,48 @@ pub(super) fn run(cmd: AdminCmd) -> Result<(), String> {
             admin_username,
             admin_name,
             password_file,
-        } => {
-            let req = crate::admin::init::InitRequest {
-                district_name,
-                district_code,
-                admin_username,
-                admin_display_name: admin_name,
-            };
-            // The password first: nothing is made when it cannot be had.
-            let password = init::read_password(password_file.as_deref())?;
-            let outcome = init::init(&data, &req, &password)?;
-            println!(
-                "初始化完成 / initialised: {} ({}), 区级管理员 district admin: {}",
-                req.district_name.trim(),
-                outcome.district_id,
-                outcome.admin
-            );
-            println!(
-                "下一步 / next: gridbook-server admin org-import --data {} FILE (docs/deploy.md)",
-                data.display()
-            );
-            Ok(())
-        }
+        } => init::run(
+            data,
+            district_name,
+            district_code,
+            admin_username,
+            admin_name,
+            password_file,
+        ),
         AdminCmd::ImportResidents {
             data,
             operator,
             dry_run,
             file,
-        } => {
-            let bytes = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-            let storage = open_storage(&data)?;
-            residents::check_operator(&storage, &operator).map_err(|e| e.to_string())?;
-            let today = residents::today();
-            let result = if dry_run {
-                residents::validate(&storage, &bytes, today).map(|h| {
-                    let persons: usize = h.iter().map(|h| h.persons.len()).sum();
-                    println!(
-                        "校验通过 / the file is clean: {} 户 households, {persons} 人 persons",
-                        h.len()
-                    );
-                })
-            } else {
-                residents::import(&storage, &bytes, &operator, today).map(|o| {
-                    println!(
-                        "导入完成 / imported: {} 行 rows, {} 户 households, {} 人 persons",
-                        o.rows, o.households, o.persons
-                    );
-                })
-            };
-            result.map_err(|e| {
-                if let residents::ImportError::Rejected(report) = &e {
-                    print!("{}", report.to_text());
-                }
-                format!("{} [{}]", e.message_zh(), e.code())
-            })
-        }
-        AdminCmd::Backup { data, out } => {
-            let storage = open_storage(&data)?;
-            let info = backup::backup(&storage, &out, "cli").map_err(backup_err)?;
-            println!(
-                "备份完成 / backup written: {} ({} bytes, change log up to seq {})",
-                info.path.display(),
-                info.bytes,
-                info.last_seq
-            );
-            Ok(())
-        }
-        AdminCmd::Accounts { data } => {
-            let storage = open_storage(&data)?;
-            for a in storage.accounts().map_err(|e| e.to_string())? {
-                println!(
-                    "{:<16} {:<24} {:<24} {}{}",
-                    a.username,
-                    a.display_name,
-                    a.role.as_str(),
-                    a.org_node,
-                    if a.disabled { "  [已停用 disabled]" } else { "" }
-                );
-            }
-            Ok(())
-        }
+        } => residents::import(data, operator, dry_run, file),
+        AdminCmd::Backup { data, out } => backup::backup(data, out),
+        AdminCmd::Accounts { data } => accounts::accounts(data),
         AdminCmd::AccountCreate {
             data,
             username,
             name,
             role,
             org_node,
-        } => {
-            let storage = open_storage(&data)?;
-            let new = accounts::NewAccount {
-                username,
-                display_name: name,
-                role: parse_role(&role)?,
-                org_node,
-            };
-            let (a, password) = accounts::create(&storage, &new, hash_cost(), "cli").map_err(api_err)?;
-            println!(
-                "账号已创建 / account created: {}  初始密码 / initial password: {password}",
-                a.username
-            );
-            Ok(())
-        }
+        } => accounts::account_create(data, username, name, role, org_node),
         AdminCmd::AccountRole {
             data,
             username,
             role,
             org_node,
-        } => {
-            let storage = open_storage(&data)?;
-            let a =
-                accounts::assign_role(&storage, &username, parse_role(&role)?, &org_node, "cli").map_err(api_err)?;
-            println!(
-                "已分配 / assigned: {} → {} @ {}",
-                a.username,
-                a.role.as_str(),
-                a.org_node
-            );
-            Ok(())
-        }
-        AdminCmd::AccountDisable { data, username } => {
-            accounts::set_disabled(&open_storage(&data)?, &username, true, "cli").map_err(api_err)?;
-            println!("已停用 / disabled: {username}");
-            Ok(())
-        }
-        AdminCmd::AccountEnable { data, username } => {
-            accounts::set_disabled(&open_storage(&data)?, &username, false, "cli").map_err(api_err)?;
-            println!("已启用 / enabled: {username}");
-            Ok(())
-        }
-        AdminCmd::PasswordReset { data, username } => {
-            let storage = open_storage(&data)?;
-            let password = accounts::reset_password(&storage, &username, hash_cost(), "cli").map_err(api_err)?;
-            println!("新密码 / new password for {username}: {password}");
-            Ok(())
-        }
-        AdminCmd::Devices { data } => {
-            let storage = open_storage(&data)?;
-            for d in accounts::devices(&storage).map_err(api_err)? {
-                println!(
-                    "{}  {:<16} {:<20} 最近同步 last sync: {:<25} 版本 app: {:<20}{}",
-                    d.id,
-                    d.account_id,
-                    d.name,
-                    d.last_sync_at.as_deref().unwrap_or("-"),
-                    d.app_version.as_deref().unwrap_or("-"),
-                    if d.revoked_at.is_some() {
-                        "  [已停用 revoked]"
-                    } else {
-                        ""
-                    }
-                );
-            }
-            Ok(())
-        }
-        AdminCmd::DeviceRevoke { data, id } => {
-            let storage = open_storage(&data)?;
-            accounts::revoke_device(&storage, &id, "cli").map_err(api_err)?;
-            println!("设备已停用 / device revoked: {id}");
-            Ok(())
-        }
-        AdminCmd::PublishTemplate { data, file } => {
-            let json = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-            let storage = open_storage(&data)?;
-            let p = rules::publish_template(&storage, &json, "cli").map_err(api_err)?;
-            println!(
-                "模板已发布 / template published: {} v{} ({})",
-                p.template_id, p.version, p.doc_id
-            );
-            Ok(())
-        }
+        } => accounts::account_role(data, username, role, org_node),
+        AdminCmd::AccountDisable { data, username } => accounts::account_disable(data, username),
+        AdminCmd::AccountEnable { data, username } => accounts::account_enable(data, username),
+        AdminCmd::PasswordReset { data, username } => accounts::password_reset(data, username),
+        AdminCmd::Devices { data } => accounts::devices(data),
+        AdminCmd::DeviceRevoke { data, id } => accounts::device_revoke(data, id),
+        AdminCmd::PublishTemplate { data, file } => rules::publish_template(data, file),
         AdminCmd::PublishRules {
             data,
             rule,
             version,
             file,
-        } => {
-            let kind: gridbook_core::rules::RuleKind = rule
-                .replace('-', "_")
-                .parse()
-                .map_err(|e: gridbook_core::Error| format!("{} [{}]: {e}", e.message_zh(), e.code()))?;
-            let json = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-            let storage = open_storage(&data)?;
-            let p = rules::publish_rule_set(&storage, kind, &json, version, "cli").map_err(api_err)?;
-            println!("规则已发布 / rules published: {} v{} ({})", p.rule, p.version, p.doc_id);
-            Ok(())
-        }
-        AdminCmd::Org { data } => {
-            let lines = org::tree(&open_storage(&data)?).map_err(api_err)?;
-            if lines.is_empty() {
-                println!("组织架构为空：请先运行 admin init / the org tree is empty: run `admin init` first");
-            }
-            for l in lines {
-                let label = format!("{}{}", "  ".repeat(l.depth), l.name);
-                println!(
-                    "{label}  [{} {}{}{}]  {}",
-                    org::level_zh(&l.level),
-                    l.level,
-                    if l.code.is_empty() { "" } else { " " },
-                    l.code,
-                    l.id
-                );
-            }
-            Ok(())
-        }
+        } => rules::publish_rules(data, rule, version, file),
+        AdminCmd::Org { data } => org::org(data),
         AdminCmd::OrgCreate {
             data,
             name,
@@ -470,82 +313,18 @@ pub(super) fn run(cmd: AdminCmd) -> Result<(), String> {
             code,
             parent,
             from,
-        } => {
-            let level: gridbook_core::domain::OrgLevel =
-                serde_json::from_value(serde_json::Value::String(level.clone()))
-                    .map_err(|_| format!("未知层级 / unknown level `{level}`"))?;
-            let node = gridbook_core::domain::OrgNode {
-                name,
-                level,
-                code,
-                parent: Some(parent),
-                effective_from: from.unwrap_or_else(residents::today),
-                effective_to: None,
-            };
-            let id = org::create_node(&open_storage(&data)?, &node, "cli").map_err(api_err)?;
-            println!("节点已创建 / node created: {id}");
-            Ok(())
-        }
+        } => org::org_create(data, name, level, code, parent, from),
         AdminCmd::OrgEdit {
             data,
             id,
             name,
             code,
             until,
-        } => {
-            let edit = org::NodeEdit {
-                name,
-                code,
-                effective_to: until,
-            };
-            let n = org::edit_node(&open_storage(&data)?, &id, &edit, "cli").map_err(api_err)?;
-            println!("节点已修改 / node edited: {id} {} {}", n.name, n.code);
-            Ok(())
-        }
-        AdminCmd::OrgImport { data, from, file } => {
-            let bytes = std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-            let storage = open_storage(&data)?;
-            let o = org::import_org(&storage, &bytes, "cli", from.unwrap_or_else(residents::today)).map_err(|e| {
-                if let residents::ImportError::Rejected(report) = &e {
-                    print!("{}", report.to_text());
-                }
-                format!("{} [{}]: {e}", e.message_zh(), e.code())
-            })?;
-            println!(
-                "导入完成 / imported: {} 个节点 nodes, {} 户 households",
-                o.nodes, o.households
-            );
-            Ok(())
-        }
-        AdminCmd::NewDbKey { file } => {
-            crate::server_db::new_key_file(&file).map_err(|e| api_err(e.into()))?;
-            println!(
-                "数据库密钥已写入 / database key written: {} (请保存在数据库磁盘之外 / keep it off the database's disk)",
-                file.display()
-            );
-            Ok(())
-        }
-        AdminCmd::ErasePerson { data, person, reason } => {
-            let storage = open_storage(&data)?;
-            let seq = crate::erasure::erase(&storage, &person, &reason, "cli", None, crate::erasure::Via::Cli)
-                .map_err(api_err)?;
-            println!(
-                "已擦除 / erased: {person} (erasure seq {seq}); 设备在下次同步时删除其密钥 / devices drop the key at their next sync"
-            );
-            Ok(())
-        }
-        AdminCmd::Restore { data, file } => {
-            let db = server_db(&data)?;
-            let info = backup::restore_with_key(&file, &data, db.key(), "cli").map_err(backup_err)?;
-            if let Some(p) = &info.previous {
-                println!("原数据库已移至 / the previous database was moved to {}", p.display());
-            }
-            println!(
-                "恢复完成 / restored: change log up to seq {}, next seq above {}",
-                info.last_seq, info.marker_seq
-            );
-            Ok(())
-        }
+        } => org::org_edit(data, id, name, code, until),
+        AdminCmd::OrgImport { data, from, file } => org::org_import(data, from, file),
+        AdminCmd::NewDbKey { file } => backup::new_db_key(file),
+        AdminCmd::ErasePerson { data, person, reason } => erase::erase_person(data, person, reason),
+        AdminCmd::Restore { data, file } => backup::restore(data, file),
     }
 }
 

@@ -1,8 +1,10 @@
 //! `admin init` (rank 5, `cli`): the first admin's password (from a file or the terminal) and
 //! the call to the service ([`crate::admin::init`]) under the data folder's lock.
 
-use super::super::{api_err, server_db};
+use std::path::PathBuf;
+
 use super::hash_cost;
+use crate::cli::{api_err, server_db};
 use crate::storage::sqlite::SqliteStorage;
 
 /// The first admin's password: the first line of `file`, or asked twice on the terminal.
@@ -42,4 +44,35 @@ pub(super) fn init(
     let storage = SqliteStorage::open_db(&db, 1).map_err(|e| api_err(db.explain(e)))?;
     init::init(&storage, data, req, password, hash_cost(), "cli")
         .map_err(|e| format!("{} [{}]: {e}", e.message_zh(), e.code()))
+}
+
+/// `admin init`: the district and its first admin on an empty data folder.
+pub(super) fn run(
+    data: PathBuf,
+    district_name: String,
+    district_code: String,
+    admin_username: String,
+    admin_name: String,
+    password_file: Option<PathBuf>,
+) -> Result<(), String> {
+    let req = crate::admin::init::InitRequest {
+        district_name,
+        district_code,
+        admin_username,
+        admin_display_name: admin_name,
+    };
+    // The password first: nothing is made when it cannot be had.
+    let password = read_password(password_file.as_deref())?;
+    let outcome = init(&data, &req, &password)?;
+    println!(
+        "初始化完成 / initialised: {} ({}), 区级管理员 district admin: {}",
+        req.district_name.trim(),
+        outcome.district_id,
+        outcome.admin
+    );
+    println!(
+        "下一步 / next: gridbook-server admin org-import --data {} FILE (docs/deploy.md)",
+        data.display()
+    );
+    Ok(())
 }
