@@ -1,7 +1,7 @@
 //! 密码规则: the password policy (rank 0, `model`): which rule a new password breaks
-//! ([`PasswordRule`], answered as `weak_password` by [`crate::error::ApiError`]) and the check
-//! itself ([`check_password`]). Pure: no storage, no hashing (that is [`crate::password`] and
-//! [`crate::auth`]).
+//! ([`PasswordRule`]; its code, e.g. `password_too_short`, is the API's answer through
+//! `ApiError::WeakPassword`) and the check itself ([`check_password`]). Pure: no storage, no
+//! hashing (that is [`crate::password`] and [`crate::auth`]).
 
 /// Which rule of the password policy a password breaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
