@@ -158,7 +158,7 @@ pub fn append(
     detail: serde_json::Value,
 ) -> ApiResult<Entry> {
     let entry = NewEntry {
-        at: crate::now_ms(),
+        at: crate::model::clock::now_ms(),
         actor: actor.to_string(),
         action,
         target: target.to_string(),

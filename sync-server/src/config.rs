@@ -225,8 +225,8 @@ impl Config {
     }
 
     /// The login hashing pool's limits.
-    pub fn hash_pool_limits(&self) -> crate::password::PoolLimits {
-        crate::password::PoolLimits {
+    pub fn hash_pool_limits(&self) -> PoolLimits {
+        PoolLimits {
             threads: self.login_hash_threads,
             queue: self.login_queue,
             queue_timeout: std::time::Duration::from_millis(self.login_queue_timeout_ms),
@@ -248,6 +248,21 @@ impl Config {
         };
         Ok(crate::server_db::ServerDb::new(self.db_path(), key))
     }
+}
+
+/// The login hashing pool's knobs ([`crate::password::HashPool`], from [`Config::hash_pool_limits`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolLimits {
+    /// Hashes running at once (0 = one per core).
+    pub threads: usize,
+    /// Logins waiting for a slot beyond those running.
+    pub queue: usize,
+    /// Longest wait for a slot.
+    pub queue_timeout: std::time::Duration,
+    /// Argon2id memory cost of new hashes and of the dummy hash, KiB.
+    pub memory_kib: u32,
+    /// Argon2id iterations of new hashes and of the dummy hash.
+    pub iterations: u32,
 }
 
 #[cfg(test)]

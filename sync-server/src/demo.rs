@@ -220,7 +220,7 @@ fn push_as(storage: &dyn Storage, store: &mut Store, grids: &[OrgGrid]) -> ApiRe
     };
     let mut batch = CommitBatch {
         origin_device: device.to_string(),
-        received_at: crate::now_ms(),
+        received_at: crate::model::clock::now_ms(),
         changes: vec![],
         docs: vec![],
     };

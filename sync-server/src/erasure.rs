@@ -1,32 +1,17 @@
 //! Erase a person (crypto-shredding, issue 9, docs/adr/0004-crypto-shredding.md). A district
 //! admin only, with a reason, through one of three doors that all call [`erase`] (same checks,
-//! same audit entry): `POST /v1/admin/persons/{id}/erase`, the dashboard's erase form
-//! (`/review/admin/erase`, [`crate::review::erase`]) and `gridbook-server admin erase-person`.
+//! same audit entry): `POST /v1/admin/persons/{id}/erase` (`http::erasure`), the dashboard's
+//! erase form (`/review/admin/erase`, `review::erase`) and `gridbook-server admin erase-person`.
+//! This is the service (rank 3), over the storage; the doors are above it.
 //!
 //! The person's key is destroyed on the server; every device drops its copy at its next sync
 //! and lists the person's sealed fields as unavailable. The record itself stays (household
 //! membership, visit history) with its sealed fields unreadable everywhere.
 
-use axum::Json;
-use axum::body::Body;
-use axum::extract::{Path, State};
-use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
-use gridbook_core::domain::Role;
-use serde::Deserialize;
-use tracing::instrument;
-
 use crate::audit::{self, Action};
 use crate::error::{ApiError, ApiResult};
+use crate::model::clock::now_ms;
 use crate::storage::Storage;
-use crate::{AppState, auth, blocking, now_ms, read_body};
-
-/// The request body: why the person is erased (moved away, a legal request ...).
-#[derive(Debug, Deserialize)]
-pub struct EraseRequest {
-    /// The reason, for the audit trail.
-    pub reason: String,
-}
 
 /// Which door an erasure came through (recorded in the audit entry).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,38 +76,4 @@ pub fn erase(
         serde_json::json!({ "reason": reason, "seq": seq, "device": device, "via": via.as_str() }),
     )?;
     Ok(seq)
-}
-
-/// Erase a person. Answers `{"person_id", "seq"}`; erasing an erased person again is a no-op
-/// with the same `seq`.
-#[instrument(skip_all)]
-pub async fn erase_person(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Body,
-) -> ApiResult<Response> {
-    let bytes = read_body(body, 16 * 1024).await?;
-    let req: EraseRequest = crate::error::parse_json(&bytes)?;
-    let reason = check_reason(&req.reason)?;
-    let storage = app.storage.clone();
-    let now = now_ms();
-    let person = id.clone();
-    let seq = blocking(move || {
-        let auth = auth::authenticate(&storage, &headers, now)?;
-        if auth.account.role != Role::DistrictAdmin {
-            return Err(ApiError::Forbidden("only a district admin may erase a person".into()));
-        }
-        let device = auth.device.id.to_string();
-        erase(
-            storage.as_ref(),
-            &person,
-            &reason,
-            &auth.account.id,
-            Some(&device),
-            Via::Api,
-        )
-    })
-    .await?;
-    Ok(Json(serde_json::json!({ "person_id": id, "seq": seq })).into_response())
 }

@@ -1,6 +1,9 @@
 //! [`ApiError`]: every error the HTTP API answers with, as JSON
 //! `{"code", "message", "message_zh"}` with a stable snake_case code and a fitting status.
-//! Codes are never renamed; messages carry no personal data.
+//! Codes are never renamed; messages carry no personal data. Also [`DbKeyError`], why the
+//! database key could not be used (startup and CLI; `server_db` makes it).
+
+use std::path::{Path, PathBuf};
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -46,7 +49,7 @@ pub enum ApiError {
     },
     /// A new password breaks the password policy.
     #[error("password refused: {0}")]
-    WeakPassword(crate::auth::PasswordRule),
+    WeakPassword(crate::model::password::PasswordRule),
     /// The refresh token is unknown, already used or revoked.
     #[error("refresh token invalid or already used")]
     RefreshTokenInvalid,
@@ -130,7 +133,7 @@ pub enum ApiError {
     Core(#[from] gridbook_core::Error),
     /// The database key (数据库密钥, ADR 0009) is wrong, missing or unreadable.
     #[error(transparent)]
-    DbKey(#[from] crate::server_db::DbKeyError),
+    DbKey(#[from] DbKeyError),
     /// Something else failed inside.
     #[error("internal error: {0}")]
     Internal(String),
@@ -408,6 +411,89 @@ impl IntoResponse for ApiError {
             );
         }
         resp
+    }
+}
+
+/// Why the database key could not be used (a startup or CLI error; HTTP 500 if it ever reached
+/// a request).
+#[derive(Debug, thiserror::Error)]
+pub enum DbKeyError {
+    /// The key does not open the database: another key, an encrypted file without a key, or a
+    /// file that is not a gridbook database.
+    #[error("{}", wrong_key_message(.db, *.key_given))]
+    WrongKey {
+        /// The database (or backup) file.
+        db: PathBuf,
+        /// Whether a key was given.
+        key_given: bool,
+    },
+    /// The key file cannot be read.
+    #[error("cannot read the database key file {path}: {reason}")]
+    KeyFileUnreadable {
+        /// Key file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The key file does not hold a key.
+    #[error("{path} does not hold a database key (64 hex digits): {reason}")]
+    KeyFileInvalid {
+        /// Key file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// `new-db-key` never overwrites a key file (the database it opens would be lost).
+    #[error("{0} exists; a database key file is never overwritten")]
+    KeyFileExists(PathBuf),
+}
+
+fn wrong_key_message(db: &Path, key_given: bool) -> String {
+    if key_given {
+        format!(
+            "the database key does not open {} (a key other than the one it was encrypted with, or not a gridbook database)",
+            db.display()
+        )
+    } else {
+        format!(
+            "{} is encrypted (or not a database): set database_key_file (GRIDBOOK_DATABASE_KEY_FILE, --db-key-file) to the key it was encrypted with",
+            db.display()
+        )
+    }
+}
+
+impl DbKeyError {
+    /// Stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DbKeyError::WrongKey { .. } => "wrong_key",
+            DbKeyError::KeyFileUnreadable { .. } => "db_key_file_unreadable",
+            DbKeyError::KeyFileInvalid { .. } => "db_key_file_invalid",
+            DbKeyError::KeyFileExists(_) => "db_key_file_exists",
+        }
+    }
+
+    /// Message in zh-CN.
+    pub fn message_zh(&self) -> String {
+        match self {
+            DbKeyError::WrongKey { db, key_given: true } => {
+                format!(
+                    "数据库密钥错误：该密钥无法打开 {}（不是加密时所用的密钥，或不是 gridbook 数据库）",
+                    db.display()
+                )
+            }
+            DbKeyError::WrongKey { db, key_given: false } => {
+                format!(
+                    "{} 已加密：请设置 database_key_file（GRIDBOOK_DATABASE_KEY_FILE、--db-key-file）为加密时所用的密钥文件",
+                    db.display()
+                )
+            }
+            DbKeyError::KeyFileUnreadable { path, .. } => format!("无法读取数据库密钥文件 {}", path.display()),
+            DbKeyError::KeyFileInvalid { path, .. } => {
+                format!("{} 不是有效的数据库密钥文件（应为 64 位十六进制数字）", path.display())
+            }
+            DbKeyError::KeyFileExists(p) => format!("{} 已存在，密钥文件不会被覆盖", p.display()),
+        }
     }
 }
 

@@ -21,7 +21,7 @@
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use argon2::password_hash::{Output, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -30,20 +30,7 @@ use tokio::sync::Semaphore;
 
 use crate::error::{ApiError, ApiResult};
 
-/// The pool's knobs (from [`crate::Config`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PoolLimits {
-    /// Hashes running at once (0 = one per core).
-    pub threads: usize,
-    /// Logins waiting for a slot beyond those running.
-    pub queue: usize,
-    /// Longest wait for a slot.
-    pub queue_timeout: Duration,
-    /// Argon2id memory cost of new hashes and of the dummy hash, KiB.
-    pub memory_kib: u32,
-    /// Argon2id iterations of new hashes and of the dummy hash.
-    pub iterations: u32,
-}
+pub use crate::config::PoolLimits;
 
 /// A worker's Argon2 memory, reused from hash to hash, and the dummy hash of unknown users.
 pub struct Hasher {
@@ -171,7 +158,7 @@ struct Inner {
     avg_us: AtomicU64,
 }
 
-/// The login hashing pool (in [`crate::AppState`]).
+/// The login hashing pool (in [`crate::http::AppState`]).
 #[derive(Clone)]
 pub struct HashPool {
     inner: Arc<Inner>,
@@ -318,6 +305,7 @@ impl HashPool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     const KIB: u32 = 64;
 

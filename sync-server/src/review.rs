@@ -49,8 +49,8 @@ use rusqlite::Connection;
 use serde::Deserialize;
 use session::Q;
 
-use crate::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::http::AppState;
 pub use area::Area;
 pub use i18n::Lang;
 pub use session::Viewer;
@@ -238,7 +238,7 @@ pub fn fmt_cn(t: DateTime<Utc>) -> String {
 
 /// Run blocking work and map a join failure.
 pub async fn run<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
-    crate::blocking(f).await
+    crate::http::blocking(f).await
 }
 
 /// An error shown as a page (HTML) in the viewer's language.

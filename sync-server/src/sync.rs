@@ -19,8 +19,9 @@ use tracing::instrument;
 
 use crate::auth::{self, AuthContext};
 use crate::error::{ApiError, ApiResult};
+use crate::http::{AppState, blocking, read_body};
+use crate::model::clock::now_ms;
 use crate::storage::{CommitBatch, PullQuery};
-use crate::{AppState, blocking, now_ms, read_body};
 use validate::{Parsed, Pusher};
 
 /// Erasures sent in one response at most (more: the device syncs again).

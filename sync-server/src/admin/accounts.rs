@@ -191,7 +191,7 @@ pub fn set_disabled(storage: &dyn Storage, username: &str, disabled: bool, opera
     a.disabled = disabled;
     storage.update_account(&a)?;
     if disabled {
-        storage.revoke_account_tokens(&a.id, crate::now_ms())?;
+        storage.revoke_account_tokens(&a.id, crate::model::clock::now_ms())?;
     }
     super::audit(
         storage,
@@ -209,7 +209,7 @@ pub fn reset_password(storage: &dyn Storage, username: &str, cost: HashCost, ope
     let password = new_password();
     a.password_hash = auth::hash_password(&password, cost.memory_kib, cost.iterations)?;
     storage.update_account(&a)?;
-    storage.revoke_account_tokens(&a.id, crate::now_ms())?;
+    storage.revoke_account_tokens(&a.id, crate::model::clock::now_ms())?;
     super::audit(
         storage,
         Action::PasswordReset,
@@ -271,7 +271,7 @@ pub fn devices(storage: &dyn Storage) -> ApiResult<Vec<DeviceRow>> {
 /// Revoke a device: its tokens stop working and it cannot sign in again.
 pub fn revoke_device(storage: &dyn Storage, id: &str, operator: &str) -> ApiResult<()> {
     let id = Uuid::parse_str(id).map_err(|_| ApiError::NotFound("device".into()))?;
-    if !storage.revoke_device(id, crate::now_ms())? {
+    if !storage.revoke_device(id, crate::model::clock::now_ms())? {
         return Err(ApiError::NotFound("device".into()));
     }
     super::audit(storage, Action::DeviceRevoke, operator, &format!("device:{id}"), "")?;

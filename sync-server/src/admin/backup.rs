@@ -363,7 +363,7 @@ pub fn restore_with_key(
         )?;
         drop(storage);
         let conn = staged_db.open(Access::ReadWrite)?;
-        let now = crate::now_ms();
+        let now = crate::model::clock::now_ms();
         let marker = last_seq + RESTORE_SEQ_GAP;
         conn.execute(
             "INSERT INTO change_log (seq, scope, doc_id, hash, bytes, origin_device, received_at)
@@ -381,7 +381,7 @@ pub fn restore_with_key(
     };
     File::open(&staged).and_then(|f| f.sync_all()).map_err(io(&staged))?;
     let previous = if db.exists() {
-        let aside = with_suffix(&db, &format!(".before-restore-{}", crate::now_ms()));
+        let aside = with_suffix(&db, &format!(".before-restore-{}", crate::model::clock::now_ms()));
         for (from, to) in [
             (db.clone(), aside.clone()),
             (with_suffix(&db, "-wal"), with_suffix(&aside, "-wal")),

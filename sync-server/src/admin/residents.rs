@@ -878,6 +878,28 @@ pub fn import(
     })
 }
 
+/// Why an account may not import residents ([`check_operator`]).
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorRefused {
+    /// No such account, not a district admin, or disabled.
+    #[error("{0} 不是可用的区级管理员账号 / is not an enabled district admin account")]
+    NotDistrictAdmin(String),
+    /// The account could not be read.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+}
+
+/// Who may import residents (居民导入): an enabled district admin account, `operator` being its
+/// id (its user name). The CLI asks it for its `--operator` before reading the file; the
+/// dashboard's import is behind the admin pages' district-admin check.
+pub fn check_operator(storage: &dyn Storage, operator: &str) -> Result<(), OperatorRefused> {
+    let account = storage.account(operator).map_err(ApiError::from)?;
+    if account.is_none_or(|a| a.role != gridbook_core::domain::Role::DistrictAdmin || a.disabled) {
+        return Err(OperatorRefused::NotDistrictAdmin(operator.to_string()));
+    }
+    Ok(())
+}
+
 /// Store every change a store made (its outbox) and its documents in one server commit, as if
 /// pushed by that store: the same path as the demo district ([`crate::demo::import`]), limited
 /// to the records the store wrote itself.
@@ -912,7 +934,7 @@ pub fn commit_outbox(storage: &dyn Storage, store: &Store) -> ApiResult<()> {
         .collect();
     storage.commit(CommitBatch {
         origin_device: store.device_id().to_string(),
-        received_at: crate::now_ms(),
+        received_at: crate::model::clock::now_ms(),
         changes,
         docs,
     })?;

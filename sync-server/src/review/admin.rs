@@ -19,10 +19,10 @@ use serde::Deserialize;
 
 use super::session::{F, Q};
 use super::{Area, Lang, Layout, PageError, PageResult, Viewer, html, open_db, run};
-use crate::AppState;
 use crate::admin::accounts::{self, DeviceRow, HashCost, NewAccount};
 use crate::admin::{backup, org, residents, rules};
 use crate::error::{ApiError, ApiResult};
+use crate::http::AppState;
 use crate::storage::Account;
 
 /// The admin routes (merged into the dashboard's router).
@@ -173,7 +173,7 @@ pub const MAX_IMPORT_BYTES: usize = 64 << 20;
 
 /// `POST /review/api/admin/templates` (JSON body: the template): validate and publish.
 async fn template_publish_api(State(app): State<AppState>, Admin(viewer): Admin, body: Body) -> ApiResult<Response> {
-    let body = crate::read_body(body, 1 << 20).await?;
+    let body = crate::http::read_body(body, 1 << 20).await?;
     let published = run(move || {
         only_admin(&viewer)?;
         let text = std::str::from_utf8(&body).map_err(|_| ApiError::BadBody {
@@ -201,7 +201,7 @@ async fn rules_publish_api(
     axum::extract::Query(q): axum::extract::Query<RulesQuery>,
     body: Body,
 ) -> ApiResult<Response> {
-    let body = crate::read_body(body, gridbook_core::rules::MAX_RULE_JSON_BYTES + 1024).await?;
+    let body = crate::http::read_body(body, gridbook_core::rules::MAX_RULE_JSON_BYTES + 1024).await?;
     let published = run(move || {
         only_admin(&viewer)?;
         let kind: gridbook_core::rules::RuleKind = rule.parse()?;
@@ -231,9 +231,9 @@ async fn residents_import_api(
     body: Body,
 ) -> Result<Response, residents::ImportError> {
     only_admin(&viewer)?;
-    let body = crate::read_body(body, MAX_IMPORT_BYTES).await?;
+    let body = crate::http::read_body(body, MAX_IMPORT_BYTES).await?;
     let dry_run = q.dry_run.is_some_and(|v| v == "1" || v == "true");
-    let result = crate::blocking(move || {
+    let result = crate::http::blocking(move || {
         let today = residents::today();
         let r = if dry_run {
             residents::validate(app.storage.as_ref(), &body, today).map(|h| {
@@ -619,8 +619,8 @@ async fn org_import_api(
     body: Body,
 ) -> Result<Response, residents::ImportError> {
     only_admin(&viewer)?;
-    let body = crate::read_body(body, MAX_IMPORT_BYTES).await?;
-    let outcome = crate::blocking(move || {
+    let body = crate::http::read_body(body, MAX_IMPORT_BYTES).await?;
+    let outcome = crate::http::blocking(move || {
         Ok(org::import_org(
             app.storage.as_ref(),
             &body,

@@ -24,8 +24,8 @@ use super::i18n::{deadline_class, deadline_key};
 use super::{
     Area, Lang, Layout, PageError, PageResult, Viewer, db_err, html, invalid, not_found, open_db, run, urlencode,
 };
-use crate::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::http::AppState;
 
 /// Rows per page of the board.
 pub const PAGE_SIZE: usize = 50;

@@ -17,9 +17,9 @@ use serde::Deserialize;
 
 use super::session::{F, Q};
 use super::{Area, Lang, Layout, PageError, PageResult, Viewer, db_err, html, open_db, run};
-use crate::AppState;
 use crate::erasure::{self, Via};
 use crate::error::{ApiError, ApiResult};
+use crate::http::AppState;
 
 /// Most persons a search lists.
 const MAX_MATCHES: usize = 50;

@@ -35,8 +35,8 @@ use super::cases::{BoardQuery, Labels};
 use super::ledgers::LedgerQuery;
 use super::reports::ReportQuery;
 use super::{Area, Lang, Layout, PageError, Viewer, db_err, invalid, not_found, open_db_at, run};
-use crate::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::http::AppState;
 use crate::server_db::ServerDb;
 
 /// Exports with more rows than this run as background jobs (default of [`sync_limit`]).

@@ -20,8 +20,8 @@ use axum::response::{IntoResponse, Response};
 
 use super::PageError;
 use super::session::lang_of;
-use crate::AppState;
 use crate::error::ApiError;
+use crate::http::AppState;
 
 /// Whether a request's `Sec-Fetch-Site` and `Origin` allow a change (see the module).
 pub fn same_origin(app: &AppState, headers: &axum::http::HeaderMap, uri: &axum::http::Uri) -> bool {

@@ -20,8 +20,8 @@ use super::{
     Area, Lang, Layout, PageError, PageResult, Viewer, db_err, html, invalid, not_found, open_db, parse_day, run,
     urlencode,
 };
-use crate::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::http::AppState;
 
 /// Rows per page.
 pub const PAGE_SIZE: usize = 50;

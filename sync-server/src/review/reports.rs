@@ -20,8 +20,8 @@ use super::cases::Labels;
 use super::{
     Area, Layout, PageError, PageResult, Viewer, db_err, html, invalid, open_db, parse_day, run, today_cn, urlencode,
 };
-use crate::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::http::AppState;
 
 /// Report query.
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -18,9 +18,9 @@ use serde::Deserialize;
 
 use super::session::Viewer;
 use super::{Area, db_err, open_db_at};
-use crate::AppState;
 use crate::audit::{self, Action};
 use crate::error::{ApiError, ApiResult};
+use crate::http::AppState;
 
 /// Whether a role holds the reveal permission (full ID numbers and phones, unmasked exports).
 pub fn may_reveal(role: Role) -> bool {
@@ -64,7 +64,7 @@ pub async fn reveal_api(
     };
     let db = app.db.clone();
     let storage = app.storage.clone();
-    let value = crate::blocking(move || {
+    let value = crate::http::blocking(move || {
         let conn = open_db_at(&db)?;
         let area = Area::load(&conn, &viewer)?;
         let grid: Option<String> = conn

@@ -15,10 +15,10 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{Lang, PageError, html};
-use crate::AppState;
 use crate::auth;
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::http::AppState;
 use crate::scope::Grants;
 use crate::storage::Account;
 
@@ -110,8 +110,8 @@ impl FromRequestParts<AppState> for Viewer {
             })
             .ok_or_else(|| reject(ApiError::Unauthorized))?;
         let storage = app.storage.clone();
-        let now = crate::now_ms();
-        let (ctx, _web) = crate::blocking(move || auth::authenticate_token(&storage, &token, now))
+        let now = crate::model::clock::now_ms();
+        let (ctx, _web) = crate::http::blocking(move || auth::authenticate_token(&storage, &token, now))
             .await
             .map_err(reject)?;
         if !is_reviewer(ctx.account.role) {
@@ -197,7 +197,7 @@ pub async fn login_submit(State(app): State<AppState>, parts: Parts, F(form): F<
     }
     let storage = app.storage.clone();
     let ttl_ms = app.config.token_ttl_hours.min(24) * 3_600_000;
-    let addr = crate::client_ip(&parts.extensions);
+    let addr = crate::http::client_ip(&parts.extensions);
     let app2 = app.clone();
     let req = auth::LoginRequest {
         username: form.username.trim().to_string(),
@@ -206,14 +206,14 @@ pub async fn login_submit(State(app): State<AppState>, parts: Parts, F(form): F<
         device_name: "web dashboard".into(),
         web: true,
     };
-    if let Err(e) = crate::login_precheck(&app, &req.username, addr) {
+    if let Err(e) = crate::http::login_precheck(&app, &req.username, addr) {
         return fail(e, form.username);
     }
     let result = app
         .hasher
         .run(move |hasher| {
-            let now = crate::now_ms();
-            let (token, t, account, _) = crate::throttled_login(&app2, hasher, &req, addr, ttl_ms, now)?;
+            let now = crate::model::clock::now_ms();
+            let (token, t, account, _) = crate::http::throttled_login(&app2, hasher, &req, addr, ttl_ms, now)?;
             if !is_reviewer(account.role) {
                 storage.revoke_device(t.device_id, now)?;
                 return Err(ApiError::Forbidden("the dashboard is for supervisors".into()));
@@ -241,8 +241,8 @@ pub async fn login_submit(State(app): State<AppState>, parts: Parts, F(form): F<
 pub async fn logout(State(app): State<AppState>, viewer: Viewer) -> Response {
     let storage = app.storage.clone();
     let device = viewer.device;
-    let now = crate::now_ms();
-    let _ = crate::blocking(move || Ok(storage.revoke_device(device, now)?)).await;
+    let now = crate::model::clock::now_ms();
+    let _ = crate::http::blocking(move || Ok(storage.revoke_device(device, now)?)).await;
     let mut resp = Redirect::to("/review/login").into_response();
     let clear = format!(
         "{SESSION_COOKIE}=; Path=/review; HttpOnly; SameSite=Strict; Max-Age=0{}",

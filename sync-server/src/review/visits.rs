@@ -22,8 +22,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use super::{Area, Layout, PageError, PageResult, Viewer, db_err, html, open_db, run, today_cn};
-use crate::AppState;
 use crate::error::ApiResult;
+use crate::http::AppState;
 
 /// Coverage of one grid (and its worker).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

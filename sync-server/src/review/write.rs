@@ -5,7 +5,7 @@
 //! server's copy of the document and its query-table rows, atomically — exactly what an
 //! accepted push writes. Phones pull the change like any other and fold the same history.
 //!
-//! Writes hold [`crate::AppState::push_lock`], so they never interleave with a push that
+//! Writes hold [`crate::http::AppState::push_lock`], so they never interleave with a push that
 //! validates against the same document.
 
 use std::collections::BTreeMap;
@@ -23,8 +23,8 @@ use serde_json::Value as Json;
 use uuid::Uuid;
 
 use super::{Viewer, not_found};
-use crate::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::http::AppState;
 use crate::storage::{CommitBatch, LogEntry, SavedDoc, Storage};
 
 /// A record's document as the server holds it, checked against the viewer's area.
@@ -217,7 +217,7 @@ pub async fn locked<T: Send + 'static>(
     // not release the lock while the write still runs.
     let one_writer = app.push_lock.clone().lock_owned().await;
     let storage = app.storage.clone();
-    crate::blocking(move || {
+    crate::http::blocking(move || {
         let _one_writer = one_writer;
         f(storage.as_ref())
     })
