@@ -10,17 +10,15 @@ use rusqlite::types::{ToSqlOutput, Value};
 use rusqlite::{OptionalExtension, ToSql, Transaction, params, params_from_iter};
 use serde_json::Value as Json;
 
-use crate::cases::Rules;
-use crate::doc::{self, MSG_CONFIRM_DELETE, MSG_DELETE};
+use crate::doc::{self, MSG_CONFIRM_DELETE, MSG_DELETE, MSG_RESOLVE, MSG_TRANSITION};
 use crate::domain::Record;
 use crate::domain::{
     Case, ChecklistTemplate, HouseCall, Household, Ledger, OrgNode, Patrol, Person, Problem, RecordKind,
 };
 use crate::error::{Error, Result};
 use crate::review::{self, ReviewEntry};
-use crate::rules::{RuleBook, RuleKind, RulePins, RuleSet};
+use crate::rules::{RuleBook, RuleKind, RulePins, RuleSet, Rules};
 use crate::sensitive;
-use crate::store::{MSG_RESOLVE, MSG_TRANSITION};
 
 /// The query tables, in a fixed order.
 pub const QUERY_TABLES: &[&str] = &[
@@ -251,10 +249,7 @@ fn record_into(
         None => false,
     };
     let mut flagged = Vec::new();
-    let mut body = match doc::root_obj(doc, "body") {
-        Some(b) => doc::read_json_flagging(doc, &b, "body", &mut flagged),
-        None => Json::Null,
-    };
+    let mut body = doc::body::read_flagging(doc, &mut flagged);
     let mut unavailable = Vec::new();
     if crate::shred::has_sealed_fields(kind) {
         // Sealed fields open with the person's key (a function of the document and the key: a
@@ -284,12 +279,8 @@ fn record_into(
             invalid,
         ],
     )?;
-    if !flagged.is_empty()
-        && let Some(b) = doc::root_obj(doc, "body")
-    {
-        let mut found = Vec::new();
-        doc::conflicts(doc, &b, "body", &mut found);
-        for c in found {
+    if !flagged.is_empty() {
+        for c in doc::body::conflicts(doc) {
             sink.exec(
                 "INSERT INTO field_conflicts (doc_id, path, values_json) VALUES (?1, ?2, ?3)",
                 params![id, c.path, Json::Array(c.values).to_string()],
@@ -309,13 +300,6 @@ fn edited_since(doc: &mut AutoCommit, base: &Json, ignore: &[&str]) -> bool {
     doc.get_changes_meta(&base)
         .iter()
         .any(|c| !c.message.as_deref().is_some_and(|m| ignore.contains(&m)))
-}
-
-fn list_at(doc: &AutoCommit, key: &str) -> Vec<Json> {
-    doc::root_obj(doc, key)
-        .map(|o| doc::read_json(doc, &o))
-        .and_then(|v| v.as_array().cloned())
-        .unwrap_or_default()
 }
 
 fn typed<R: Record>(id: &str, body: &Json) -> Result<R> {
@@ -460,10 +444,7 @@ fn typed_rows(
         }
         RecordKind::Ledger => {
             let l: Ledger = typed(id, body)?;
-            let entries: Vec<ReviewEntry> = list_at(doc, "transitions")
-                .into_iter()
-                .filter_map(|v| serde_json::from_value(v).ok())
-                .collect();
+            let entries: Vec<ReviewEntry> = doc::history::parse(&doc::history::read(doc));
             let r = review::fold(&entries);
             // 审核后修改: an edit not known to the approval is flagged for the supervisor.
             let flagged = match (&r.state, &r.last) {
@@ -490,7 +471,7 @@ fn typed_rows(
                     id: id.to_string(),
                     kind,
                     case,
-                    history: list_at(doc, "transitions"),
+                    history: doc::history::read(doc),
                     pins,
                 };
                 let rules = sink.case_rules(pins)?;

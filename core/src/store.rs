@@ -4,6 +4,15 @@
 //! the change to the outbox and rebuilds the record's query-table rows; it commits whole or
 //! not at all. Remote changes come in through [`Store::apply_remote_changes`] and go out
 //! through [`Store::outbox`] (to the server) or [`Store::changes_since`] (to any peer).
+//!
+//! Rank 6 of the crate's layers (core/README.md): every `impl Store` lives here or under
+//! `store/` (besides `sync/apply.rs`): cases ([`cases`]), ledgers ([`ledger`]), the list
+//! queries ([`queries`]) and the remote wipe ([`wipe`]).
+
+pub mod cases;
+pub mod ledger;
+pub mod queries;
+pub mod wipe;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -16,15 +25,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 use uuid::Uuid;
 
-use crate::doc::{self, MSG_CONFIRM_DELETE, MSG_DELETE};
+use crate::doc::{self, MSG_CONFIRM_DELETE, MSG_DELETE, MSG_RESOLVE, MSG_TRANSITION};
 use crate::domain::{ChecklistTemplate, DISTRICT_SCOPE, GridCodeScheme, Lookup, OrgNode, Record, RecordKind, Role};
 use crate::error::{Error, Result};
 use crate::materialize;
-
-/// Commit message of a workflow transition.
-pub const MSG_TRANSITION: &str = "gridbook:transition";
-/// Commit message of a conflict resolution.
-pub const MSG_RESOLVE: &str = "gridbook:resolve";
 
 /// Who is using the store: the signed-in account and the grids it may write.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -173,7 +177,7 @@ impl Store {
     }
 
     fn open_with(path: &Path, key: Option<&crate::StoreKey>, identity: Identity) -> Result<Store> {
-        if crate::wipe::is_wiped(path) {
+        if wipe::is_wiped(path) {
             return Err(Error::StoreWiped);
         }
         let conn = crate::at_rest::open(path, key)?;
@@ -398,7 +402,7 @@ impl Store {
     pub fn get<R: Record>(&self, id: &str) -> Result<R> {
         let doc = self.load(id)?;
         if !crate::shred::has_sealed_fields(R::KIND) {
-            return read_body(&doc, id);
+            return doc::body::read_as(&doc, id);
         }
         let mut body = self.stored_body(id)?;
         let key = crate::shred::key_of(&self.conn, id)?;
@@ -430,11 +434,10 @@ impl Store {
     /// A record's body as stored in its document (sealed fields still sealed).
     fn stored_body(&self, id: &str) -> Result<Json> {
         let doc = self.load(id)?;
-        let b = doc::root_obj(&doc, "body").ok_or_else(|| Error::NotFound {
+        doc::body::read(&doc).ok_or_else(|| Error::NotFound {
             kind: "record",
             id: id.to_string(),
-        })?;
-        Ok(doc::read_json(&doc, &b))
+        })
     }
 
     /// The key to seal a person's fields with: the one held, or a new one for a person that has
@@ -542,10 +545,7 @@ impl Store {
         }
         self.write(id, Some(MSG_RESOLVE), |doc, who| {
             check_scope_of(who, doc)?;
-            let mut found = Vec::new();
-            if let Some(b) = doc::root_obj(doc, "body") {
-                doc::conflicts(doc, &b, "body", &mut found);
-            }
+            let found = doc::body::conflicts(doc);
             if !found.iter().any(|c| c.path == path) {
                 return Err(Error::NoConflict {
                     id: id.to_string(),
@@ -966,17 +966,6 @@ fn check_live(doc: &AutoCommit, id: &str, kind: RecordKind) -> Result<()> {
         return Err(Error::Deleted { id: id.to_string() });
     }
     Ok(())
-}
-
-pub(crate) fn read_body<R: Record>(doc: &AutoCommit, id: &str) -> Result<R> {
-    let b = doc::root_obj(doc, "body").ok_or_else(|| Error::NotFound {
-        kind: R::KIND.as_str(),
-        id: id.to_string(),
-    })?;
-    serde_json::from_value(doc::read_json(doc, &b)).map_err(|e| Error::Corrupt {
-        id: id.to_string(),
-        reason: e.to_string(),
-    })
 }
 
 pub(crate) fn load_in(tx: &Transaction<'_>, id: &str, actor: &ActorId) -> Result<Option<AutoCommit>> {

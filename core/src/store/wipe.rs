@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
+use super::Store;
 use crate::error::{Error, Result};
-use crate::store::Store;
 
 /// The bytes a wiped store's path holds (not an SQLite header).
 pub const WIPED_MARKER: &[u8] = b"gridbook: store wiped after device revocation\n";
