@@ -97,9 +97,10 @@ pub enum Error {
     /// opened again.
     #[error("this store was wiped after its device was revoked")]
     StoreWiped,
-    /// SQLite failed.
+    /// SQLite failed (converted where it happens, in `db` and `store`: this module names no
+    /// storage engine).
     #[error("database error: {0}")]
-    Db(#[from] rusqlite::Error),
+    Db(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// Automerge failed on a document we hold.
     #[error("document error: {0}")]
     Doc(#[from] automerge::AutomergeError),

@@ -204,7 +204,7 @@ impl RowSink for Rows {
 /// A person's sealed fields open with the key this database holds for it (if any).
 pub fn record(tx: &Transaction<'_>, id: &str, doc: &mut AutoCommit) -> Result<()> {
     let key = match doc::root_str(doc, "kind").and_then(|k| k.parse::<RecordKind>().ok()) {
-        Some(kind) if crate::shred::has_sealed_fields(kind) => crate::shred::key_of(tx, id)?,
+        Some(kind) if crate::shred::has_sealed_fields(kind) => crate::db::person_keys::key_of(tx, id)?,
         _ => None,
     };
     record_into(&mut Direct(tx), id, doc, key.as_ref())

@@ -14,12 +14,14 @@
 //! highest version held that is not above its pin (the documented fallback); when the version
 //! arrives, the cases pinning it (or a later one) are re-materialized, so the rows equal a
 //! rebuild whatever the arrival order.
+//!
+//! Rank 3 of the crate's layers (core/README.md): pure, it uses `workflow`, `doc`, `domain`.
+//! Reading the versions a database holds ([`RuleBook::load`]) is `db::rule_sets`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use automerge::AutoCommit;
-use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
 use crate::doc;
@@ -299,17 +301,6 @@ impl RuleBook {
             }
         }
         book
-    }
-
-    /// The versions held in a store's `rule_sets` table.
-    pub fn load(conn: &Connection) -> Result<RuleBook> {
-        let mut stmt = conn.prepare_cached("SELECT rule, version, json FROM rule_sets")?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?, r.get::<_, String>(2)?))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(RuleBook::from_rows(rows))
     }
 
     /// Whether only the shipped rules are held.

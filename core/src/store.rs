@@ -405,7 +405,7 @@ impl Store {
             return doc::body::read_as(&doc, id);
         }
         let mut body = self.stored_body(id)?;
-        let key = crate::shred::key_of(&self.conn, id)?;
+        let key = crate::db::person_keys::key_of(&self.conn, id)?;
         if !crate::shred::open_body(R::KIND, id, key.as_ref(), &mut body).is_empty() {
             return Err(Error::SensitiveUnavailable { id: id.to_string() });
         }
@@ -422,7 +422,7 @@ impl Store {
         if let Ok(kind) = self.kind_of(id)
             && crate::shred::has_sealed_fields(kind)
         {
-            let key = crate::shred::key_of(&self.conn, id)?;
+            let key = crate::db::person_keys::key_of(&self.conn, id)?;
             let missing = crate::shred::open_body(kind, id, key.as_ref(), &mut body);
             if !missing.is_empty() {
                 body[crate::shred::UNAVAILABLE_KEY] = Json::from(missing);
@@ -444,17 +444,17 @@ impl Store {
     /// no sealed values yet (a new person, or one written before sealing). Refused for an erased
     /// person, and for a person sealed elsewhere whose key has not arrived.
     fn person_key_for_write(&self, id: &str, stored: &Json) -> Result<crate::shred::PersonKey> {
-        if crate::shred::is_erased(&self.conn, id)? {
+        if crate::db::person_keys::is_erased(&self.conn, id)? {
             return Err(Error::Erased { id: id.to_string() });
         }
-        if let Some(k) = crate::shred::key_of(&self.conn, id)? {
+        if let Some(k) = crate::db::person_keys::key_of(&self.conn, id)? {
             return Ok(k);
         }
         if crate::shred::has_sealed_values(RecordKind::Person, stored) {
             return Err(Error::SensitiveUnavailable { id: id.to_string() });
         }
         let key = crate::shred::PersonKey::generate()?;
-        crate::shred::put_key(&self.conn, id, &key, false)?;
+        crate::db::person_keys::put_key(&self.conn, id, &key, false)?;
         Ok(key)
     }
 

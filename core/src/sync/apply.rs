@@ -114,14 +114,14 @@ fn put_keys(
     let mut new = 0;
     for k in keys {
         let key = crate::shred::PersonKey::from_bytes(&k.key)?;
-        if crate::shred::key_of(tx, &k.person_id)?.is_some() {
+        if crate::db::person_keys::key_of(tx, &k.person_id)?.is_some() {
             if from_server {
                 tx.prepare_cached("UPDATE person_keys SET uploaded = 1 WHERE person_id = ?1 AND key = ?2")?
                     .execute(params![k.person_id, key.as_bytes().as_slice()])?;
             }
             continue;
         }
-        if crate::shred::put_key(tx, &k.person_id, &key, from_server)? {
+        if crate::db::person_keys::put_key(tx, &k.person_id, &key, from_server)? {
             new += 1;
             if let Some(mut doc) = load_in(tx, &k.person_id, actor)? {
                 materialize::record(tx, &k.person_id, &mut doc)?;
@@ -140,7 +140,7 @@ fn erase_in(
     actor: &automerge::ActorId,
 ) -> Result<()> {
     let seq = seq.map(|s| i64::try_from(s).unwrap_or(i64::MAX));
-    crate::shred::erase_key(tx, person_id, seq, at_ms)?;
+    crate::db::person_keys::erase_key(tx, person_id, seq, at_ms)?;
     if let Some(mut doc) = load_in(tx, person_id, actor)? {
         materialize::record(tx, person_id, &mut doc)?;
     }
