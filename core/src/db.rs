@@ -4,10 +4,12 @@
 //! in its own transaction. Shipped files are frozen; a change to the schema is a new file.
 //!
 //! Rank 4 of the crate's layers (core/README.md): the SQL of the phone's store below the store
-//! itself lives here: person keys ([`person_keys`]), rule sets ([`rule_sets`]). It converts
+//! itself lives here: person keys ([`person_keys`]), rule sets ([`rule_sets`]), the query
+//! tables ([`query_rows`]). It converts
 //! SQLite's errors into the crate's [`Error`] (the error module does not know SQLite).
 
 pub mod person_keys;
+pub mod query_rows;
 pub mod rule_sets;
 
 use rusqlite::Connection;

@@ -7,11 +7,12 @@
 //!
 //! Rank 6 of the crate's layers (core/README.md): every `impl Store` lives here or under
 //! `store/` (besides `sync/apply.rs`): cases ([`cases`]), ledgers ([`ledger`]), the list
-//! queries ([`queries`]) and the remote wipe ([`wipe`]).
+//! queries ([`queries`]), writing query rows ([`query_rows`]) and the remote wipe ([`wipe`]).
 
 pub mod cases;
 pub mod ledger;
 pub mod queries;
+pub mod query_rows;
 pub mod wipe;
 
 use std::collections::BTreeMap;
@@ -28,7 +29,6 @@ use uuid::Uuid;
 use crate::doc::{self, MSG_CONFIRM_DELETE, MSG_DELETE, MSG_RESOLVE, MSG_TRANSITION};
 use crate::domain::{ChecklistTemplate, DISTRICT_SCOPE, GridCodeScheme, Lookup, OrgNode, Record, RecordKind, Role};
 use crate::error::{Error, Result};
-use crate::materialize;
 
 /// Who is using the store: the signed-in account and the grids it may write.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -630,7 +630,7 @@ impl Store {
             "INSERT INTO outbox (doc_id, hash, bytes) VALUES (?1, ?2, ?3)",
             params![id, change.hash().to_string(), change.raw_bytes()],
         )?;
-        materialize::record(&tx, id, &mut doc)?;
+        query_rows::record(&tx, id, &mut doc)?;
         tx.commit()?;
         if let Some(c) = &mut self.checkpointer {
             c.wrote();
@@ -773,7 +773,7 @@ impl Store {
             summary.applied += fresh.saturating_sub(still_pending.min(fresh));
             if doc.get_heads() != before {
                 save_doc(&tx, id, &mut doc)?;
-                materialize::record(&tx, id, &mut doc)?;
+                query_rows::record(&tx, id, &mut doc)?;
                 summary.records_changed += 1;
             }
         }
@@ -799,7 +799,7 @@ impl Store {
             doc::guard(|| doc.merge(&mut incoming))?;
             if doc.get_heads() != before {
                 save_doc(&tx, id, &mut doc)?;
-                materialize::record(&tx, id, &mut doc)?;
+                query_rows::record(&tx, id, &mut doc)?;
                 summary.records_changed += 1;
                 summary.applied += 1;
             } else {
@@ -880,7 +880,7 @@ impl Store {
     /// tables are equal.
     pub fn query_table_dump(&self) -> Result<Vec<String>> {
         let mut out = Vec::new();
-        for t in materialize::QUERY_TABLES {
+        for t in crate::db::query_rows::QUERY_TABLES {
             let mut stmt = self.conn.prepare(&format!("SELECT * FROM {t}"))?;
             let cols = stmt.column_count();
             let mut rows = stmt.query([])?;
@@ -902,7 +902,7 @@ impl Store {
     /// Throw away the query tables and rebuild them from the documents.
     pub fn rebuild_query_tables(&mut self) -> Result<()> {
         let tx = self.conn.transaction()?;
-        for t in materialize::QUERY_TABLES {
+        for t in crate::db::query_rows::QUERY_TABLES {
             if *t != "templates" {
                 tx.execute(&format!("DELETE FROM {t}"), [])?;
             }
@@ -914,7 +914,7 @@ impl Store {
             .collect::<rusqlite::Result<_>>()?;
         for (id, bytes) in ids {
             let mut d = doc::load_doc(&bytes, &self.actor)?;
-            materialize::record(&tx, &id, &mut d)?;
+            query_rows::record(&tx, &id, &mut d)?;
         }
         tx.commit()?;
         Ok(())

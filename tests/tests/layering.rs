@@ -100,10 +100,6 @@ const FFI: Layers = Layers {
 /// only shrinks.
 const NOT_YET: &[(&str, &str)] = &[
     (
-        "core/src/materialize.rs",
-        "rusqlite in materialize: SQL lives in the storage layer",
-    ),
-    (
         "sync-server/src/admin/accounts.rs",
         "rusqlite in admin: SQL lives in the storage layer",
     ),

@@ -124,7 +124,7 @@ fn put_keys(
         if crate::db::person_keys::put_key(tx, &k.person_id, &key, from_server)? {
             new += 1;
             if let Some(mut doc) = load_in(tx, &k.person_id, actor)? {
-                materialize::record(tx, &k.person_id, &mut doc)?;
+                crate::store::query_rows::record(tx, &k.person_id, &mut doc)?;
             }
         }
     }
@@ -142,7 +142,7 @@ fn erase_in(
     let seq = seq.map(|s| i64::try_from(s).unwrap_or(i64::MAX));
     crate::db::person_keys::erase_key(tx, person_id, seq, at_ms)?;
     if let Some(mut doc) = load_in(tx, person_id, actor)? {
-        materialize::record(tx, person_id, &mut doc)?;
+        crate::store::query_rows::record(tx, person_id, &mut doc)?;
     }
     Ok(())
 }
@@ -302,7 +302,7 @@ impl Store {
                 .execute(params![id, kind, scope, raw.bytes, heads])?;
                 if materialize::needs_key(kind.as_deref()) {
                     // A person: its rows open its sealed fields with the key held here.
-                    materialize::record(&tx, id, &mut incoming)?;
+                    crate::store::query_rows::record(&tx, id, &mut incoming)?;
                 } else {
                     rows.write(&tx)?;
                 }
@@ -314,7 +314,7 @@ impl Store {
             crate::doc::guard(|| doc.merge(&mut incoming))?;
             if doc.get_heads() != before {
                 save_doc(&tx, id, &mut doc)?;
-                materialize::record(&tx, id, &mut doc)?;
+                crate::store::query_rows::record(&tx, id, &mut doc)?;
                 out.received += 1;
                 out.touched.insert(id.to_string());
             } else {
@@ -355,7 +355,7 @@ impl Store {
             out.received += n_fresh.saturating_sub(still_pending.min(n_fresh));
             if doc.get_heads() != before {
                 save_doc(&tx, id, &mut doc)?;
-                materialize::record(&tx, id, &mut doc)?;
+                crate::store::query_rows::record(&tx, id, &mut doc)?;
                 out.touched.insert(id.to_string());
             }
         }

@@ -104,7 +104,7 @@ impl PersonKeys for SqliteStorage {
             person_keys::erase_key(&tx, person_id, Some(seq), at)?;
             // The person's query rows: sealed fields now read as unavailable.
             let mut doc = gridbook_core::doc::guard(|| AutoCommit::load(&bytes))?;
-            gridbook_core::materialize::record(&tx, person_id, &mut doc)?;
+            gridbook_core::store::query_rows::record(&tx, person_id, &mut doc)?;
             tx.commit()?;
             // Old WAL frames still hold the key's page as it was: move everything into the
             // file (where `secure_delete` overwrote it) and cut the WAL to zero bytes.
