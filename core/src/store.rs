@@ -569,7 +569,7 @@ impl Store {
             if doc::root_obj(doc, "deleted").is_some() {
                 return Err(Error::Deleted { id: id.to_string() });
             }
-            doc::append_to_root_list(doc, "transitions", entry)
+            doc::history::append(doc, entry)
         })
     }
 
