@@ -5,8 +5,8 @@
 //!
 //! Rank 4 of the crate's layers (core/README.md): the SQL of the phone's store below the store
 //! itself lives here: person keys ([`person_keys`]), rule sets ([`rule_sets`]), the query
-//! tables ([`query_rows`]). It converts
-//! SQLite's errors into the crate's [`Error`] (the error module does not know SQLite).
+//! tables ([`query_rows`]). It converts SQLite's errors into the crate's [`Error`] (the error
+//! module does not know SQLite).
 
 pub mod person_keys;
 pub mod query_rows;

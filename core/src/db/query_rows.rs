@@ -31,7 +31,7 @@ pub const QUERY_TABLES: &[&str] = &[
 ];
 
 /// A query table a row goes to. The values of a row are in the order of the columns its
-/// statement ([`insert_sql`]) names.
+/// statement (`insert_sql`) names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Table {
     /// One row per record: kind, scope, deleted, invalid ...
