@@ -2,10 +2,25 @@
 //!
 //! Each file in `core/migrations/` is one step that moves `PRAGMA user_version` up by one, run
 //! in its own transaction. Shipped files are frozen; a change to the schema is a new file.
+//!
+//! Rank 4 of the crate's layers (core/README.md): the SQL of the phone's store below the store
+//! itself lives here: person keys ([`person_keys`]), rule sets ([`rule_sets`]), the query
+//! tables ([`query_rows`]). It converts SQLite's errors into the crate's [`Error`] (the error
+//! module does not know SQLite).
+
+pub mod person_keys;
+pub mod query_rows;
+pub mod rule_sets;
 
 use rusqlite::Connection;
 
 use crate::error::{Error, Result};
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        Error::Db(Box::new(e))
+    }
+}
 
 /// The migrations, in order: index + 1 is the schema version after the step.
 const MIGRATIONS: &[&str] = &[

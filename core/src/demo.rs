@@ -129,7 +129,7 @@ fn name(rng: &mut StdRng) -> String {
 /// A valid 18-character ID number born on `birth`.
 pub fn id_number(rng: &mut StdRng, birth: NaiveDate) -> String {
     let first17 = format!("370883{}{:03}", birth.format("%Y%m%d"), rng.random_range(0..1000));
-    let check = crate::sensitive::id_check_char(&first17).unwrap_or('0');
+    let check = crate::domain::ids::id_check_char(&first17).unwrap_or('0');
     format!("{first17}{check}")
 }
 

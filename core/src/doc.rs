@@ -12,13 +12,19 @@
 //!
 //! Writes go through [`write_json`], which diffs the new JSON against what the document holds
 //! and only touches what changed: two phones editing different fields merge cleanly, two
-//! phones editing the same field leave both values for [`conflicts`] to list.
+//! phones editing the same field leave both values for [`conflicts`] to list. [`body`] and
+//! [`history`] are the one reader of a record's fields and of its workflow history.
+//!
+//! Rank 1 of the crate's layers (core/README.md): it uses `error` and `domain`.
 
 use automerge::transaction::Transactable;
 use automerge::{ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ReadDoc, ScalarValue, Value};
 use serde_json::{Map, Number, Value as Json};
 
 use crate::error::{Error, Result};
+
+pub mod body;
+pub mod history;
 
 /// Keys whose string values are stored as collaborative text, not as scalars.
 /// Only long free-text notes earn the extra cost of text.
@@ -28,6 +34,10 @@ pub const TEXT_KEYS: &[&str] = &["notes"];
 pub const MSG_DELETE: &str = "gridbook:delete";
 /// Commit message of the change that confirms a delete despite concurrent edits.
 pub const MSG_CONFIRM_DELETE: &str = "gridbook:confirm-delete";
+/// Commit message of a workflow transition.
+pub const MSG_TRANSITION: &str = "gridbook:transition";
+/// Commit message of a conflict resolution.
+pub const MSG_RESOLVE: &str = "gridbook:resolve";
 
 /// Run an Automerge operation on bytes from elsewhere. Crafted input can make Automerge
 /// panic (fuzzing found an op order that breaks its sort); that is a refusal of the input,

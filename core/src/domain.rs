@@ -6,6 +6,7 @@
 //! and the server both implement, so both run the same rules.
 
 pub mod cases;
+pub mod ids;
 pub mod org;
 pub mod people;
 pub mod roles;

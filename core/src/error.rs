@@ -2,6 +2,8 @@
 //!
 //! Codes are snake_case, shared with the FFI and the sync server, and never renamed: a phone
 //! app or a district script may match on them. Messages carry no personal data.
+//!
+//! Rank 0 of the crate's layers (core/README.md): it uses nothing else of the crate.
 
 /// `Result` with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -95,9 +97,10 @@ pub enum Error {
     /// opened again.
     #[error("this store was wiped after its device was revoked")]
     StoreWiped,
-    /// SQLite failed.
+    /// SQLite failed (converted where it happens, in `db` and `store`: this module names no
+    /// storage engine).
     #[error("database error: {0}")]
-    Db(#[from] rusqlite::Error),
+    Db(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// Automerge failed on a document we hold.
     #[error("document error: {0}")]
     Doc(#[from] automerge::AutomergeError),
@@ -137,7 +140,7 @@ impl Error {
     /// A short message for a person, zh-CN first.
     pub fn message_zh(&self) -> String {
         match self {
-            Error::Invalid { code, field, .. } => match crate::rules::message_zh(code) {
+            Error::Invalid { code, field, .. } => match rule_message_zh(code) {
                 Some(m) => m.to_string(),
                 None => format!("字段「{field}」无效"),
             },
@@ -165,4 +168,21 @@ impl Error {
             reason: reason.into(),
         }
     }
+}
+
+/// The zh-CN message of a rule-version refusal code (规则版本, see `rules`; `None` for other
+/// codes).
+fn rule_message_zh(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "rule_version_not_newer" => "版本号须高于已发布的版本（随应用发布的为第 1 版）",
+        "rule_version_mismatch" => "文件中的版本号与发布的版本号不一致",
+        "invalid_rule_set" => "规则文件无效（格式或内容有误）",
+        "rules_inconsistent" => "规则与现行的流程定义或办理时限不一致（每个计时环节都须有时限）",
+        "calendar_year_dropped" => "新日历须保留现行日历已有的年份",
+        "unknown_rule" => "未知的规则类别",
+        "unknown_rule_version" => "案件所用的规则版本服务器上没有",
+        "rule_set_admin_only" => "规则版本只能由区级管理端发布",
+        "rule_pins_changed" => "案件创建后不能更改所用的规则版本",
+        _ => return None,
+    })
 }

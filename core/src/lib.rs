@@ -2,7 +2,7 @@
 //!
 //! The offline record store of a grid worker's phone, shared with the district sync server:
 //! the domain ([`domain`]), one Automerge document per record ([`doc`]), SQLite with query
-//! tables ([`store`], [`materialize`], [`queries`]), and the rules both sides run.
+//! tables ([`store`], [`materialize`], [`store::queries`]), and the rules both sides run.
 //!
 //! Start at [`Store`].
 
@@ -13,16 +13,13 @@ pub mod demo;
 pub mod doc;
 pub mod domain;
 pub mod error;
-pub mod ledger;
 pub mod materialize;
-pub mod queries;
 pub mod review;
 pub mod rules;
 pub mod sensitive;
 pub mod shred;
 pub mod store;
 pub mod sync;
-pub mod wipe;
 pub mod workflow;
 
 pub use at_rest::StoreKey;

@@ -14,19 +14,46 @@
 //! highest version held that is not above its pin (the documented fallback); when the version
 //! arrives, the cases pinning it (or a later one) are re-materialized, so the rows equal a
 //! rebuild whatever the arrival order.
+//!
+//! Rank 3 of the crate's layers (core/README.md): pure, it uses `workflow`, `doc`, `domain`.
+//! Reading the versions a database holds ([`RuleBook::load`]) is `db::rule_sets`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use automerge::AutoCommit;
-use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
-use crate::cases::{Rules, default_rules};
 use crate::doc;
 use crate::domain::{DISTRICT_SCOPE, Record, RecordKind};
 use crate::error::{Error, Result};
-use crate::workflow::{TimeLimits, WorkCalendar, WorkflowDefinition, WorkflowError};
+use crate::workflow::{self, TimeLimits, WorkCalendar, WorkflowDefinition, WorkflowError};
+
+/// The rules a case is handled with: workflow definition, time limits, working calendar (the
+/// versions a case pins).
+#[derive(Debug, Clone)]
+pub struct Rules {
+    /// 流程定义
+    pub definition: Arc<WorkflowDefinition>,
+    /// 办理时限
+    pub limits: Arc<TimeLimits>,
+    /// 工作日历
+    pub calendar: Arc<WorkCalendar>,
+    /// The versions these are.
+    pub versions: RuleVersions,
+}
+
+/// The default rules shipped with the app (version 1 of each), parsed once.
+pub fn default_rules() -> &'static Rules {
+    static RULES: OnceLock<Rules> = OnceLock::new();
+    RULES.get_or_init(|| Rules {
+        // The shipped data files are validated by unit tests; a broken build cannot pass them.
+        definition: Arc::new(workflow::default_definition().expect("shipped workflow definition is valid")),
+        limits: Arc::new(workflow::default_time_limits().expect("shipped time limits are valid")),
+        calendar: Arc::new(workflow::calendar_cn().expect("shipped calendar is valid")),
+        versions: RuleVersions::SHIPPED,
+    })
+}
 
 /// The version of the rules shipped with the app.
 pub const SHIPPED_VERSION: u32 = 1;
@@ -276,17 +303,6 @@ impl RuleBook {
         book
     }
 
-    /// The versions held in a store's `rule_sets` table.
-    pub fn load(conn: &Connection) -> Result<RuleBook> {
-        let mut stmt = conn.prepare_cached("SELECT rule, version, json FROM rule_sets")?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?, r.get::<_, String>(2)?))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(RuleBook::from_rows(rows))
-    }
-
     /// Whether only the shipped rules are held.
     pub fn is_shipped_only(&self) -> bool {
         self.workflow.is_empty() && self.time_limits.is_empty() && self.calendar.is_empty()
@@ -394,22 +410,6 @@ impl RuleBook {
         }
         .map_err(|e| Error::invalid("rules_inconsistent", "json", e.to_string()))
     }
-}
-
-/// The zh-CN message of a rule-version refusal code (`None` for other codes).
-pub fn message_zh(code: &str) -> Option<&'static str> {
-    Some(match code {
-        "rule_version_not_newer" => "版本号须高于已发布的版本（随应用发布的为第 1 版）",
-        "rule_version_mismatch" => "文件中的版本号与发布的版本号不一致",
-        "invalid_rule_set" => "规则文件无效（格式或内容有误）",
-        "rules_inconsistent" => "规则与现行的流程定义或办理时限不一致（每个计时环节都须有时限）",
-        "calendar_year_dropped" => "新日历须保留现行日历已有的年份",
-        "unknown_rule" => "未知的规则类别",
-        "unknown_rule_version" => "案件所用的规则版本服务器上没有",
-        "rule_set_admin_only" => "规则版本只能由区级管理端发布",
-        "rule_pins_changed" => "案件创建后不能更改所用的规则版本",
-        _ => return None,
-    })
 }
 
 /// The versions a [`Rules`] was resolved to.

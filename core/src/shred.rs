@@ -20,10 +20,12 @@
 //!   [`Error::SensitiveUnavailable`], JSON reads show `null` (a label that cannot be opened is
 //!   left out: treated as absent) and list the field under [`UNAVAILABLE_KEY`], query tables
 //!   show [`UNAVAILABLE_TEXT`] (labels: no row).
+//!
+//! Rank 2 of the crate's layers (core/README.md): crypto only, it uses `domain`. The SQL of the
+//! key tables is `db::person_keys`.
 
 use chacha20poly1305::aead::{Aead, Generate, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value as Json;
 use zeroize::Zeroize;
 
@@ -335,50 +337,6 @@ pub fn redact_sealed(kind: RecordKind, body: &mut Json) {
             }
         }
     }
-}
-
-// ------------------------------------------------------------------ the key tables
-
-/// The key of a person held in this database, if any.
-pub fn key_of(conn: &Connection, person_id: &str) -> Result<Option<PersonKey>> {
-    let bytes: Option<Vec<u8>> = conn
-        .prepare_cached("SELECT key FROM person_keys WHERE person_id = ?1")?
-        .query_row([person_id], |r| r.get(0))
-        .optional()?;
-    bytes.map(|b| PersonKey::from_bytes(&b)).transpose()
-}
-
-/// Whether a person was erased (its key destroyed) as far as this database knows.
-pub fn is_erased(conn: &Connection, person_id: &str) -> Result<bool> {
-    Ok(conn
-        .prepare_cached("SELECT 1 FROM erasures WHERE person_id = ?1")?
-        .query_row([person_id], |_| Ok(()))
-        .optional()?
-        .is_some())
-}
-
-/// Keep a person's key unless the person was erased or a key is already held; returns whether
-/// the key now held is `key`.
-pub fn put_key(conn: &Connection, person_id: &str, key: &PersonKey, uploaded: bool) -> Result<bool> {
-    if is_erased(conn, person_id)? {
-        return Ok(false);
-    }
-    conn.prepare_cached("INSERT OR IGNORE INTO person_keys (person_id, key, uploaded) VALUES (?1, ?2, ?3)")?
-        .execute(params![person_id, key.as_bytes().as_slice(), uploaded])?;
-    Ok(key_of(conn, person_id)?.as_ref() == Some(key))
-}
-
-/// Destroy a person's key and record the erasure (at server sequence `seq`, if known). The
-/// connection runs with `secure_delete`, so the key's bytes are overwritten, not just unlinked.
-pub fn erase_key(conn: &Connection, person_id: &str, seq: Option<i64>, at_ms: i64) -> Result<()> {
-    conn.prepare_cached("DELETE FROM person_keys WHERE person_id = ?1")?
-        .execute([person_id])?;
-    conn.prepare_cached(
-        "INSERT INTO erasures (person_id, seq, erased_at) VALUES (?1, ?2, ?3)
-         ON CONFLICT (person_id) DO UPDATE SET seq = coalesce(excluded.seq, erasures.seq)",
-    )?
-    .execute(params![person_id, seq, at_ms])?;
-    Ok(())
 }
 
 #[cfg(test)]

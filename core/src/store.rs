@@ -4,6 +4,16 @@
 //! the change to the outbox and rebuilds the record's query-table rows; it commits whole or
 //! not at all. Remote changes come in through [`Store::apply_remote_changes`] and go out
 //! through [`Store::outbox`] (to the server) or [`Store::changes_since`] (to any peer).
+//!
+//! Rank 6 of the crate's layers (core/README.md): every `impl Store` lives here or under
+//! `store/` (besides `sync/apply.rs`): cases ([`cases`]), ledgers ([`ledger`]), the list
+//! queries ([`queries`]), writing query rows ([`query_rows`]) and the remote wipe ([`wipe`]).
+
+pub mod cases;
+pub mod ledger;
+pub mod queries;
+pub mod query_rows;
+pub mod wipe;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -16,15 +26,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 use uuid::Uuid;
 
-use crate::doc::{self, MSG_CONFIRM_DELETE, MSG_DELETE};
+use crate::doc::{self, MSG_CONFIRM_DELETE, MSG_DELETE, MSG_RESOLVE, MSG_TRANSITION};
 use crate::domain::{ChecklistTemplate, DISTRICT_SCOPE, GridCodeScheme, Lookup, OrgNode, Record, RecordKind, Role};
 use crate::error::{Error, Result};
-use crate::materialize;
-
-/// Commit message of a workflow transition.
-pub const MSG_TRANSITION: &str = "gridbook:transition";
-/// Commit message of a conflict resolution.
-pub const MSG_RESOLVE: &str = "gridbook:resolve";
 
 /// Who is using the store: the signed-in account and the grids it may write.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -173,7 +177,7 @@ impl Store {
     }
 
     fn open_with(path: &Path, key: Option<&crate::StoreKey>, identity: Identity) -> Result<Store> {
-        if crate::wipe::is_wiped(path) {
+        if wipe::is_wiped(path) {
             return Err(Error::StoreWiped);
         }
         let conn = crate::at_rest::open(path, key)?;
@@ -398,10 +402,10 @@ impl Store {
     pub fn get<R: Record>(&self, id: &str) -> Result<R> {
         let doc = self.load(id)?;
         if !crate::shred::has_sealed_fields(R::KIND) {
-            return read_body(&doc, id);
+            return doc::body::read_as(&doc, id);
         }
         let mut body = self.stored_body(id)?;
-        let key = crate::shred::key_of(&self.conn, id)?;
+        let key = crate::db::person_keys::key_of(&self.conn, id)?;
         if !crate::shred::open_body(R::KIND, id, key.as_ref(), &mut body).is_empty() {
             return Err(Error::SensitiveUnavailable { id: id.to_string() });
         }
@@ -418,7 +422,7 @@ impl Store {
         if let Ok(kind) = self.kind_of(id)
             && crate::shred::has_sealed_fields(kind)
         {
-            let key = crate::shred::key_of(&self.conn, id)?;
+            let key = crate::db::person_keys::key_of(&self.conn, id)?;
             let missing = crate::shred::open_body(kind, id, key.as_ref(), &mut body);
             if !missing.is_empty() {
                 body[crate::shred::UNAVAILABLE_KEY] = Json::from(missing);
@@ -430,28 +434,27 @@ impl Store {
     /// A record's body as stored in its document (sealed fields still sealed).
     fn stored_body(&self, id: &str) -> Result<Json> {
         let doc = self.load(id)?;
-        let b = doc::root_obj(&doc, "body").ok_or_else(|| Error::NotFound {
+        doc::body::read(&doc).ok_or_else(|| Error::NotFound {
             kind: "record",
             id: id.to_string(),
-        })?;
-        Ok(doc::read_json(&doc, &b))
+        })
     }
 
     /// The key to seal a person's fields with: the one held, or a new one for a person that has
     /// no sealed values yet (a new person, or one written before sealing). Refused for an erased
     /// person, and for a person sealed elsewhere whose key has not arrived.
     fn person_key_for_write(&self, id: &str, stored: &Json) -> Result<crate::shred::PersonKey> {
-        if crate::shred::is_erased(&self.conn, id)? {
+        if crate::db::person_keys::is_erased(&self.conn, id)? {
             return Err(Error::Erased { id: id.to_string() });
         }
-        if let Some(k) = crate::shred::key_of(&self.conn, id)? {
+        if let Some(k) = crate::db::person_keys::key_of(&self.conn, id)? {
             return Ok(k);
         }
         if crate::shred::has_sealed_values(RecordKind::Person, stored) {
             return Err(Error::SensitiveUnavailable { id: id.to_string() });
         }
         let key = crate::shred::PersonKey::generate()?;
-        crate::shred::put_key(&self.conn, id, &key, false)?;
+        crate::db::person_keys::put_key(&self.conn, id, &key, false)?;
         Ok(key)
     }
 
@@ -542,10 +545,7 @@ impl Store {
         }
         self.write(id, Some(MSG_RESOLVE), |doc, who| {
             check_scope_of(who, doc)?;
-            let mut found = Vec::new();
-            if let Some(b) = doc::root_obj(doc, "body") {
-                doc::conflicts(doc, &b, "body", &mut found);
-            }
+            let found = doc::body::conflicts(doc);
             if !found.iter().any(|c| c.path == path) {
                 return Err(Error::NoConflict {
                     id: id.to_string(),
@@ -569,7 +569,7 @@ impl Store {
             if doc::root_obj(doc, "deleted").is_some() {
                 return Err(Error::Deleted { id: id.to_string() });
             }
-            doc::append_to_root_list(doc, "transitions", entry)
+            doc::history::append(doc, entry)
         })
     }
 
@@ -630,7 +630,7 @@ impl Store {
             "INSERT INTO outbox (doc_id, hash, bytes) VALUES (?1, ?2, ?3)",
             params![id, change.hash().to_string(), change.raw_bytes()],
         )?;
-        materialize::record(&tx, id, &mut doc)?;
+        query_rows::record(&tx, id, &mut doc)?;
         tx.commit()?;
         if let Some(c) = &mut self.checkpointer {
             c.wrote();
@@ -773,7 +773,7 @@ impl Store {
             summary.applied += fresh.saturating_sub(still_pending.min(fresh));
             if doc.get_heads() != before {
                 save_doc(&tx, id, &mut doc)?;
-                materialize::record(&tx, id, &mut doc)?;
+                query_rows::record(&tx, id, &mut doc)?;
                 summary.records_changed += 1;
             }
         }
@@ -799,7 +799,7 @@ impl Store {
             doc::guard(|| doc.merge(&mut incoming))?;
             if doc.get_heads() != before {
                 save_doc(&tx, id, &mut doc)?;
-                materialize::record(&tx, id, &mut doc)?;
+                query_rows::record(&tx, id, &mut doc)?;
                 summary.records_changed += 1;
                 summary.applied += 1;
             } else {
@@ -880,7 +880,7 @@ impl Store {
     /// tables are equal.
     pub fn query_table_dump(&self) -> Result<Vec<String>> {
         let mut out = Vec::new();
-        for t in materialize::QUERY_TABLES {
+        for t in crate::db::query_rows::QUERY_TABLES {
             let mut stmt = self.conn.prepare(&format!("SELECT * FROM {t}"))?;
             let cols = stmt.column_count();
             let mut rows = stmt.query([])?;
@@ -902,7 +902,7 @@ impl Store {
     /// Throw away the query tables and rebuild them from the documents.
     pub fn rebuild_query_tables(&mut self) -> Result<()> {
         let tx = self.conn.transaction()?;
-        for t in materialize::QUERY_TABLES {
+        for t in crate::db::query_rows::QUERY_TABLES {
             if *t != "templates" {
                 tx.execute(&format!("DELETE FROM {t}"), [])?;
             }
@@ -914,7 +914,7 @@ impl Store {
             .collect::<rusqlite::Result<_>>()?;
         for (id, bytes) in ids {
             let mut d = doc::load_doc(&bytes, &self.actor)?;
-            materialize::record(&tx, &id, &mut d)?;
+            query_rows::record(&tx, &id, &mut d)?;
         }
         tx.commit()?;
         Ok(())
@@ -966,17 +966,6 @@ fn check_live(doc: &AutoCommit, id: &str, kind: RecordKind) -> Result<()> {
         return Err(Error::Deleted { id: id.to_string() });
     }
     Ok(())
-}
-
-pub(crate) fn read_body<R: Record>(doc: &AutoCommit, id: &str) -> Result<R> {
-    let b = doc::root_obj(doc, "body").ok_or_else(|| Error::NotFound {
-        kind: R::KIND.as_str(),
-        id: id.to_string(),
-    })?;
-    serde_json::from_value(doc::read_json(doc, &b)).map_err(|e| Error::Corrupt {
-        id: id.to_string(),
-        reason: e.to_string(),
-    })
 }
 
 pub(crate) fn load_in(tx: &Transaction<'_>, id: &str, actor: &ActorId) -> Result<Option<AutoCommit>> {

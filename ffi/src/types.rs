@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use gridbook_core::domain as d;
-use gridbook_core::queries as q;
+use gridbook_core::store::queries as q;
 use serde_json::Value as Json;
 
 use crate::error::{ApiError, ApiResult};

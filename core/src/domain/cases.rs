@@ -72,7 +72,7 @@ impl Record for Case {
         check_len("address", &self.address, 200)?;
         require_text("reporter", &self.reporter, 64)?;
         if let Some(p) = &self.resident_phone {
-            crate::sensitive::validate_phone(p)?;
+            super::ids::validate_phone(p)?;
         }
         if self.case_kind == CaseKind::Request && self.channel.is_none() {
             return Err(Error::invalid(

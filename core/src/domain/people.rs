@@ -176,10 +176,10 @@ impl Record for Person {
         require_text("name", &self.name, 50)?;
         check_len("relation", &self.relation, 20)?;
         if let Some(id) = &self.id_number {
-            crate::sensitive::validate_id_number(id)?;
+            super::ids::validate_id_number(id)?;
         }
         if let Some(p) = &self.phone {
-            crate::sensitive::validate_phone(p)?;
+            super::ids::validate_phone(p)?;
         }
         for (i, l) in self.labels.iter().enumerate() {
             require_text(&format!("labels.{i}.label"), &l.label, 50)?;

@@ -114,17 +114,17 @@ fn put_keys(
     let mut new = 0;
     for k in keys {
         let key = crate::shred::PersonKey::from_bytes(&k.key)?;
-        if crate::shred::key_of(tx, &k.person_id)?.is_some() {
+        if crate::db::person_keys::key_of(tx, &k.person_id)?.is_some() {
             if from_server {
                 tx.prepare_cached("UPDATE person_keys SET uploaded = 1 WHERE person_id = ?1 AND key = ?2")?
                     .execute(params![k.person_id, key.as_bytes().as_slice()])?;
             }
             continue;
         }
-        if crate::shred::put_key(tx, &k.person_id, &key, from_server)? {
+        if crate::db::person_keys::put_key(tx, &k.person_id, &key, from_server)? {
             new += 1;
             if let Some(mut doc) = load_in(tx, &k.person_id, actor)? {
-                materialize::record(tx, &k.person_id, &mut doc)?;
+                crate::store::query_rows::record(tx, &k.person_id, &mut doc)?;
             }
         }
     }
@@ -140,9 +140,9 @@ fn erase_in(
     actor: &automerge::ActorId,
 ) -> Result<()> {
     let seq = seq.map(|s| i64::try_from(s).unwrap_or(i64::MAX));
-    crate::shred::erase_key(tx, person_id, seq, at_ms)?;
+    crate::db::person_keys::erase_key(tx, person_id, seq, at_ms)?;
     if let Some(mut doc) = load_in(tx, person_id, actor)? {
-        materialize::record(tx, person_id, &mut doc)?;
+        crate::store::query_rows::record(tx, person_id, &mut doc)?;
     }
     Ok(())
 }
@@ -302,7 +302,7 @@ impl Store {
                 .execute(params![id, kind, scope, raw.bytes, heads])?;
                 if materialize::needs_key(kind.as_deref()) {
                     // A person: its rows open its sealed fields with the key held here.
-                    materialize::record(&tx, id, &mut incoming)?;
+                    crate::store::query_rows::record(&tx, id, &mut incoming)?;
                 } else {
                     rows.write(&tx)?;
                 }
@@ -314,7 +314,7 @@ impl Store {
             crate::doc::guard(|| doc.merge(&mut incoming))?;
             if doc.get_heads() != before {
                 save_doc(&tx, id, &mut doc)?;
-                materialize::record(&tx, id, &mut doc)?;
+                crate::store::query_rows::record(&tx, id, &mut doc)?;
                 out.received += 1;
                 out.touched.insert(id.to_string());
             } else {
@@ -355,7 +355,7 @@ impl Store {
             out.received += n_fresh.saturating_sub(still_pending.min(n_fresh));
             if doc.get_heads() != before {
                 save_doc(&tx, id, &mut doc)?;
-                materialize::record(&tx, id, &mut doc)?;
+                crate::store::query_rows::record(&tx, id, &mut doc)?;
                 out.touched.insert(id.to_string());
             }
         }

@@ -3,6 +3,7 @@
 //! also the `reason_code` of a [`crate::workflow::WorkflowConflict`].
 
 use crate::domain::{OrgLevel, Role};
+use crate::error::Error;
 
 /// Everything the workflow engine refuses, with a stable code per variant.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -229,6 +230,17 @@ impl WorkflowError {
             WorkflowError::ToStateMismatch { .. } => "操作与流程配置不一致".into(),
             WorkflowError::DuplicateTransition(_) => "重复的操作记录".into(),
             WorkflowError::NoTimeLimit { .. } => "未配置处置时限".into(),
+        }
+    }
+}
+
+/// A refusal of the workflow engine as the crate's [`crate::error::Error::Workflow`], with the
+/// engine's own code.
+impl From<WorkflowError> for Error {
+    fn from(e: WorkflowError) -> Self {
+        Error::Workflow {
+            code: e.code(),
+            message: e.to_string(),
         }
     }
 }

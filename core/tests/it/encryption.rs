@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use gridbook_core::domain::ids::id_check_char;
 use gridbook_core::domain::{Case, CaseKind, Person};
-use gridbook_core::sensitive::id_check_char;
 use gridbook_core::{Store, StoreKey};
 
 use crate::common::*;

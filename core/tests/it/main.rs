@@ -4,6 +4,7 @@ mod cases;
 mod common;
 mod convergence;
 mod encryption;
+mod migrations;
 mod sealing;
 mod store;
 mod visits;

@@ -14,10 +14,10 @@ use std::io::Cursor;
 
 use automerge::{AutoCommit, ReadDoc};
 use chrono::{Datelike, NaiveDate};
+use gridbook_core::domain::ids::{id_check_char, validate_phone};
 use gridbook_core::domain::{
     AttentionLevel, GridAssignment, Household, HousingUse, LabelCategory, Person, PersonLabel, Record, RecordKind, Role,
 };
-use gridbook_core::sensitive::{id_check_char, validate_phone};
 use gridbook_core::shred::{self, PersonKey};
 use gridbook_core::store::RemoteChange;
 use gridbook_core::{Identity, Store};
@@ -429,7 +429,7 @@ fn check_id_number(id: &str) -> Result<NaiveDate, (&'static str, String, String)
         );
     }
     // The core rule is the last word (it is what the store will enforce).
-    gridbook_core::sensitive::validate_id_number(id)
+    gridbook_core::domain::ids::validate_id_number(id)
         .map_err(|e| ("invalid_id_number", "身份证号无效".to_string(), e.to_string()))?;
     Ok(birth)
 }

@@ -602,7 +602,7 @@ pub(crate) fn person_clear(conn: &rusqlite::Connection, id: &str) -> ApiResult<O
     let doc = automerge::AutoCommit::load(&bytes).map_err(|e| ApiError::Core(e.into()))?;
     let mut b = super::write::body(&doc);
     // Sealed fields open with the person's key; an erased person's stay unavailable.
-    let key = gridbook_core::shred::key_of(conn, id)?;
+    let key = gridbook_core::db::person_keys::key_of(conn, id)?;
     let kind = gridbook_core::domain::RecordKind::Person;
     if gridbook_core::shred::open_body(kind, id, key.as_ref(), &mut b).contains(&"name") {
         b["name"] = serde_json::Value::String(gridbook_core::shred::UNAVAILABLE_TEXT.into());

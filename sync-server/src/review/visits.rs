@@ -17,7 +17,7 @@ use super::session::Q;
 use axum::response::{IntoResponse, Response};
 use chrono::{Days, NaiveDate};
 use gridbook_core::domain::ChecklistTemplate;
-use gridbook_core::queries::DEFAULT_TEMPLATE_ID;
+use gridbook_core::store::queries::DEFAULT_TEMPLATE_ID;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 

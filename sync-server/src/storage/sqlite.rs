@@ -523,7 +523,7 @@ impl Storage for SqliteStorage {
                         // A person: its rows open its sealed fields with the key held here (the
                         // validating cores had no key). Persons are few next to visits.
                         let mut doc = gridbook_core::doc::guard(|| automerge::AutoCommit::load(&d.bytes))?;
-                        gridbook_core::materialize::record(&tx, &d.id, &mut doc)?;
+                        gridbook_core::store::query_rows::record(&tx, &d.id, &mut doc)?;
                     } else {
                         d.rows.write(&tx)?;
                     }

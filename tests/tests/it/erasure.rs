@@ -8,8 +8,8 @@
 use std::path::Path;
 
 use chrono::NaiveDate;
+use gridbook_core::domain::ids::id_check_char;
 use gridbook_core::domain::{AttentionLevel, LabelCategory, Person, PersonLabel};
-use gridbook_core::sensitive::id_check_char;
 use gridbook_core::shred::{self, PersonKey};
 use gridbook_tests::web::{get, login as web_login, post};
 use gridbook_tests::{Phone, TestServer, fast_client, household};

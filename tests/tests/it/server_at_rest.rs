@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use gridbook_core::StoreKey;
 use gridbook_core::domain::Person;
-use gridbook_core::sensitive::id_check_char;
+use gridbook_core::domain::ids::id_check_char;
 use gridbook_sync_server::admin::backup;
 use gridbook_sync_server::admin::residents;
 use gridbook_sync_server::server_db::{self, ServerDb};

@@ -2,7 +2,8 @@
 //! server's database. See docs/adr/0004-crypto-shredding.md.
 
 use automerge::AutoCommit;
-use gridbook_core::shred::{self, PersonKey};
+use gridbook_core::db::person_keys;
+use gridbook_core::shred::PersonKey;
 use gridbook_core::sync::{Erasure, PersonKeyEntry};
 use gridbook_core::{Error, Result};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
@@ -31,7 +32,7 @@ impl PersonKeys for SqliteStorage {
                 {
                     continue; // someone else's person
                 }
-                if shred::put_key(&tx, &k.person_id, &key, true)? {
+                if person_keys::put_key(&tx, &k.person_id, &key, true)? {
                     held.push(k.person_id.clone());
                 }
             }
@@ -100,10 +101,10 @@ impl PersonKeys for SqliteStorage {
                 Some(seq) => seq, // erased before: the same erasure
                 None => tx.query_row("SELECT coalesce(max(seq), 0) + 1 FROM erasures", [], |r| r.get(0))?,
             };
-            shred::erase_key(&tx, person_id, Some(seq), at)?;
+            person_keys::erase_key(&tx, person_id, Some(seq), at)?;
             // The person's query rows: sealed fields now read as unavailable.
             let mut doc = gridbook_core::doc::guard(|| AutoCommit::load(&bytes))?;
-            gridbook_core::materialize::record(&tx, person_id, &mut doc)?;
+            gridbook_core::store::query_rows::record(&tx, person_id, &mut doc)?;
             tx.commit()?;
             // Old WAL frames still hold the key's page as it was: move everything into the
             // file (where `secure_delete` overwrote it) and cut the WAL to zero bytes.

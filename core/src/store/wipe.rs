@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
+use super::Store;
 use crate::error::{Error, Result};
-use crate::store::Store;
 
 /// The bytes a wiped store's path holds (not an SQLite header).
 pub const WIPED_MARKER: &[u8] = b"gridbook: store wiped after device revocation\n";
@@ -46,7 +46,7 @@ impl Store {
         self.stop_background();
         let path = self.conn.path().filter(|p| !p.is_empty()).map(PathBuf::from);
         let old = std::mem::replace(&mut self.conn, Connection::open_in_memory()?);
-        old.close().map_err(|(_, e)| Error::Db(e))?;
+        old.close().map_err(|(_, e)| Error::from(e))?;
         let Some(db) = path else { return Ok(()) };
         let io = |e: std::io::Error| Error::Corrupt {
             id: "store".into(),

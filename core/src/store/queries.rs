@@ -6,9 +6,9 @@ use chrono::NaiveDate;
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
+use super::Store;
 use crate::domain::{ChecklistTemplate, Lookup};
 use crate::error::{Error, Result};
-use crate::store::Store;
 
 /// The template that drives visit frequencies unless the district publishes another id.
 pub const DEFAULT_TEMPLATE_ID: &str = "3456";

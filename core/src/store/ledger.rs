@@ -3,10 +3,10 @@
 use rusqlite::OptionalExtension;
 use uuid::Uuid;
 
+use super::Store;
 use crate::domain::{Ledger, RecordKind};
 use crate::error::{Error, Result};
 use crate::review::{self, ReviewEntry, ReviewState};
-use crate::store::Store;
 
 impl Store {
     /// The current review state of a ledger.
