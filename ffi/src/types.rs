@@ -93,6 +93,7 @@ uniffi::custom_type!(Params, HashMap<String, String>, {
     try_lift: |m| Ok(m.into_iter().collect()),
 });
 
+// Only returned today (`LoginInfo.device_id`): no exported function lifts a `Uuid`.
 uniffi::custom_type!(Uuid, String, {
     remote,
     lower: |u| u.to_string(),
