@@ -4,6 +4,7 @@
 //!
 //! Rank 4 of the crate's layers (core/README.md): it uses `rules`, `workflow`, `doc`, `domain`.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
@@ -93,9 +94,9 @@ pub struct CaseListRow {
     /// Workflow conflicts awaiting a supervisor.
     pub conflicts: i64,
     /// Deadline of the handling stage, if it has one.
-    pub deadline: Option<String>,
+    pub deadline: Option<DateTime<Utc>>,
     /// When it was found or received.
-    pub occurred_at: String,
+    pub occurred_at: DateTime<Utc>,
 }
 
 /// Whether a record kind is a case, and which.

@@ -88,13 +88,13 @@ pub struct OutboxEntry {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApplySummary {
     /// Changes newly applied.
-    pub applied: usize,
+    pub applied: u64,
     /// Changes already held (re-deliveries).
-    pub duplicates: usize,
+    pub duplicates: u64,
     /// Changes waiting for dependencies that have not arrived.
-    pub pending: usize,
+    pub pending: u64,
     /// Records whose state changed.
-    pub records_changed: usize,
+    pub records_changed: u64,
 }
 
 /// Conflicts of one record: concurrent values of a field, or an edit concurrent with a delete.
@@ -769,8 +769,8 @@ impl Store {
                     )?;
                 }
             }
-            summary.pending += still_pending;
-            summary.applied += fresh.saturating_sub(still_pending.min(fresh));
+            summary.pending += still_pending as u64;
+            summary.applied += fresh.saturating_sub(still_pending.min(fresh)) as u64;
             if doc.get_heads() != before {
                 save_doc(&tx, id, &mut doc)?;
                 query_rows::record(&tx, id, &mut doc)?;

@@ -2,8 +2,9 @@
 //!
 //! The core in the phone apps: uniffi bindings (proc-macros, no UDL) of `gridbook-core` for
 //! Kotlin (Android) and Swift (iOS). The only crate that knows uniffi, and a thin one: objects
-//! wrapping core types ([`Store`], [`SyncClient`]), one-line methods, mirror records with their
-//! conversions ([`types`]), one error type ([`ApiError`]). Anything longer belongs in `core`.
+//! wrapping core types ([`Store`], [`SyncClient`]), one-line methods, the core's records declared
+//! to uniffi as remote types plus custom types for dates, instants and JSON ([`types`]), one
+//! error type ([`ApiError`]). Anything longer belongs in `core`.
 //!
 //! - Threads: every [`Store`] method is blocking; call it off the UI thread. `SyncClient.login`
 //!   and `SyncClient.sync` are async and cancellable. See `ffi/README.md`.

@@ -9,7 +9,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
-use gridbook_core::domain as d;
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::error::{ApiError, ApiResult};
@@ -78,7 +77,7 @@ impl Store {
         Ok(Store::wrap(gridbook_core::Store::open_encrypted(
             Path::new(&path),
             &key,
-            identity.into(),
+            identity,
         )?))
     }
 
@@ -86,7 +85,7 @@ impl Store {
     #[uniffi::constructor]
     pub fn open_in_memory(key: Vec<u8>, identity: Identity) -> ApiResult<Arc<Self>> {
         store_key(&key)?;
-        Ok(Store::wrap(gridbook_core::Store::open_in_memory(identity.into())?))
+        Ok(Store::wrap(gridbook_core::Store::open_in_memory(identity)?))
     }
 
     /// Close the database; every later call fails with `store_closed`. Idempotent. (Named so
@@ -107,13 +106,13 @@ impl Store {
 
     /// The signed-in identity.
     pub fn identity(&self) -> ApiResult<Identity> {
-        self.with(|s| Ok(s.identity().clone().into()))
+        self.with(|s| Ok(s.identity().clone()))
     }
 
     /// Change the signed-in identity (another account on the same phone).
     pub fn set_identity(&self, identity: Identity) -> ApiResult<()> {
         self.with(|s| {
-            s.set_identity(identity.into());
+            s.set_identity(identity);
             Ok(())
         })
     }
@@ -130,7 +129,7 @@ impl Store {
 
     /// The kind of a stored record.
     pub fn kind_of(&self, id: String) -> ApiResult<RecordKind> {
-        self.with(|s| Ok(s.kind_of(&id)?.into()))
+        self.with(|s| Ok(s.kind_of(&id)?))
     }
 
     /// A record's fields as JSON text (any kind).
@@ -142,134 +141,134 @@ impl Store {
 
     /// Create an org node; returns its id.
     pub fn create_org_node(&self, node: OrgNode) -> ApiResult<String> {
-        self.with(|s| Ok(s.create(&d::OrgNode::try_from(node)?)?))
+        self.with(|s| Ok(s.create(&node)?))
     }
 
     /// Replace an org node's fields.
     pub fn update_org_node(&self, id: String, node: OrgNode) -> ApiResult<()> {
-        self.with(|s| Ok(s.update(&id, &d::OrgNode::try_from(node)?)?))
+        self.with(|s| Ok(s.update(&id, &node)?))
     }
 
     /// Read an org node.
     pub fn get_org_node(&self, id: String) -> ApiResult<OrgNode> {
-        self.with(|s| Ok(s.get::<d::OrgNode>(&id)?.into()))
+        self.with(|s| Ok(s.get::<OrgNode>(&id)?))
     }
 
     /// Create a household; returns its id.
     pub fn create_household(&self, household: Household) -> ApiResult<String> {
-        self.with(|s| Ok(s.create(&d::Household::try_from(household)?)?))
+        self.with(|s| Ok(s.create(&household)?))
     }
 
     /// Replace a household's fields (only what differs is written).
     pub fn update_household(&self, id: String, household: Household) -> ApiResult<()> {
-        self.with(|s| Ok(s.update(&id, &d::Household::try_from(household)?)?))
+        self.with(|s| Ok(s.update(&id, &household)?))
     }
 
     /// Read a household.
     pub fn get_household(&self, id: String) -> ApiResult<Household> {
-        self.with(|s| Ok(s.get::<d::Household>(&id)?.into()))
+        self.with(|s| Ok(s.get::<Household>(&id)?))
     }
 
     /// Create a person; returns its id.
     pub fn create_person(&self, person: Person) -> ApiResult<String> {
-        self.with(|s| Ok(s.create(&d::Person::try_from(person)?)?))
+        self.with(|s| Ok(s.create(&person)?))
     }
 
     /// Replace a person's fields.
     pub fn update_person(&self, id: String, person: Person) -> ApiResult<()> {
-        self.with(|s| Ok(s.update(&id, &d::Person::try_from(person)?)?))
+        self.with(|s| Ok(s.update(&id, &person)?))
     }
 
     /// Read a person.
     pub fn get_person(&self, id: String) -> ApiResult<Person> {
-        self.with(|s| Ok(s.get::<d::Person>(&id)?.into()))
+        self.with(|s| Ok(s.get::<Person>(&id)?))
     }
 
     /// Save a house call (入户走访); returns its id.
     pub fn create_house_call(&self, call: HouseCall) -> ApiResult<String> {
-        self.with(|s| Ok(s.create(&d::HouseCall::try_from(call)?)?))
+        self.with(|s| Ok(s.create(&call)?))
     }
 
     /// Replace a house call's fields.
     pub fn update_house_call(&self, id: String, call: HouseCall) -> ApiResult<()> {
-        self.with(|s| Ok(s.update(&id, &d::HouseCall::try_from(call)?)?))
+        self.with(|s| Ok(s.update(&id, &call)?))
     }
 
     /// Read a house call.
     pub fn get_house_call(&self, id: String) -> ApiResult<HouseCall> {
-        self.with(|s| Ok(s.get::<d::HouseCall>(&id)?.into()))
+        self.with(|s| Ok(s.get::<HouseCall>(&id)?))
     }
 
     /// Create a patrol (巡查); returns its id.
     pub fn create_patrol(&self, patrol: Patrol) -> ApiResult<String> {
-        self.with(|s| Ok(s.create(&d::Patrol::try_from(patrol)?)?))
+        self.with(|s| Ok(s.create(&patrol)?))
     }
 
     /// Replace a patrol's fields.
     pub fn update_patrol(&self, id: String, patrol: Patrol) -> ApiResult<()> {
-        self.with(|s| Ok(s.update(&id, &d::Patrol::try_from(patrol)?)?))
+        self.with(|s| Ok(s.update(&id, &patrol)?))
     }
 
     /// Read a patrol.
     pub fn get_patrol(&self, id: String) -> ApiResult<Patrol> {
-        self.with(|s| Ok(s.get::<d::Patrol>(&id)?.into()))
+        self.with(|s| Ok(s.get::<Patrol>(&id)?))
     }
 
     /// Create a day's ledger (走访台账); returns its id.
     pub fn create_ledger(&self, ledger: Ledger) -> ApiResult<String> {
-        self.with(|s| Ok(s.create(&d::Ledger::try_from(ledger)?)?))
+        self.with(|s| Ok(s.create(&ledger)?))
     }
 
     /// Edit a ledger: allowed while a draft or returned (`ledger_locked` otherwise).
     pub fn update_ledger(&self, id: String, ledger: Ledger) -> ApiResult<()> {
-        self.with(|s| Ok(s.update_ledger(&id, &d::Ledger::try_from(ledger)?)?))
+        self.with(|s| Ok(s.update_ledger(&id, &ledger)?))
     }
 
     /// Read a ledger's fields.
     pub fn get_ledger(&self, id: String) -> ApiResult<Ledger> {
-        self.with(|s| Ok(s.get::<d::Ledger>(&id)?.into()))
+        self.with(|s| Ok(s.get::<Ledger>(&id)?))
     }
 
     /// Create an incident or request (its kind is `case.case_kind`); returns its id. It starts
     /// in state `draft`; take it through its loop with [`Store::case_action`].
     pub fn create_case(&self, case: Case) -> ApiResult<String> {
-        self.with(|s| Ok(s.create(&d::Case::try_from(case)?)?))
+        self.with(|s| Ok(s.create(&case)?))
     }
 
     /// Replace a case's fields.
     pub fn update_case(&self, id: String, case: Case) -> ApiResult<()> {
-        self.with(|s| Ok(s.update(&id, &d::Case::try_from(case)?)?))
+        self.with(|s| Ok(s.update(&id, &case)?))
     }
 
     /// Read a case's fields.
     pub fn get_case(&self, id: String) -> ApiResult<Case> {
-        self.with(|s| Ok(s.get::<d::Case>(&id)?.into()))
+        self.with(|s| Ok(s.get::<Case>(&id)?))
     }
 
     /// Publish a checklist template version (district admin); returns its record id.
     pub fn create_template(&self, template: ChecklistTemplate) -> ApiResult<String> {
-        self.with(|s| Ok(s.create(&d::ChecklistTemplate::from(template))?))
+        self.with(|s| Ok(s.create(&template)?))
     }
 
     /// Replace a template record's fields (a correction of a published version; publish a new
     /// version for changed questions).
     pub fn update_template(&self, id: String, template: ChecklistTemplate) -> ApiResult<()> {
-        self.with(|s| Ok(s.update(&id, &d::ChecklistTemplate::from(template))?))
+        self.with(|s| Ok(s.update(&id, &template)?))
     }
 
     /// Read a template record.
     pub fn get_template_record(&self, id: String) -> ApiResult<ChecklistTemplate> {
-        self.with(|s| Ok(s.get::<d::ChecklistTemplate>(&id)?.into()))
+        self.with(|s| Ok(s.get::<ChecklistTemplate>(&id)?))
     }
 
     /// A template version by template id and version.
     pub fn template(&self, template_id: String, version: u32) -> ApiResult<ChecklistTemplate> {
-        self.with(|s| Ok(s.template(&template_id, version)?.into()))
+        self.with(|s| Ok(s.template(&template_id, version)?))
     }
 
     /// The latest version of the template that drives visit frequencies (三知四清五报六访).
     pub fn active_template(&self) -> ApiResult<ChecklistTemplate> {
-        self.with(|s| Ok(s.active_template()?.into()))
+        self.with(|s| Ok(s.active_template()?))
     }
 
     /// Delete a record (a tombstone that syncs).
@@ -286,24 +285,24 @@ impl Store {
 
     /// Households of a grid (all when `None`), by address.
     pub fn households(&self, grid: Option<String>) -> ApiResult<Vec<HouseholdRow>> {
-        self.with(|s| Ok(map_rows(s.households(grid.as_deref())?)))
+        self.with(|s| Ok(s.households(grid.as_deref())?))
     }
 
     /// 应访清单: visits due or overdue on `today` (YYYY-MM-DD), most overdue first.
     pub fn visits_due(&self, today: String, grid: Option<String>) -> ApiResult<Vec<VisitDue>> {
         let today = parse_day("today", &today)?;
-        self.with(|s| Ok(map_rows(s.visits_due(today, grid.as_deref())?)))
+        self.with(|s| Ok(s.visits_due(today, grid.as_deref())?))
     }
 
     /// Ledgers of a worker (all when `None`) between two days (YYYY-MM-DD, inclusive).
     pub fn ledgers(&self, worker: Option<String>, from: String, to: String) -> ApiResult<Vec<LedgerRow>> {
         let (from, to) = (parse_day("from", &from)?, parse_day("to", &to)?);
-        self.with(|s| Ok(map_rows(s.ledgers(worker.as_deref(), from, to)?)))
+        self.with(|s| Ok(s.ledgers(worker.as_deref(), from, to)?))
     }
 
     /// One ledger with its derived counts and review state.
     pub fn ledger(&self, id: String) -> ApiResult<LedgerRow> {
-        self.with(|s| Ok(s.ledger(&id)?.into()))
+        self.with(|s| Ok(s.ledger(&id)?))
     }
 
     /// 提交: the worker submits a ledger for review.
@@ -323,12 +322,7 @@ impl Store {
 
     /// Cases of a grid (all when `None`), optionally in one state, newest first.
     pub fn cases(&self, grid: Option<String>, state: Option<String>) -> ApiResult<Vec<CaseListRow>> {
-        self.with(|s| {
-            s.cases(grid.as_deref(), state.as_deref())?
-                .into_iter()
-                .map(TryInto::try_into)
-                .collect()
-        })
+        self.with(|s| Ok(s.cases(grid.as_deref(), state.as_deref())?))
     }
 
     /// A case with its folded workflow, deadline and the actions open to the signed-in account.
@@ -354,7 +348,7 @@ impl Store {
 
     /// Every record with unresolved conflicts.
     pub fn conflicts(&self) -> ApiResult<Vec<RecordConflicts>> {
-        self.with(|s| Ok(map_rows(s.conflicts()?)))
+        self.with(|s| Ok(s.conflicts()?))
     }
 
     /// Pick the value (JSON text) of a field that holds concurrent values.
@@ -365,7 +359,7 @@ impl Store {
 
     /// Settle an edit that raced a delete.
     pub fn resolve_delete(&self, id: String, resolution: DeleteResolution) -> ApiResult<()> {
-        self.with(|s| Ok(s.resolve_delete(&id, resolution.into())?))
+        self.with(|s| Ok(s.resolve_delete(&id, resolution)?))
     }
 
     // -------------------------------------------------------------- exchanging changes
@@ -384,14 +378,13 @@ impl Store {
     /// Every change this store holds that a peer with `their_heads` lacks (peer-to-peer
     /// exchange, e.g. two phones over a local link; the server uses `SyncClient`).
     pub fn changes_since(&self, their_heads: HashMap<String, Vec<String>>) -> ApiResult<Vec<RemoteChange>> {
-        self.with(|s| Ok(map_rows(s.changes_since(&their_heads.into_iter().collect())?)))
+        self.with(|s| Ok(s.changes_since(&their_heads.into_iter().collect())?))
     }
 
     /// Merge changes from a peer: garbage is refused whole (`invalid_change`), re-deliveries are
     /// no-ops, one transaction for the batch.
     pub fn apply_remote_changes(&self, changes: Vec<RemoteChange>) -> ApiResult<ApplySummary> {
-        let changes: Vec<gridbook_core::RemoteChange> = map_rows(changes);
-        self.with(|s| Ok(s.apply_remote_changes(&changes)?.into()))
+        self.with(|s| Ok(s.apply_remote_changes(&changes)?))
     }
 
     // -------------------------------------------------------------- demo
@@ -409,11 +402,7 @@ impl Store {
         self.with(|s| {
             let org = gridbook_core::demo::seed_org(s, seed)?;
             let worker = s.identity().account_id.clone();
-            Ok(gridbook_core::demo::generate_grid(s, &org.grid, &worker, seed, opts)?.into())
+            Ok(gridbook_core::demo::generate_grid(s, &org.grid, &worker, seed, opts)?)
         })
     }
-}
-
-fn map_rows<A, B: From<A>>(v: Vec<A>) -> Vec<B> {
-    v.into_iter().map(B::from).collect()
 }

@@ -143,7 +143,7 @@ impl SyncClient {
         let s = guard.as_mut().ok_or_else(ApiError::closed)?;
         let info = client.login(s, &username, &password, &device_name).await?;
         self.replace(client);
-        Ok(info.into())
+        Ok(info)
     }
 
     /// Push the outbox and pull everything new until both are done.
@@ -153,7 +153,7 @@ impl SyncClient {
         let s = guard.as_mut().ok_or_else(ApiError::closed)?;
         let emit = |e: SyncEvent| progress.as_ref().map(|p| p.on_event(e));
         emit(SyncEvent::Started);
-        let result = client.sync(s).await.map(SyncSummary::from).map_err(ApiError::from);
+        let result = client.sync(s).await.map_err(ApiError::from);
         if result.as_ref().is_err_and(|e| e.code() == "device_wiped") {
             // Remote wipe: the store's files are gone; close it (drop the store key too).
             guard.take();

@@ -257,7 +257,7 @@ async fn one(n: usize, out: &Path) -> serde_json::Value {
     let up = ca.sync(&mut a).await.expect("upload");
     let upload = t.elapsed();
     common::perf_stop(perf);
-    assert_eq!(up.sent, n, "every record acknowledged");
+    assert_eq!(up.sent, n as u64, "every record acknowledged");
     eprintln!(
         "  A upload {:.2} s, {} B, {} requests",
         upload.as_secs_f64(),

@@ -353,7 +353,7 @@ async fn device(
     let t = Instant::now();
     let s = client.sync(&mut store).await.map_err(|e| format!("sync: {e}"))?;
     let took = t.elapsed();
-    if s.sent != new {
+    if s.sent != new as u64 {
         return Err(format!("sent {} of {new}", s.sent));
     }
     let n: i64 = store

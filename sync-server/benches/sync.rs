@@ -198,7 +198,7 @@ async fn run() {
         common::cpu_secs(pid) - cpu.0,
         common::cpu_secs(0) - cpu.1
     );
-    assert_eq!(up.sent, RECORDS + 1);
+    assert_eq!(up.sent, RECORDS as u64 + 1);
 
     let (mut b, cb) = phone(dir.path(), "b.sqlite3", &url).await;
     let cpu = (common::cpu_secs(pid), common::cpu_secs(0));

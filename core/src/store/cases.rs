@@ -134,7 +134,7 @@ impl Store {
              WHERE (?1 IS NULL OR grid_id = ?1) AND (?2 IS NULL OR state = ?2) ORDER BY occurred_at DESC, id",
         )?;
         let rows = stmt.query_map(params![grid, state], |r| {
-            Ok(CaseListRow {
+            let row = CaseListRow {
                 id: r.get(0)?,
                 kind: r.get(1)?,
                 grid_id: r.get(2)?,
@@ -142,11 +142,18 @@ impl Store {
                 title: r.get(4)?,
                 state: r.get(5)?,
                 conflicts: r.get(6)?,
-                deadline: r.get(7)?,
-                occurred_at: r.get(8)?,
-            })
+                deadline: None,
+                occurred_at: DateTime::UNIX_EPOCH,
+            };
+            Ok((row, r.get::<_, Option<String>>(7)?, r.get::<_, String>(8)?))
         })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        rows.map(|r| {
+            let (mut row, deadline, occurred_at) = r?;
+            row.deadline = deadline.map(|t| stored_instant(&row.id, &t)).transpose()?;
+            row.occurred_at = stored_instant(&row.id, &occurred_at)?;
+            Ok(row)
+        })
+        .collect()
     }
 
     /// The org path of a grid (`district/sub_district/community/grid` ids), from the org tree.
@@ -191,4 +198,14 @@ impl Store {
         }
         Ok(workflow::compute_metrics(&rows, query))
     }
+}
+
+/// An instant the cases table keeps as RFC 3339 text; bad text means a corrupt row.
+fn stored_instant(id: &str, text: &str) -> Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| Error::Corrupt {
+            id: id.to_string(),
+            reason: format!("bad time in the cases table: {e}"),
+        })
 }

@@ -39,15 +39,15 @@ pub struct PageOutcome {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncSummary {
     /// Local changes the server acknowledged.
-    pub sent: usize,
+    pub sent: u64,
     /// Changes and snapshots received that changed something here.
-    pub received: usize,
+    pub received: u64,
     /// Local changes the server refused (now in quarantine).
-    pub rejected: usize,
+    pub rejected: u64,
     /// Records touched by this sync that now hold unresolved conflicts.
-    pub conflicts: usize,
+    pub conflicts: u64,
     /// Round trips made.
-    pub requests: usize,
+    pub requests: u64,
     /// Bytes sent on the wire (compressed bodies).
     pub bytes_sent: u64,
     /// Bytes received on the wire (compressed bodies).

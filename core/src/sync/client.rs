@@ -507,9 +507,9 @@ impl SyncClient {
                 prefetched = Some(Prefetch(tokio::spawn(async move { this.post_sync(body).await })));
             }
             let out = store.apply_sync_response(&resp, now_ms())?;
-            summary.sent += resp.acks.len().min(pushed);
-            summary.rejected += out.rejected;
-            summary.received += out.received;
+            summary.sent += resp.acks.len().min(pushed) as u64;
+            summary.rejected += out.rejected as u64;
+            summary.received += out.received as u64;
             touched.extend(out.touched);
             if pushed > 0 && resp.acks.len() + resp.rejections.len() == 0 {
                 return Err(SyncError::NoProgress(format!(
@@ -517,7 +517,7 @@ impl SyncClient {
                 )));
             }
             if !resp.more && (pushed == 0 || store.outbox_len()? == 0) {
-                summary.conflicts = store.count_conflicted(&touched)?;
+                summary.conflicts = store.count_conflicted(&touched)? as u64;
                 return Ok(summary);
             }
         }

@@ -428,7 +428,7 @@ fn outbox_keeps_changes_until_acked_and_redelivery_is_a_no_op() {
     let first = b.apply_remote_changes(&batch).unwrap();
     let again = b.apply_remote_changes(&batch).unwrap();
     assert_eq!(again.applied, 0);
-    assert_eq!(again.duplicates, batch.len());
+    assert_eq!(again.duplicates, batch.len() as u64);
     assert!(first.records_changed >= 1);
     let n = out.len();
     assert_eq!(

@@ -471,6 +471,22 @@ private let UNIFFI_CALLBACK_UNEXPECTED_ERROR: Int32 = 2
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterUInt8: FfiConverterPrimitive {
+    typealias FfiType = UInt8
+    typealias SwiftType = UInt8
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt8 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: UInt8, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterUInt32: FfiConverterPrimitive {
     typealias FfiType = UInt32
     typealias SwiftType = UInt32
@@ -2570,7 +2586,7 @@ public struct Case: Equatable, Hashable {
     /**
      * When found / received (ms since the epoch).
      */
-    public let occurredAt: Int64
+    public let occurredAt: Timestamp
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2619,7 +2635,7 @@ public struct Case: Equatable, Hashable {
          */photos: [String], 
         /**
          * When found / received (ms since the epoch).
-         */occurredAt: Int64) {
+         */occurredAt: Timestamp) {
         self.gridId = gridId
         self.caseKind = caseKind
         self.category = category
@@ -2667,7 +2683,7 @@ public struct FfiConverterTypeCase: FfiConverterRustBuffer {
                 residentName: FfiConverterOptionString.read(from: &buf), 
                 residentPhone: FfiConverterOptionString.read(from: &buf), 
                 photos: FfiConverterSequenceString.read(from: &buf), 
-                occurredAt: FfiConverterInt64.read(from: &buf)
+                occurredAt: FfiConverterTypeTimestamp.read(from: &buf)
         )
     }
 
@@ -2686,7 +2702,7 @@ public struct FfiConverterTypeCase: FfiConverterRustBuffer {
         FfiConverterOptionString.write(value.residentName, into: &buf)
         FfiConverterOptionString.write(value.residentPhone, into: &buf)
         FfiConverterSequenceString.write(value.photos, into: &buf)
-        FfiConverterInt64.write(value.occurredAt, into: &buf)
+        FfiConverterTypeTimestamp.write(value.occurredAt, into: &buf)
     }
 }
 
@@ -2715,21 +2731,25 @@ public struct CaseDeadline: Equatable, Hashable {
      */
     public let stage: String
     /**
+     * The time limit used.
+     */
+    public let limit: ResolvedLimit
+    /**
      * When the stage clock started (ms since the epoch).
      */
-    public let startedAt: Int64
+    public let startedAt: Timestamp
     /**
      * 截止时间 (ms since the epoch).
      */
-    public let deadline: Int64
+    public let deadline: Timestamp
     /**
      * 黄灯 from (ms).
      */
-    public let yellowAt: Int64
+    public let yellowAt: Timestamp
     /**
      * 红灯 from (ms).
      */
-    public let redAt: Int64
+    public let redAt: Timestamp
     /**
      * Level now.
      */
@@ -2745,7 +2765,7 @@ public struct CaseDeadline: Equatable, Hashable {
     /**
      * When the case left the stage (ms).
      */
-    public let finishedAt: Int64?
+    public let finishedAt: Timestamp?
     /**
      * Approved extension working days in the stage.
      */
@@ -2758,17 +2778,20 @@ public struct CaseDeadline: Equatable, Hashable {
          * Stage key.
          */stage: String, 
         /**
+         * The time limit used.
+         */limit: ResolvedLimit, 
+        /**
          * When the stage clock started (ms since the epoch).
-         */startedAt: Int64, 
+         */startedAt: Timestamp, 
         /**
          * 截止时间 (ms since the epoch).
-         */deadline: Int64, 
+         */deadline: Timestamp, 
         /**
          * 黄灯 from (ms).
-         */yellowAt: Int64, 
+         */yellowAt: Timestamp, 
         /**
          * 红灯 from (ms).
-         */redAt: Int64, 
+         */redAt: Timestamp, 
         /**
          * Level now.
          */level: DeadlineLevel, 
@@ -2780,11 +2803,12 @@ public struct CaseDeadline: Equatable, Hashable {
          */paused: Bool, 
         /**
          * When the case left the stage (ms).
-         */finishedAt: Int64?, 
+         */finishedAt: Timestamp?, 
         /**
          * Approved extension working days in the stage.
          */extensionDays: UInt32) {
         self.stage = stage
+        self.limit = limit
         self.startedAt = startedAt
         self.deadline = deadline
         self.yellowAt = yellowAt
@@ -2813,28 +2837,30 @@ public struct FfiConverterTypeCaseDeadline: FfiConverterRustBuffer {
         return
             try CaseDeadline(
                 stage: FfiConverterString.read(from: &buf), 
-                startedAt: FfiConverterInt64.read(from: &buf), 
-                deadline: FfiConverterInt64.read(from: &buf), 
-                yellowAt: FfiConverterInt64.read(from: &buf), 
-                redAt: FfiConverterInt64.read(from: &buf), 
+                limit: FfiConverterTypeResolvedLimit.read(from: &buf), 
+                startedAt: FfiConverterTypeTimestamp.read(from: &buf), 
+                deadline: FfiConverterTypeTimestamp.read(from: &buf), 
+                yellowAt: FfiConverterTypeTimestamp.read(from: &buf), 
+                redAt: FfiConverterTypeTimestamp.read(from: &buf), 
                 level: FfiConverterTypeDeadlineLevel.read(from: &buf), 
                 overdue: FfiConverterBool.read(from: &buf), 
                 paused: FfiConverterBool.read(from: &buf), 
-                finishedAt: FfiConverterOptionInt64.read(from: &buf), 
+                finishedAt: FfiConverterOptionTypeTimestamp.read(from: &buf), 
                 extensionDays: FfiConverterUInt32.read(from: &buf)
         )
     }
 
     public static func write(_ value: CaseDeadline, into buf: inout [UInt8]) {
         FfiConverterString.write(value.stage, into: &buf)
-        FfiConverterInt64.write(value.startedAt, into: &buf)
-        FfiConverterInt64.write(value.deadline, into: &buf)
-        FfiConverterInt64.write(value.yellowAt, into: &buf)
-        FfiConverterInt64.write(value.redAt, into: &buf)
+        FfiConverterTypeResolvedLimit.write(value.limit, into: &buf)
+        FfiConverterTypeTimestamp.write(value.startedAt, into: &buf)
+        FfiConverterTypeTimestamp.write(value.deadline, into: &buf)
+        FfiConverterTypeTimestamp.write(value.yellowAt, into: &buf)
+        FfiConverterTypeTimestamp.write(value.redAt, into: &buf)
         FfiConverterTypeDeadlineLevel.write(value.level, into: &buf)
         FfiConverterBool.write(value.overdue, into: &buf)
         FfiConverterBool.write(value.paused, into: &buf)
-        FfiConverterOptionInt64.write(value.finishedAt, into: &buf)
+        FfiConverterOptionTypeTimestamp.write(value.finishedAt, into: &buf)
         FfiConverterUInt32.write(value.extensionDays, into: &buf)
     }
 }
@@ -2890,11 +2916,11 @@ public struct CaseListRow: Equatable, Hashable {
     /**
      * Deadline of the handling stage (ms since the epoch).
      */
-    public let deadline: Int64?
+    public let deadline: Timestamp?
     /**
      * When it was found or received (ms since the epoch).
      */
-    public let occurredAt: Int64
+    public let occurredAt: Timestamp
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -2922,10 +2948,10 @@ public struct CaseListRow: Equatable, Hashable {
          */conflicts: Int64, 
         /**
          * Deadline of the handling stage (ms since the epoch).
-         */deadline: Int64?, 
+         */deadline: Timestamp?, 
         /**
          * When it was found or received (ms since the epoch).
-         */occurredAt: Int64) {
+         */occurredAt: Timestamp) {
         self.id = id
         self.kind = kind
         self.gridId = gridId
@@ -2960,8 +2986,8 @@ public struct FfiConverterTypeCaseListRow: FfiConverterRustBuffer {
                 title: FfiConverterString.read(from: &buf), 
                 state: FfiConverterString.read(from: &buf), 
                 conflicts: FfiConverterInt64.read(from: &buf), 
-                deadline: FfiConverterOptionInt64.read(from: &buf), 
-                occurredAt: FfiConverterInt64.read(from: &buf)
+                deadline: FfiConverterOptionTypeTimestamp.read(from: &buf), 
+                occurredAt: FfiConverterTypeTimestamp.read(from: &buf)
         )
     }
 
@@ -2973,8 +2999,8 @@ public struct FfiConverterTypeCaseListRow: FfiConverterRustBuffer {
         FfiConverterString.write(value.title, into: &buf)
         FfiConverterString.write(value.state, into: &buf)
         FfiConverterInt64.write(value.conflicts, into: &buf)
-        FfiConverterOptionInt64.write(value.deadline, into: &buf)
-        FfiConverterInt64.write(value.occurredAt, into: &buf)
+        FfiConverterOptionTypeTimestamp.write(value.deadline, into: &buf)
+        FfiConverterTypeTimestamp.write(value.occurredAt, into: &buf)
     }
 }
 
@@ -3029,11 +3055,11 @@ public struct CaseTransition: Equatable, Hashable {
     /**
      * When, server-anchored (ms since the epoch).
      */
-    public let at: Int64
+    public let at: Timestamp
     /**
      * The device's own clock (ms since the epoch).
      */
-    public let deviceTime: Int64
+    public let deviceTime: Timestamp
     /**
      * Reason or comment.
      */
@@ -3041,7 +3067,7 @@ public struct CaseTransition: Equatable, Hashable {
     /**
      * Parameters (`department`, `days`, `card`, `satisfaction` …).
      */
-    public let params: [String: String]
+    public let params: Params
     /**
      * Attachments (SHA-256).
      */
@@ -3073,16 +3099,16 @@ public struct CaseTransition: Equatable, Hashable {
          */orgNode: String, 
         /**
          * When, server-anchored (ms since the epoch).
-         */at: Int64, 
+         */at: Timestamp, 
         /**
          * The device's own clock (ms since the epoch).
-         */deviceTime: Int64, 
+         */deviceTime: Timestamp, 
         /**
          * Reason or comment.
          */reason: String?, 
         /**
          * Parameters (`department`, `days`, `card`, `satisfaction` …).
-         */params: [String: String], 
+         */params: Params, 
         /**
          * Attachments (SHA-256).
          */attachments: [String]) {
@@ -3123,10 +3149,10 @@ public struct FfiConverterTypeCaseTransition: FfiConverterRustBuffer {
                 actor: FfiConverterString.read(from: &buf), 
                 role: FfiConverterTypeRole.read(from: &buf), 
                 orgNode: FfiConverterString.read(from: &buf), 
-                at: FfiConverterInt64.read(from: &buf), 
-                deviceTime: FfiConverterInt64.read(from: &buf), 
+                at: FfiConverterTypeTimestamp.read(from: &buf), 
+                deviceTime: FfiConverterTypeTimestamp.read(from: &buf), 
                 reason: FfiConverterOptionString.read(from: &buf), 
-                params: FfiConverterDictionaryStringString.read(from: &buf), 
+                params: FfiConverterTypeParams.read(from: &buf), 
                 attachments: FfiConverterSequenceString.read(from: &buf)
         )
     }
@@ -3139,10 +3165,10 @@ public struct FfiConverterTypeCaseTransition: FfiConverterRustBuffer {
         FfiConverterString.write(value.actor, into: &buf)
         FfiConverterTypeRole.write(value.role, into: &buf)
         FfiConverterString.write(value.orgNode, into: &buf)
-        FfiConverterInt64.write(value.at, into: &buf)
-        FfiConverterInt64.write(value.deviceTime, into: &buf)
+        FfiConverterTypeTimestamp.write(value.at, into: &buf)
+        FfiConverterTypeTimestamp.write(value.deviceTime, into: &buf)
         FfiConverterOptionString.write(value.reason, into: &buf)
-        FfiConverterDictionaryStringString.write(value.params, into: &buf)
+        FfiConverterTypeParams.write(value.params, into: &buf)
         FfiConverterSequenceString.write(value.attachments, into: &buf)
     }
 }
@@ -3165,6 +3191,9 @@ public func FfiConverterTypeCaseTransition_lower(_ value: CaseTransition) -> Rus
 
 /**
  * A case as a phone shows it: the record, its folded workflow, deadline and open actions.
+ *
+ * Not the core's `CaseView`: the folded state (`CaseState`, a large internal type) is
+ * flattened to the fields a phone shows, the rest passed as JSON.
  */
 public struct CaseView: Equatable, Hashable {
     /**
@@ -3593,7 +3622,7 @@ public struct FieldConflict: Equatable, Hashable {
     /**
      * All values as JSON text, the one currently shown first.
      */
-    public let values: [String]
+    public let values: [Json]
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3603,7 +3632,7 @@ public struct FieldConflict: Equatable, Hashable {
          */path: String, 
         /**
          * All values as JSON text, the one currently shown first.
-         */values: [String]) {
+         */values: [Json]) {
         self.path = path
         self.values = values
     }
@@ -3625,13 +3654,13 @@ public struct FfiConverterTypeFieldConflict: FfiConverterRustBuffer {
         return
             try FieldConflict(
                 path: FfiConverterString.read(from: &buf), 
-                values: FfiConverterSequenceString.read(from: &buf)
+                values: FfiConverterSequenceTypeJson.read(from: &buf)
         )
     }
 
     public static func write(_ value: FieldConflict, into buf: inout [UInt8]) {
         FfiConverterString.write(value.path, into: &buf)
-        FfiConverterSequenceString.write(value.values, into: &buf)
+        FfiConverterSequenceTypeJson.write(value.values, into: &buf)
     }
 }
 
@@ -3731,7 +3760,7 @@ public struct GridAssignment: Equatable, Hashable {
     /**
      * First day in this grid (YYYY-MM-DD).
      */
-    public let from: String
+    public let from: NaiveDate
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3741,7 +3770,7 @@ public struct GridAssignment: Equatable, Hashable {
          */gridId: String, 
         /**
          * First day in this grid (YYYY-MM-DD).
-         */from: String) {
+         */from: NaiveDate) {
         self.gridId = gridId
         self.from = from
     }
@@ -3763,13 +3792,13 @@ public struct FfiConverterTypeGridAssignment: FfiConverterRustBuffer {
         return
             try GridAssignment(
                 gridId: FfiConverterString.read(from: &buf), 
-                from: FfiConverterString.read(from: &buf)
+                from: FfiConverterTypeNaiveDate.read(from: &buf)
         )
     }
 
     public static func write(_ value: GridAssignment, into buf: inout [UInt8]) {
         FfiConverterString.write(value.gridId, into: &buf)
-        FfiConverterString.write(value.from, into: &buf)
+        FfiConverterTypeNaiveDate.write(value.from, into: &buf)
     }
 }
 
@@ -3816,11 +3845,11 @@ public struct HouseCall: Equatable, Hashable {
     /**
      * Start (ms since the epoch, UTC).
      */
-    public let startedAt: Int64
+    public let startedAt: Timestamp
     /**
      * End (ms since the epoch, UTC).
      */
-    public let endedAt: Int64
+    public let endedAt: Timestamp
     /**
      * Where.
      */
@@ -3836,7 +3865,7 @@ public struct HouseCall: Equatable, Hashable {
     /**
      * Answers by item id, each a JSON value as text (`"true"`, `"\"是\""`, `"3"`).
      */
-    public let answers: [String: String]
+    public let answers: Answers
     /**
      * Problems found.
      */
@@ -3848,7 +3877,7 @@ public struct HouseCall: Equatable, Hashable {
     /**
      * 二次走访 day (YYYY-MM-DD).
      */
-    public let followUpDue: String?
+    public let followUpDue: NaiveDate?
     /**
      * Notes.
      */
@@ -3874,10 +3903,10 @@ public struct HouseCall: Equatable, Hashable {
          */companions: [String], 
         /**
          * Start (ms since the epoch, UTC).
-         */startedAt: Int64, 
+         */startedAt: Timestamp, 
         /**
          * End (ms since the epoch, UTC).
-         */endedAt: Int64, 
+         */endedAt: Timestamp, 
         /**
          * Where.
          */location: GeoPoint?, 
@@ -3889,7 +3918,7 @@ public struct HouseCall: Equatable, Hashable {
          */templateVersion: UInt32, 
         /**
          * Answers by item id, each a JSON value as text (`"true"`, `"\"是\""`, `"3"`).
-         */answers: [String: String], 
+         */answers: Answers, 
         /**
          * Problems found.
          */problems: [Problem], 
@@ -3898,7 +3927,7 @@ public struct HouseCall: Equatable, Hashable {
          */photos: [String], 
         /**
          * 二次走访 day (YYYY-MM-DD).
-         */followUpDue: String?, 
+         */followUpDue: NaiveDate?, 
         /**
          * Notes.
          */notes: String) {
@@ -3940,15 +3969,15 @@ public struct FfiConverterTypeHouseCall: FfiConverterRustBuffer {
                 personIds: FfiConverterSequenceString.read(from: &buf), 
                 visitor: FfiConverterString.read(from: &buf), 
                 companions: FfiConverterSequenceString.read(from: &buf), 
-                startedAt: FfiConverterInt64.read(from: &buf), 
-                endedAt: FfiConverterInt64.read(from: &buf), 
+                startedAt: FfiConverterTypeTimestamp.read(from: &buf), 
+                endedAt: FfiConverterTypeTimestamp.read(from: &buf), 
                 location: FfiConverterOptionTypeGeoPoint.read(from: &buf), 
                 templateId: FfiConverterString.read(from: &buf), 
                 templateVersion: FfiConverterUInt32.read(from: &buf), 
-                answers: FfiConverterDictionaryStringString.read(from: &buf), 
+                answers: FfiConverterTypeAnswers.read(from: &buf), 
                 problems: FfiConverterSequenceTypeProblem.read(from: &buf), 
                 photos: FfiConverterSequenceString.read(from: &buf), 
-                followUpDue: FfiConverterOptionString.read(from: &buf), 
+                followUpDue: FfiConverterOptionTypeNaiveDate.read(from: &buf), 
                 notes: FfiConverterString.read(from: &buf)
         )
     }
@@ -3959,15 +3988,15 @@ public struct FfiConverterTypeHouseCall: FfiConverterRustBuffer {
         FfiConverterSequenceString.write(value.personIds, into: &buf)
         FfiConverterString.write(value.visitor, into: &buf)
         FfiConverterSequenceString.write(value.companions, into: &buf)
-        FfiConverterInt64.write(value.startedAt, into: &buf)
-        FfiConverterInt64.write(value.endedAt, into: &buf)
+        FfiConverterTypeTimestamp.write(value.startedAt, into: &buf)
+        FfiConverterTypeTimestamp.write(value.endedAt, into: &buf)
         FfiConverterOptionTypeGeoPoint.write(value.location, into: &buf)
         FfiConverterString.write(value.templateId, into: &buf)
         FfiConverterUInt32.write(value.templateVersion, into: &buf)
-        FfiConverterDictionaryStringString.write(value.answers, into: &buf)
+        FfiConverterTypeAnswers.write(value.answers, into: &buf)
         FfiConverterSequenceTypeProblem.write(value.problems, into: &buf)
         FfiConverterSequenceString.write(value.photos, into: &buf)
-        FfiConverterOptionString.write(value.followUpDue, into: &buf)
+        FfiConverterOptionTypeNaiveDate.write(value.followUpDue, into: &buf)
         FfiConverterString.write(value.notes, into: &buf)
     }
 }
@@ -4019,7 +4048,7 @@ public struct Household: Equatable, Hashable {
     /**
      * Day registered (YYYY-MM-DD).
      */
-    public let registeredOn: String
+    public let registeredOn: NaiveDate
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -4044,7 +4073,7 @@ public struct Household: Equatable, Hashable {
          */housingUse: HousingUse, 
         /**
          * Day registered (YYYY-MM-DD).
-         */registeredOn: String) {
+         */registeredOn: NaiveDate) {
         self.gridAssignments = gridAssignments
         self.building = building
         self.unit = unit
@@ -4076,7 +4105,7 @@ public struct FfiConverterTypeHousehold: FfiConverterRustBuffer {
                 room: FfiConverterString.read(from: &buf), 
                 address: FfiConverterString.read(from: &buf), 
                 housingUse: FfiConverterTypeHousingUse.read(from: &buf), 
-                registeredOn: FfiConverterString.read(from: &buf)
+                registeredOn: FfiConverterTypeNaiveDate.read(from: &buf)
         )
     }
 
@@ -4087,7 +4116,7 @@ public struct FfiConverterTypeHousehold: FfiConverterRustBuffer {
         FfiConverterString.write(value.room, into: &buf)
         FfiConverterString.write(value.address, into: &buf)
         FfiConverterTypeHousingUse.write(value.housingUse, into: &buf)
-        FfiConverterString.write(value.registeredOn, into: &buf)
+        FfiConverterTypeNaiveDate.write(value.registeredOn, into: &buf)
     }
 }
 
@@ -4130,7 +4159,7 @@ public struct HouseholdRow: Equatable, Hashable {
     /**
      * Last house call day (YYYY-MM-DD).
      */
-    public let lastVisit: String?
+    public let lastVisit: NaiveDate?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -4149,7 +4178,7 @@ public struct HouseholdRow: Equatable, Hashable {
          */persons: Int64, 
         /**
          * Last house call day (YYYY-MM-DD).
-         */lastVisit: String?) {
+         */lastVisit: NaiveDate?) {
         self.id = id
         self.gridId = gridId
         self.address = address
@@ -4177,7 +4206,7 @@ public struct FfiConverterTypeHouseholdRow: FfiConverterRustBuffer {
                 gridId: FfiConverterString.read(from: &buf), 
                 address: FfiConverterString.read(from: &buf), 
                 persons: FfiConverterInt64.read(from: &buf), 
-                lastVisit: FfiConverterOptionString.read(from: &buf)
+                lastVisit: FfiConverterOptionTypeNaiveDate.read(from: &buf)
         )
     }
 
@@ -4186,7 +4215,7 @@ public struct FfiConverterTypeHouseholdRow: FfiConverterRustBuffer {
         FfiConverterString.write(value.gridId, into: &buf)
         FfiConverterString.write(value.address, into: &buf)
         FfiConverterInt64.write(value.persons, into: &buf)
-        FfiConverterOptionString.write(value.lastVisit, into: &buf)
+        FfiConverterOptionTypeNaiveDate.write(value.lastVisit, into: &buf)
     }
 }
 
@@ -4310,7 +4339,7 @@ public struct Ledger: Equatable, Hashable {
     /**
      * Day (YYYY-MM-DD, China local date).
      */
-    public let day: String
+    public let day: NaiveDate
     /**
      * Summary notes.
      */
@@ -4327,7 +4356,7 @@ public struct Ledger: Equatable, Hashable {
          */worker: String, 
         /**
          * Day (YYYY-MM-DD, China local date).
-         */day: String, 
+         */day: NaiveDate, 
         /**
          * Summary notes.
          */notes: String) {
@@ -4355,7 +4384,7 @@ public struct FfiConverterTypeLedger: FfiConverterRustBuffer {
             try Ledger(
                 gridId: FfiConverterString.read(from: &buf), 
                 worker: FfiConverterString.read(from: &buf), 
-                day: FfiConverterString.read(from: &buf), 
+                day: FfiConverterTypeNaiveDate.read(from: &buf), 
                 notes: FfiConverterString.read(from: &buf)
         )
     }
@@ -4363,7 +4392,7 @@ public struct FfiConverterTypeLedger: FfiConverterRustBuffer {
     public static func write(_ value: Ledger, into buf: inout [UInt8]) {
         FfiConverterString.write(value.gridId, into: &buf)
         FfiConverterString.write(value.worker, into: &buf)
-        FfiConverterString.write(value.day, into: &buf)
+        FfiConverterTypeNaiveDate.write(value.day, into: &buf)
         FfiConverterString.write(value.notes, into: &buf)
     }
 }
@@ -4403,7 +4432,7 @@ public struct LedgerRow: Equatable, Hashable {
     /**
      * Day (YYYY-MM-DD).
      */
-    public let day: String
+    public let day: NaiveDate
     /**
      * 审核状态: `draft`, `submitted`, `approved`, `returned`.
      */
@@ -4431,7 +4460,7 @@ public struct LedgerRow: Equatable, Hashable {
     /**
      * Problems by kind.
      */
-    public let problemsByKind: [String: Int64]
+    public let problemsByKind: Counts
     /**
      * 当天自行解决
      */
@@ -4455,7 +4484,7 @@ public struct LedgerRow: Equatable, Hashable {
          */worker: String, 
         /**
          * Day (YYYY-MM-DD).
-         */day: String, 
+         */day: NaiveDate, 
         /**
          * 审核状态: `draft`, `submitted`, `approved`, `returned`.
          */reviewState: String, 
@@ -4476,7 +4505,7 @@ public struct LedgerRow: Equatable, Hashable {
          */patrols: Int64, 
         /**
          * Problems by kind.
-         */problemsByKind: [String: Int64], 
+         */problemsByKind: Counts, 
         /**
          * 当天自行解决
          */solvedOnSpot: Int64, 
@@ -4517,14 +4546,14 @@ public struct FfiConverterTypeLedgerRow: FfiConverterRustBuffer {
                 id: FfiConverterString.read(from: &buf), 
                 gridId: FfiConverterString.read(from: &buf), 
                 worker: FfiConverterString.read(from: &buf), 
-                day: FfiConverterString.read(from: &buf), 
+                day: FfiConverterTypeNaiveDate.read(from: &buf), 
                 reviewState: FfiConverterString.read(from: &buf), 
                 reviewComment: FfiConverterOptionString.read(from: &buf), 
                 flagged: FfiConverterBool.read(from: &buf), 
                 householdsVisited: FfiConverterInt64.read(from: &buf), 
                 houseCalls: FfiConverterInt64.read(from: &buf), 
                 patrols: FfiConverterInt64.read(from: &buf), 
-                problemsByKind: FfiConverterDictionaryStringInt64.read(from: &buf), 
+                problemsByKind: FfiConverterTypeCounts.read(from: &buf), 
                 solvedOnSpot: FfiConverterInt64.read(from: &buf), 
                 reported: FfiConverterInt64.read(from: &buf)
         )
@@ -4534,14 +4563,14 @@ public struct FfiConverterTypeLedgerRow: FfiConverterRustBuffer {
         FfiConverterString.write(value.id, into: &buf)
         FfiConverterString.write(value.gridId, into: &buf)
         FfiConverterString.write(value.worker, into: &buf)
-        FfiConverterString.write(value.day, into: &buf)
+        FfiConverterTypeNaiveDate.write(value.day, into: &buf)
         FfiConverterString.write(value.reviewState, into: &buf)
         FfiConverterOptionString.write(value.reviewComment, into: &buf)
         FfiConverterBool.write(value.flagged, into: &buf)
         FfiConverterInt64.write(value.householdsVisited, into: &buf)
         FfiConverterInt64.write(value.houseCalls, into: &buf)
         FfiConverterInt64.write(value.patrols, into: &buf)
-        FfiConverterDictionaryStringInt64.write(value.problemsByKind, into: &buf)
+        FfiConverterTypeCounts.write(value.problemsByKind, into: &buf)
         FfiConverterInt64.write(value.solvedOnSpot, into: &buf)
         FfiConverterInt64.write(value.reported, into: &buf)
     }
@@ -4564,7 +4593,7 @@ public func FfiConverterTypeLedgerRow_lower(_ value: LedgerRow) -> RustBuffer {
 
 
 /**
- * What the server says at login.
+ * What the server says at login. (Its `Debug` hides the tokens.)
  */
 public struct LoginInfo: Equatable, Hashable {
     /**
@@ -4574,11 +4603,11 @@ public struct LoginInfo: Equatable, Hashable {
     /**
      * Expiry of the token (ms since the epoch).
      */
-    public let expiresAt: Int64
+    public let expiresAt: Timestamp
     /**
-     * The registered device id.
+     * The registered device id (UUID text).
      */
-    public let deviceId: String
+    public let deviceId: Uuid
     /**
      * Account id.
      */
@@ -4612,10 +4641,10 @@ public struct LoginInfo: Equatable, Hashable {
          */token: String, 
         /**
          * Expiry of the token (ms since the epoch).
-         */expiresAt: Int64, 
+         */expiresAt: Timestamp, 
         /**
-         * The registered device id.
-         */deviceId: String, 
+         * The registered device id (UUID text).
+         */deviceId: Uuid, 
         /**
          * Account id.
          */accountId: String, 
@@ -4662,8 +4691,8 @@ public struct FfiConverterTypeLoginInfo: FfiConverterRustBuffer {
         return
             try LoginInfo(
                 token: FfiConverterString.read(from: &buf), 
-                expiresAt: FfiConverterInt64.read(from: &buf), 
-                deviceId: FfiConverterString.read(from: &buf), 
+                expiresAt: FfiConverterTypeTimestamp.read(from: &buf), 
+                deviceId: FfiConverterTypeUuid.read(from: &buf), 
                 accountId: FfiConverterString.read(from: &buf), 
                 role: FfiConverterTypeRole.read(from: &buf), 
                 orgNode: FfiConverterString.read(from: &buf), 
@@ -4675,8 +4704,8 @@ public struct FfiConverterTypeLoginInfo: FfiConverterRustBuffer {
 
     public static func write(_ value: LoginInfo, into buf: inout [UInt8]) {
         FfiConverterString.write(value.token, into: &buf)
-        FfiConverterInt64.write(value.expiresAt, into: &buf)
-        FfiConverterString.write(value.deviceId, into: &buf)
+        FfiConverterTypeTimestamp.write(value.expiresAt, into: &buf)
+        FfiConverterTypeUuid.write(value.deviceId, into: &buf)
         FfiConverterString.write(value.accountId, into: &buf)
         FfiConverterTypeRole.write(value.role, into: &buf)
         FfiConverterString.write(value.orgNode, into: &buf)
@@ -4725,11 +4754,11 @@ public struct OrgNode: Equatable, Hashable {
     /**
      * In force from (YYYY-MM-DD).
      */
-    public let effectiveFrom: String
+    public let effectiveFrom: NaiveDate
     /**
      * In force until, inclusive (YYYY-MM-DD); none while current.
      */
-    public let effectiveTo: String?
+    public let effectiveTo: NaiveDate?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -4748,10 +4777,10 @@ public struct OrgNode: Equatable, Hashable {
          */parent: String?, 
         /**
          * In force from (YYYY-MM-DD).
-         */effectiveFrom: String, 
+         */effectiveFrom: NaiveDate, 
         /**
          * In force until, inclusive (YYYY-MM-DD); none while current.
-         */effectiveTo: String?) {
+         */effectiveTo: NaiveDate?) {
         self.name = name
         self.level = level
         self.code = code
@@ -4780,8 +4809,8 @@ public struct FfiConverterTypeOrgNode: FfiConverterRustBuffer {
                 level: FfiConverterTypeOrgLevel.read(from: &buf), 
                 code: FfiConverterString.read(from: &buf), 
                 parent: FfiConverterOptionString.read(from: &buf), 
-                effectiveFrom: FfiConverterString.read(from: &buf), 
-                effectiveTo: FfiConverterOptionString.read(from: &buf)
+                effectiveFrom: FfiConverterTypeNaiveDate.read(from: &buf), 
+                effectiveTo: FfiConverterOptionTypeNaiveDate.read(from: &buf)
         )
     }
 
@@ -4790,8 +4819,8 @@ public struct FfiConverterTypeOrgNode: FfiConverterRustBuffer {
         FfiConverterTypeOrgLevel.write(value.level, into: &buf)
         FfiConverterString.write(value.code, into: &buf)
         FfiConverterOptionString.write(value.parent, into: &buf)
-        FfiConverterString.write(value.effectiveFrom, into: &buf)
-        FfiConverterOptionString.write(value.effectiveTo, into: &buf)
+        FfiConverterTypeNaiveDate.write(value.effectiveFrom, into: &buf)
+        FfiConverterOptionTypeNaiveDate.write(value.effectiveTo, into: &buf)
     }
 }
 
@@ -4826,11 +4855,11 @@ public struct Patrol: Equatable, Hashable {
     /**
      * Start (ms since the epoch).
      */
-    public let startedAt: Int64
+    public let startedAt: Timestamp
     /**
      * End, once finished (ms since the epoch).
      */
-    public let endedAt: Int64?
+    public let endedAt: Timestamp?
     /**
      * GPS track.
      */
@@ -4859,10 +4888,10 @@ public struct Patrol: Equatable, Hashable {
          */worker: String, 
         /**
          * Start (ms since the epoch).
-         */startedAt: Int64, 
+         */startedAt: Timestamp, 
         /**
          * End, once finished (ms since the epoch).
-         */endedAt: Int64?, 
+         */endedAt: Timestamp?, 
         /**
          * GPS track.
          */track: [TrackPoint], 
@@ -4903,8 +4932,8 @@ public struct FfiConverterTypePatrol: FfiConverterRustBuffer {
             try Patrol(
                 gridId: FfiConverterString.read(from: &buf), 
                 worker: FfiConverterString.read(from: &buf), 
-                startedAt: FfiConverterInt64.read(from: &buf), 
-                endedAt: FfiConverterOptionInt64.read(from: &buf), 
+                startedAt: FfiConverterTypeTimestamp.read(from: &buf), 
+                endedAt: FfiConverterOptionTypeTimestamp.read(from: &buf), 
                 track: FfiConverterSequenceTypeTrackPoint.read(from: &buf), 
                 checkins: FfiConverterSequenceTypePatrolCheckin.read(from: &buf), 
                 findings: FfiConverterSequenceTypeProblem.read(from: &buf), 
@@ -4915,8 +4944,8 @@ public struct FfiConverterTypePatrol: FfiConverterRustBuffer {
     public static func write(_ value: Patrol, into buf: inout [UInt8]) {
         FfiConverterString.write(value.gridId, into: &buf)
         FfiConverterString.write(value.worker, into: &buf)
-        FfiConverterInt64.write(value.startedAt, into: &buf)
-        FfiConverterOptionInt64.write(value.endedAt, into: &buf)
+        FfiConverterTypeTimestamp.write(value.startedAt, into: &buf)
+        FfiConverterOptionTypeTimestamp.write(value.endedAt, into: &buf)
         FfiConverterSequenceTypeTrackPoint.write(value.track, into: &buf)
         FfiConverterSequenceTypePatrolCheckin.write(value.checkins, into: &buf)
         FfiConverterSequenceTypeProblem.write(value.findings, into: &buf)
@@ -4951,7 +4980,7 @@ public struct PatrolCheckin: Equatable, Hashable {
     /**
      * When (ms since the epoch).
      */
-    public let at: Int64
+    public let at: Timestamp
     /**
      * Note.
      */
@@ -4965,7 +4994,7 @@ public struct PatrolCheckin: Equatable, Hashable {
          */point: String, 
         /**
          * When (ms since the epoch).
-         */at: Int64, 
+         */at: Timestamp, 
         /**
          * Note.
          */note: String) {
@@ -4991,14 +5020,14 @@ public struct FfiConverterTypePatrolCheckin: FfiConverterRustBuffer {
         return
             try PatrolCheckin(
                 point: FfiConverterString.read(from: &buf), 
-                at: FfiConverterInt64.read(from: &buf), 
+                at: FfiConverterTypeTimestamp.read(from: &buf), 
                 note: FfiConverterString.read(from: &buf)
         )
     }
 
     public static func write(_ value: PatrolCheckin, into buf: inout [UInt8]) {
         FfiConverterString.write(value.point, into: &buf)
-        FfiConverterInt64.write(value.at, into: &buf)
+        FfiConverterTypeTimestamp.write(value.at, into: &buf)
         FfiConverterString.write(value.note, into: &buf)
     }
 }
@@ -5050,7 +5079,7 @@ public struct Person: Equatable, Hashable {
     /**
      * 出生日期 (YYYY-MM-DD)
      */
-    public let birthDate: String?
+    public let birthDate: NaiveDate?
     /**
      * Category labels.
      */
@@ -5079,7 +5108,7 @@ public struct Person: Equatable, Hashable {
          */relation: String, 
         /**
          * 出生日期 (YYYY-MM-DD)
-         */birthDate: String?, 
+         */birthDate: NaiveDate?, 
         /**
          * Category labels.
          */labels: [PersonLabel]) {
@@ -5115,7 +5144,7 @@ public struct FfiConverterTypePerson: FfiConverterRustBuffer {
                 idNumber: FfiConverterOptionString.read(from: &buf), 
                 phone: FfiConverterOptionString.read(from: &buf), 
                 relation: FfiConverterString.read(from: &buf), 
-                birthDate: FfiConverterOptionString.read(from: &buf), 
+                birthDate: FfiConverterOptionTypeNaiveDate.read(from: &buf), 
                 labels: FfiConverterSequenceTypePersonLabel.read(from: &buf)
         )
     }
@@ -5127,7 +5156,7 @@ public struct FfiConverterTypePerson: FfiConverterRustBuffer {
         FfiConverterOptionString.write(value.idNumber, into: &buf)
         FfiConverterOptionString.write(value.phone, into: &buf)
         FfiConverterString.write(value.relation, into: &buf)
-        FfiConverterOptionString.write(value.birthDate, into: &buf)
+        FfiConverterOptionTypeNaiveDate.write(value.birthDate, into: &buf)
         FfiConverterSequenceTypePersonLabel.write(value.labels, into: &buf)
     }
 }
@@ -5163,11 +5192,11 @@ public struct PersonLabel: Equatable, Hashable {
     /**
      * 开始日期 (YYYY-MM-DD).
      */
-    public let start: String
+    public let start: NaiveDate
     /**
      * 结束日期 (YYYY-MM-DD).
      */
-    public let end: String?
+    public let end: NaiveDate?
     /**
      * 关注程度
      */
@@ -5188,10 +5217,10 @@ public struct PersonLabel: Equatable, Hashable {
          */category: LabelCategory, 
         /**
          * 开始日期 (YYYY-MM-DD).
-         */start: String, 
+         */start: NaiveDate, 
         /**
          * 结束日期 (YYYY-MM-DD).
-         */end: String?, 
+         */end: NaiveDate?, 
         /**
          * 关注程度
          */attention: AttentionLevel, 
@@ -5224,8 +5253,8 @@ public struct FfiConverterTypePersonLabel: FfiConverterRustBuffer {
             try PersonLabel(
                 label: FfiConverterString.read(from: &buf), 
                 category: FfiConverterTypeLabelCategory.read(from: &buf), 
-                start: FfiConverterString.read(from: &buf), 
-                end: FfiConverterOptionString.read(from: &buf), 
+                start: FfiConverterTypeNaiveDate.read(from: &buf), 
+                end: FfiConverterOptionTypeNaiveDate.read(from: &buf), 
                 attention: FfiConverterTypeAttentionLevel.read(from: &buf), 
                 responsible: FfiConverterOptionString.read(from: &buf)
         )
@@ -5234,8 +5263,8 @@ public struct FfiConverterTypePersonLabel: FfiConverterRustBuffer {
     public static func write(_ value: PersonLabel, into buf: inout [UInt8]) {
         FfiConverterString.write(value.label, into: &buf)
         FfiConverterTypeLabelCategory.write(value.category, into: &buf)
-        FfiConverterString.write(value.start, into: &buf)
-        FfiConverterOptionString.write(value.end, into: &buf)
+        FfiConverterTypeNaiveDate.write(value.start, into: &buf)
+        FfiConverterOptionTypeNaiveDate.write(value.end, into: &buf)
         FfiConverterTypeAttentionLevel.write(value.attention, into: &buf)
         FfiConverterOptionString.write(value.responsible, into: &buf)
     }
@@ -5513,6 +5542,115 @@ public func FfiConverterTypeRemoteChange_lift(_ buf: RustBuffer) throws -> Remot
 #endif
 public func FfiConverterTypeRemoteChange_lower(_ value: RemoteChange) -> RustBuffer {
     return FfiConverterTypeRemoteChange.lower(value)
+}
+
+
+/**
+ * The time limit that applies to a case's stage.
+ */
+public struct ResolvedLimit: Equatable, Hashable {
+    /**
+     * Stage key.
+     */
+    public let stage: String
+    /**
+     * How many units.
+     */
+    public let amount: UInt32
+    /**
+     * Unit.
+     */
+    public let unit: LimitUnit
+    /**
+     * 黄灯 threshold (percent of the budget).
+     */
+    public let yellowPct: UInt8
+    /**
+     * 红灯 threshold (percent of the budget).
+     */
+    public let redPct: UInt8
+    /**
+     * Whether a pending extension request stops the clock.
+     */
+    public let pauseOnExtension: Bool
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Stage key.
+         */stage: String, 
+        /**
+         * How many units.
+         */amount: UInt32, 
+        /**
+         * Unit.
+         */unit: LimitUnit, 
+        /**
+         * 黄灯 threshold (percent of the budget).
+         */yellowPct: UInt8, 
+        /**
+         * 红灯 threshold (percent of the budget).
+         */redPct: UInt8, 
+        /**
+         * Whether a pending extension request stops the clock.
+         */pauseOnExtension: Bool) {
+        self.stage = stage
+        self.amount = amount
+        self.unit = unit
+        self.yellowPct = yellowPct
+        self.redPct = redPct
+        self.pauseOnExtension = pauseOnExtension
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ResolvedLimit: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeResolvedLimit: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ResolvedLimit {
+        return
+            try ResolvedLimit(
+                stage: FfiConverterString.read(from: &buf), 
+                amount: FfiConverterUInt32.read(from: &buf), 
+                unit: FfiConverterTypeLimitUnit.read(from: &buf), 
+                yellowPct: FfiConverterUInt8.read(from: &buf), 
+                redPct: FfiConverterUInt8.read(from: &buf), 
+                pauseOnExtension: FfiConverterBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ResolvedLimit, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.stage, into: &buf)
+        FfiConverterUInt32.write(value.amount, into: &buf)
+        FfiConverterTypeLimitUnit.write(value.unit, into: &buf)
+        FfiConverterUInt8.write(value.yellowPct, into: &buf)
+        FfiConverterUInt8.write(value.redPct, into: &buf)
+        FfiConverterBool.write(value.pauseOnExtension, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeResolvedLimit_lift(_ buf: RustBuffer) throws -> ResolvedLimit {
+    return try FfiConverterTypeResolvedLimit.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeResolvedLimit_lower(_ value: ResolvedLimit) -> RustBuffer {
+    return FfiConverterTypeResolvedLimit.lower(value)
 }
 
 
@@ -5931,7 +6069,7 @@ public struct TrackPoint: Equatable, Hashable {
     /**
      * When (ms since the epoch).
      */
-    public let at: Int64
+    public let at: Timestamp
     /**
      * Where.
      */
@@ -5942,7 +6080,7 @@ public struct TrackPoint: Equatable, Hashable {
     public init(
         /**
          * When (ms since the epoch).
-         */at: Int64, 
+         */at: Timestamp, 
         /**
          * Where.
          */point: GeoPoint) {
@@ -5966,13 +6104,13 @@ public struct FfiConverterTypeTrackPoint: FfiConverterRustBuffer {
     public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TrackPoint {
         return
             try TrackPoint(
-                at: FfiConverterInt64.read(from: &buf), 
+                at: FfiConverterTypeTimestamp.read(from: &buf), 
                 point: FfiConverterTypeGeoPoint.read(from: &buf)
         )
     }
 
     public static func write(_ value: TrackPoint, into buf: inout [UInt8]) {
-        FfiConverterInt64.write(value.at, into: &buf)
+        FfiConverterTypeTimestamp.write(value.at, into: &buf)
         FfiConverterTypeGeoPoint.write(value.point, into: &buf)
     }
 }
@@ -6016,7 +6154,7 @@ public struct VisitDue: Equatable, Hashable {
     /**
      * Day the visit fell due (YYYY-MM-DD).
      */
-    public let due: String
+    public let due: NaiveDate
     /**
      * Days past due (0 = due today).
      */
@@ -6024,7 +6162,7 @@ public struct VisitDue: Equatable, Hashable {
     /**
      * Last house call (YYYY-MM-DD).
      */
-    public let lastVisit: String?
+    public let lastVisit: NaiveDate?
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -6043,13 +6181,13 @@ public struct VisitDue: Equatable, Hashable {
          */itemLabel: String, 
         /**
          * Day the visit fell due (YYYY-MM-DD).
-         */due: String, 
+         */due: NaiveDate, 
         /**
          * Days past due (0 = due today).
          */daysOverdue: Int64, 
         /**
          * Last house call (YYYY-MM-DD).
-         */lastVisit: String?) {
+         */lastVisit: NaiveDate?) {
         self.householdId = householdId
         self.personId = personId
         self.itemId = itemId
@@ -6079,9 +6217,9 @@ public struct FfiConverterTypeVisitDue: FfiConverterRustBuffer {
                 personId: FfiConverterString.read(from: &buf), 
                 itemId: FfiConverterString.read(from: &buf), 
                 itemLabel: FfiConverterString.read(from: &buf), 
-                due: FfiConverterString.read(from: &buf), 
+                due: FfiConverterTypeNaiveDate.read(from: &buf), 
                 daysOverdue: FfiConverterInt64.read(from: &buf), 
-                lastVisit: FfiConverterOptionString.read(from: &buf)
+                lastVisit: FfiConverterOptionTypeNaiveDate.read(from: &buf)
         )
     }
 
@@ -6090,9 +6228,9 @@ public struct FfiConverterTypeVisitDue: FfiConverterRustBuffer {
         FfiConverterString.write(value.personId, into: &buf)
         FfiConverterString.write(value.itemId, into: &buf)
         FfiConverterString.write(value.itemLabel, into: &buf)
-        FfiConverterString.write(value.due, into: &buf)
+        FfiConverterTypeNaiveDate.write(value.due, into: &buf)
         FfiConverterInt64.write(value.daysOverdue, into: &buf)
-        FfiConverterOptionString.write(value.lastVisit, into: &buf)
+        FfiConverterOptionTypeNaiveDate.write(value.lastVisit, into: &buf)
     }
 }
 
@@ -7004,6 +7142,91 @@ public func FfiConverterTypeLabelCategory_lower(_ value: LabelCategory) -> RustB
 
 
 /**
+ * Unit of a time limit.
+ */
+
+public enum LimitUnit: Equatable, Hashable {
+    
+    /**
+     * 工作日
+     */
+    case workingDays
+    /**
+     * 工作小时
+     */
+    case workingHours
+    /**
+     * 自然小时 (突发事件)
+     */
+    case naturalHours
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension LimitUnit: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeLimitUnit: FfiConverterRustBuffer {
+    typealias SwiftType = LimitUnit
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> LimitUnit {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .workingDays
+        
+        case 2: return .workingHours
+        
+        case 3: return .naturalHours
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: LimitUnit, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .workingDays:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .workingHours:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .naturalHours:
+            writeInt(&buf, Int32(3))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLimitUnit_lift(_ buf: RustBuffer) throws -> LimitUnit {
+    return try FfiConverterTypeLimitUnit.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeLimitUnit_lower(_ value: LimitUnit) -> RustBuffer {
+    return FfiConverterTypeLimitUnit.lower(value)
+}
+
+
+
+/**
  * Severity of a log line.
  */
 
@@ -7780,6 +8003,54 @@ fileprivate struct FfiConverterOptionTypeOrgLevel: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeNaiveDate: FfiConverterRustBuffer {
+    typealias SwiftType = NaiveDate?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeNaiveDate.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeNaiveDate.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeTimestamp: FfiConverterRustBuffer {
+    typealias SwiftType = Timestamp?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeTimestamp.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeTimestamp.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
     typealias SwiftType = [String]
 
@@ -8180,6 +8451,31 @@ fileprivate struct FfiConverterSequenceTypeVisitDue: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeJson: FfiConverterRustBuffer {
+    typealias SwiftType = [Json]
+
+    public static func write(_ value: [Json], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeJson.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Json] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Json]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeJson.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterDictionaryStringInt64: FfiConverterRustBuffer {
     public static func write(_ value: [String: Int64], into buf: inout [UInt8]) {
         let len = Int32(value.count)
@@ -8254,6 +8550,312 @@ fileprivate struct FfiConverterDictionaryStringSequenceString: FfiConverterRustB
         return dict
     }
 }
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterDictionaryStringTypeJson: FfiConverterRustBuffer {
+    public static func write(_ value: [String: Json], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for (key, value) in value {
+            FfiConverterString.write(key, into: &buf)
+            FfiConverterTypeJson.write(value, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [String: Json] {
+        let len: Int32 = try readInt(&buf)
+        var dict = [String: Json]()
+        dict.reserveCapacity(Int(len))
+        for _ in 0..<len {
+            let key = try FfiConverterString.read(from: &buf)
+            let value = try FfiConverterTypeJson.read(from: &buf)
+            dict[key] = value
+        }
+        return dict
+    }
+}
+
+
+public typealias Answers = [String: Json]
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeAnswers: FfiConverter {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Answers {
+        return try FfiConverterDictionaryStringTypeJson.read(from: &buf)
+    }
+
+    public static func write(_ value: Answers, into buf: inout [UInt8]) {
+        return FfiConverterDictionaryStringTypeJson.write(value, into: &buf)
+    }
+
+    public static func lift(_ value: RustBuffer) throws -> Answers {
+        return try FfiConverterDictionaryStringTypeJson.lift(value)
+    }
+
+    public static func lower(_ value: Answers) -> RustBuffer {
+        return FfiConverterDictionaryStringTypeJson.lower(value)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAnswers_lift(_ value: RustBuffer) throws -> Answers {
+    return try FfiConverterTypeAnswers.lift(value)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeAnswers_lower(_ value: Answers) -> RustBuffer {
+    return FfiConverterTypeAnswers.lower(value)
+}
+
+
+
+public typealias Counts = [String: Int64]
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCounts: FfiConverter {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Counts {
+        return try FfiConverterDictionaryStringInt64.read(from: &buf)
+    }
+
+    public static func write(_ value: Counts, into buf: inout [UInt8]) {
+        return FfiConverterDictionaryStringInt64.write(value, into: &buf)
+    }
+
+    public static func lift(_ value: RustBuffer) throws -> Counts {
+        return try FfiConverterDictionaryStringInt64.lift(value)
+    }
+
+    public static func lower(_ value: Counts) -> RustBuffer {
+        return FfiConverterDictionaryStringInt64.lower(value)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCounts_lift(_ value: RustBuffer) throws -> Counts {
+    return try FfiConverterTypeCounts.lift(value)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCounts_lower(_ value: Counts) -> RustBuffer {
+    return FfiConverterTypeCounts.lower(value)
+}
+
+
+
+public typealias Json = String
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeJson: FfiConverter {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Json {
+        return try FfiConverterString.read(from: &buf)
+    }
+
+    public static func write(_ value: Json, into buf: inout [UInt8]) {
+        return FfiConverterString.write(value, into: &buf)
+    }
+
+    public static func lift(_ value: RustBuffer) throws -> Json {
+        return try FfiConverterString.lift(value)
+    }
+
+    public static func lower(_ value: Json) -> RustBuffer {
+        return FfiConverterString.lower(value)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeJson_lift(_ value: RustBuffer) throws -> Json {
+    return try FfiConverterTypeJson.lift(value)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeJson_lower(_ value: Json) -> RustBuffer {
+    return FfiConverterTypeJson.lower(value)
+}
+
+
+
+public typealias NaiveDate = String
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeNaiveDate: FfiConverter {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> NaiveDate {
+        return try FfiConverterString.read(from: &buf)
+    }
+
+    public static func write(_ value: NaiveDate, into buf: inout [UInt8]) {
+        return FfiConverterString.write(value, into: &buf)
+    }
+
+    public static func lift(_ value: RustBuffer) throws -> NaiveDate {
+        return try FfiConverterString.lift(value)
+    }
+
+    public static func lower(_ value: NaiveDate) -> RustBuffer {
+        return FfiConverterString.lower(value)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNaiveDate_lift(_ value: RustBuffer) throws -> NaiveDate {
+    return try FfiConverterTypeNaiveDate.lift(value)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeNaiveDate_lower(_ value: NaiveDate) -> RustBuffer {
+    return FfiConverterTypeNaiveDate.lower(value)
+}
+
+
+
+public typealias Params = [String: String]
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeParams: FfiConverter {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Params {
+        return try FfiConverterDictionaryStringString.read(from: &buf)
+    }
+
+    public static func write(_ value: Params, into buf: inout [UInt8]) {
+        return FfiConverterDictionaryStringString.write(value, into: &buf)
+    }
+
+    public static func lift(_ value: RustBuffer) throws -> Params {
+        return try FfiConverterDictionaryStringString.lift(value)
+    }
+
+    public static func lower(_ value: Params) -> RustBuffer {
+        return FfiConverterDictionaryStringString.lower(value)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeParams_lift(_ value: RustBuffer) throws -> Params {
+    return try FfiConverterTypeParams.lift(value)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeParams_lower(_ value: Params) -> RustBuffer {
+    return FfiConverterTypeParams.lower(value)
+}
+
+
+
+public typealias Timestamp = Int64
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTimestamp: FfiConverter {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Timestamp {
+        return try FfiConverterInt64.read(from: &buf)
+    }
+
+    public static func write(_ value: Timestamp, into buf: inout [UInt8]) {
+        return FfiConverterInt64.write(value, into: &buf)
+    }
+
+    public static func lift(_ value: Int64) throws -> Timestamp {
+        return try FfiConverterInt64.lift(value)
+    }
+
+    public static func lower(_ value: Timestamp) -> Int64 {
+        return FfiConverterInt64.lower(value)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTimestamp_lift(_ value: Int64) throws -> Timestamp {
+    return try FfiConverterTypeTimestamp.lift(value)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTimestamp_lower(_ value: Timestamp) -> Int64 {
+    return FfiConverterTypeTimestamp.lower(value)
+}
+
+
+
+public typealias Uuid = String
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeUuid: FfiConverter {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Uuid {
+        return try FfiConverterString.read(from: &buf)
+    }
+
+    public static func write(_ value: Uuid, into buf: inout [UInt8]) {
+        return FfiConverterString.write(value, into: &buf)
+    }
+
+    public static func lift(_ value: RustBuffer) throws -> Uuid {
+        return try FfiConverterString.lift(value)
+    }
+
+    public static func lower(_ value: Uuid) -> RustBuffer {
+        return FfiConverterString.lower(value)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeUuid_lift(_ value: RustBuffer) throws -> Uuid {
+    return try FfiConverterTypeUuid.lift(value)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeUuid_lower(_ value: Uuid) -> RustBuffer {
+    return FfiConverterTypeUuid.lower(value)
+}
+
 private let UNIFFI_RUST_FUTURE_POLL_READY: Int8 = 0
 private let UNIFFI_RUST_FUTURE_POLL_WAKE: Int8 = 1
 

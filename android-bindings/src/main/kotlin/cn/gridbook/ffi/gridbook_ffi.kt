@@ -1594,6 +1594,33 @@ private class JavaLangRefCleanable(
 /**
  * @suppress
  */
+public object FfiConverterUByte: FfiConverter<UByte, Byte> {
+    override fun lift(value: Byte): UByte {
+        return value.toUByte()
+    }
+
+    fun lift(value: Int): UByte {
+        return value.toUByte()
+    }
+
+    override fun read(buf: ByteBuffer): UByte {
+        return lift(buf.get())
+    }
+
+    override fun lower(value: UByte): Byte {
+        return value.toByte()
+    }
+
+    override fun allocationSize(value: UByte) = 1UL
+
+    override fun write(value: UByte, buf: ByteBuffer) {
+        buf.put(value.toByte())
+    }
+}
+
+/**
+ * @suppress
+ */
 public object FfiConverterUInt: FfiConverter<UInt, Int> {
     override fun lift(value: Int): UInt {
         return value.toUInt()
@@ -4515,7 +4542,7 @@ data class Case (
     /**
      * When found / received (ms since the epoch).
      */
-    var `occurredAt`: kotlin.Long
+    var `occurredAt`: Timestamp
     
 ){
     
@@ -4546,7 +4573,7 @@ public object FfiConverterTypeCase: FfiConverterRustBuffer<Case> {
             FfiConverterOptionalString.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterSequenceString.read(buf),
-            FfiConverterLong.read(buf),
+            FfiConverterTypeTimestamp.read(buf),
         )
     }
 
@@ -4565,7 +4592,7 @@ public object FfiConverterTypeCase: FfiConverterRustBuffer<Case> {
             FfiConverterOptionalString.allocationSize(value.`residentName`) +
             FfiConverterOptionalString.allocationSize(value.`residentPhone`) +
             FfiConverterSequenceString.allocationSize(value.`photos`) +
-            FfiConverterLong.allocationSize(value.`occurredAt`)
+            FfiConverterTypeTimestamp.allocationSize(value.`occurredAt`)
     )
 
     override fun write(value: Case, buf: ByteBuffer) {
@@ -4583,7 +4610,7 @@ public object FfiConverterTypeCase: FfiConverterRustBuffer<Case> {
             FfiConverterOptionalString.write(value.`residentName`, buf)
             FfiConverterOptionalString.write(value.`residentPhone`, buf)
             FfiConverterSequenceString.write(value.`photos`, buf)
-            FfiConverterLong.write(value.`occurredAt`, buf)
+            FfiConverterTypeTimestamp.write(value.`occurredAt`, buf)
     }
 }
 
@@ -4599,24 +4626,29 @@ data class CaseDeadline (
     var `stage`: kotlin.String
     , 
     /**
+     * The time limit used.
+     */
+    var `limit`: ResolvedLimit
+    , 
+    /**
      * When the stage clock started (ms since the epoch).
      */
-    var `startedAt`: kotlin.Long
+    var `startedAt`: Timestamp
     , 
     /**
      * 截止时间 (ms since the epoch).
      */
-    var `deadline`: kotlin.Long
+    var `deadline`: Timestamp
     , 
     /**
      * 黄灯 from (ms).
      */
-    var `yellowAt`: kotlin.Long
+    var `yellowAt`: Timestamp
     , 
     /**
      * 红灯 from (ms).
      */
-    var `redAt`: kotlin.Long
+    var `redAt`: Timestamp
     , 
     /**
      * Level now.
@@ -4636,7 +4668,7 @@ data class CaseDeadline (
     /**
      * When the case left the stage (ms).
      */
-    var `finishedAt`: kotlin.Long?
+    var `finishedAt`: Timestamp?
     , 
     /**
      * Approved extension working days in the stage.
@@ -4659,41 +4691,44 @@ public object FfiConverterTypeCaseDeadline: FfiConverterRustBuffer<CaseDeadline>
     override fun read(buf: ByteBuffer): CaseDeadline {
         return CaseDeadline(
             FfiConverterString.read(buf),
-            FfiConverterLong.read(buf),
-            FfiConverterLong.read(buf),
-            FfiConverterLong.read(buf),
-            FfiConverterLong.read(buf),
+            FfiConverterTypeResolvedLimit.read(buf),
+            FfiConverterTypeTimestamp.read(buf),
+            FfiConverterTypeTimestamp.read(buf),
+            FfiConverterTypeTimestamp.read(buf),
+            FfiConverterTypeTimestamp.read(buf),
             FfiConverterTypeDeadlineLevel.read(buf),
             FfiConverterBoolean.read(buf),
             FfiConverterBoolean.read(buf),
-            FfiConverterOptionalLong.read(buf),
+            FfiConverterOptionalTypeTimestamp.read(buf),
             FfiConverterUInt.read(buf),
         )
     }
 
     override fun allocationSize(value: CaseDeadline) = (
             FfiConverterString.allocationSize(value.`stage`) +
-            FfiConverterLong.allocationSize(value.`startedAt`) +
-            FfiConverterLong.allocationSize(value.`deadline`) +
-            FfiConverterLong.allocationSize(value.`yellowAt`) +
-            FfiConverterLong.allocationSize(value.`redAt`) +
+            FfiConverterTypeResolvedLimit.allocationSize(value.`limit`) +
+            FfiConverterTypeTimestamp.allocationSize(value.`startedAt`) +
+            FfiConverterTypeTimestamp.allocationSize(value.`deadline`) +
+            FfiConverterTypeTimestamp.allocationSize(value.`yellowAt`) +
+            FfiConverterTypeTimestamp.allocationSize(value.`redAt`) +
             FfiConverterTypeDeadlineLevel.allocationSize(value.`level`) +
             FfiConverterBoolean.allocationSize(value.`overdue`) +
             FfiConverterBoolean.allocationSize(value.`paused`) +
-            FfiConverterOptionalLong.allocationSize(value.`finishedAt`) +
+            FfiConverterOptionalTypeTimestamp.allocationSize(value.`finishedAt`) +
             FfiConverterUInt.allocationSize(value.`extensionDays`)
     )
 
     override fun write(value: CaseDeadline, buf: ByteBuffer) {
             FfiConverterString.write(value.`stage`, buf)
-            FfiConverterLong.write(value.`startedAt`, buf)
-            FfiConverterLong.write(value.`deadline`, buf)
-            FfiConverterLong.write(value.`yellowAt`, buf)
-            FfiConverterLong.write(value.`redAt`, buf)
+            FfiConverterTypeResolvedLimit.write(value.`limit`, buf)
+            FfiConverterTypeTimestamp.write(value.`startedAt`, buf)
+            FfiConverterTypeTimestamp.write(value.`deadline`, buf)
+            FfiConverterTypeTimestamp.write(value.`yellowAt`, buf)
+            FfiConverterTypeTimestamp.write(value.`redAt`, buf)
             FfiConverterTypeDeadlineLevel.write(value.`level`, buf)
             FfiConverterBoolean.write(value.`overdue`, buf)
             FfiConverterBoolean.write(value.`paused`, buf)
-            FfiConverterOptionalLong.write(value.`finishedAt`, buf)
+            FfiConverterOptionalTypeTimestamp.write(value.`finishedAt`, buf)
             FfiConverterUInt.write(value.`extensionDays`, buf)
     }
 }
@@ -4742,12 +4777,12 @@ data class CaseListRow (
     /**
      * Deadline of the handling stage (ms since the epoch).
      */
-    var `deadline`: kotlin.Long?
+    var `deadline`: Timestamp?
     , 
     /**
      * When it was found or received (ms since the epoch).
      */
-    var `occurredAt`: kotlin.Long
+    var `occurredAt`: Timestamp
     
 ){
     
@@ -4771,8 +4806,8 @@ public object FfiConverterTypeCaseListRow: FfiConverterRustBuffer<CaseListRow> {
             FfiConverterString.read(buf),
             FfiConverterString.read(buf),
             FfiConverterLong.read(buf),
-            FfiConverterOptionalLong.read(buf),
-            FfiConverterLong.read(buf),
+            FfiConverterOptionalTypeTimestamp.read(buf),
+            FfiConverterTypeTimestamp.read(buf),
         )
     }
 
@@ -4784,8 +4819,8 @@ public object FfiConverterTypeCaseListRow: FfiConverterRustBuffer<CaseListRow> {
             FfiConverterString.allocationSize(value.`title`) +
             FfiConverterString.allocationSize(value.`state`) +
             FfiConverterLong.allocationSize(value.`conflicts`) +
-            FfiConverterOptionalLong.allocationSize(value.`deadline`) +
-            FfiConverterLong.allocationSize(value.`occurredAt`)
+            FfiConverterOptionalTypeTimestamp.allocationSize(value.`deadline`) +
+            FfiConverterTypeTimestamp.allocationSize(value.`occurredAt`)
     )
 
     override fun write(value: CaseListRow, buf: ByteBuffer) {
@@ -4796,8 +4831,8 @@ public object FfiConverterTypeCaseListRow: FfiConverterRustBuffer<CaseListRow> {
             FfiConverterString.write(value.`title`, buf)
             FfiConverterString.write(value.`state`, buf)
             FfiConverterLong.write(value.`conflicts`, buf)
-            FfiConverterOptionalLong.write(value.`deadline`, buf)
-            FfiConverterLong.write(value.`occurredAt`, buf)
+            FfiConverterOptionalTypeTimestamp.write(value.`deadline`, buf)
+            FfiConverterTypeTimestamp.write(value.`occurredAt`, buf)
     }
 }
 
@@ -4845,12 +4880,12 @@ data class CaseTransition (
     /**
      * When, server-anchored (ms since the epoch).
      */
-    var `at`: kotlin.Long
+    var `at`: Timestamp
     , 
     /**
      * The device's own clock (ms since the epoch).
      */
-    var `deviceTime`: kotlin.Long
+    var `deviceTime`: Timestamp
     , 
     /**
      * Reason or comment.
@@ -4860,7 +4895,7 @@ data class CaseTransition (
     /**
      * Parameters (`department`, `days`, `card`, `satisfaction` …).
      */
-    var `params`: Map<kotlin.String, kotlin.String>
+    var `params`: Params
     , 
     /**
      * Attachments (SHA-256).
@@ -4889,10 +4924,10 @@ public object FfiConverterTypeCaseTransition: FfiConverterRustBuffer<CaseTransit
             FfiConverterString.read(buf),
             FfiConverterTypeRole.read(buf),
             FfiConverterString.read(buf),
-            FfiConverterLong.read(buf),
-            FfiConverterLong.read(buf),
+            FfiConverterTypeTimestamp.read(buf),
+            FfiConverterTypeTimestamp.read(buf),
             FfiConverterOptionalString.read(buf),
-            FfiConverterMapStringString.read(buf),
+            FfiConverterTypeParams.read(buf),
             FfiConverterSequenceString.read(buf),
         )
     }
@@ -4905,10 +4940,10 @@ public object FfiConverterTypeCaseTransition: FfiConverterRustBuffer<CaseTransit
             FfiConverterString.allocationSize(value.`actor`) +
             FfiConverterTypeRole.allocationSize(value.`role`) +
             FfiConverterString.allocationSize(value.`orgNode`) +
-            FfiConverterLong.allocationSize(value.`at`) +
-            FfiConverterLong.allocationSize(value.`deviceTime`) +
+            FfiConverterTypeTimestamp.allocationSize(value.`at`) +
+            FfiConverterTypeTimestamp.allocationSize(value.`deviceTime`) +
             FfiConverterOptionalString.allocationSize(value.`reason`) +
-            FfiConverterMapStringString.allocationSize(value.`params`) +
+            FfiConverterTypeParams.allocationSize(value.`params`) +
             FfiConverterSequenceString.allocationSize(value.`attachments`)
     )
 
@@ -4920,10 +4955,10 @@ public object FfiConverterTypeCaseTransition: FfiConverterRustBuffer<CaseTransit
             FfiConverterString.write(value.`actor`, buf)
             FfiConverterTypeRole.write(value.`role`, buf)
             FfiConverterString.write(value.`orgNode`, buf)
-            FfiConverterLong.write(value.`at`, buf)
-            FfiConverterLong.write(value.`deviceTime`, buf)
+            FfiConverterTypeTimestamp.write(value.`at`, buf)
+            FfiConverterTypeTimestamp.write(value.`deviceTime`, buf)
             FfiConverterOptionalString.write(value.`reason`, buf)
-            FfiConverterMapStringString.write(value.`params`, buf)
+            FfiConverterTypeParams.write(value.`params`, buf)
             FfiConverterSequenceString.write(value.`attachments`, buf)
     }
 }
@@ -4932,6 +4967,9 @@ public object FfiConverterTypeCaseTransition: FfiConverterRustBuffer<CaseTransit
 
 /**
  * A case as a phone shows it: the record, its folded workflow, deadline and open actions.
+ *
+ * Not the core's `CaseView`: the folded state (`CaseState`, a large internal type) is
+ * flattened to the fields a phone shows, the rest passed as JSON.
  */
 data class CaseView (
     /**
@@ -5252,7 +5290,7 @@ data class FieldConflict (
     /**
      * All values as JSON text, the one currently shown first.
      */
-    var `values`: List<kotlin.String>
+    var `values`: List<Json>
     
 ){
     
@@ -5270,18 +5308,18 @@ public object FfiConverterTypeFieldConflict: FfiConverterRustBuffer<FieldConflic
     override fun read(buf: ByteBuffer): FieldConflict {
         return FieldConflict(
             FfiConverterString.read(buf),
-            FfiConverterSequenceString.read(buf),
+            FfiConverterSequenceTypeJson.read(buf),
         )
     }
 
     override fun allocationSize(value: FieldConflict) = (
             FfiConverterString.allocationSize(value.`path`) +
-            FfiConverterSequenceString.allocationSize(value.`values`)
+            FfiConverterSequenceTypeJson.allocationSize(value.`values`)
     )
 
     override fun write(value: FieldConflict, buf: ByteBuffer) {
             FfiConverterString.write(value.`path`, buf)
-            FfiConverterSequenceString.write(value.`values`, buf)
+            FfiConverterSequenceTypeJson.write(value.`values`, buf)
     }
 }
 
@@ -5346,7 +5384,7 @@ data class GridAssignment (
     /**
      * First day in this grid (YYYY-MM-DD).
      */
-    var `from`: kotlin.String
+    var `from`: NaiveDate
     
 ){
     
@@ -5364,18 +5402,18 @@ public object FfiConverterTypeGridAssignment: FfiConverterRustBuffer<GridAssignm
     override fun read(buf: ByteBuffer): GridAssignment {
         return GridAssignment(
             FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
+            FfiConverterTypeNaiveDate.read(buf),
         )
     }
 
     override fun allocationSize(value: GridAssignment) = (
             FfiConverterString.allocationSize(value.`gridId`) +
-            FfiConverterString.allocationSize(value.`from`)
+            FfiConverterTypeNaiveDate.allocationSize(value.`from`)
     )
 
     override fun write(value: GridAssignment, buf: ByteBuffer) {
             FfiConverterString.write(value.`gridId`, buf)
-            FfiConverterString.write(value.`from`, buf)
+            FfiConverterTypeNaiveDate.write(value.`from`, buf)
     }
 }
 
@@ -5413,12 +5451,12 @@ data class HouseCall (
     /**
      * Start (ms since the epoch, UTC).
      */
-    var `startedAt`: kotlin.Long
+    var `startedAt`: Timestamp
     , 
     /**
      * End (ms since the epoch, UTC).
      */
-    var `endedAt`: kotlin.Long
+    var `endedAt`: Timestamp
     , 
     /**
      * Where.
@@ -5438,7 +5476,7 @@ data class HouseCall (
     /**
      * Answers by item id, each a JSON value as text (`"true"`, `"\"是\""`, `"3"`).
      */
-    var `answers`: Map<kotlin.String, kotlin.String>
+    var `answers`: Answers
     , 
     /**
      * Problems found.
@@ -5453,7 +5491,7 @@ data class HouseCall (
     /**
      * 二次走访 day (YYYY-MM-DD).
      */
-    var `followUpDue`: kotlin.String?
+    var `followUpDue`: NaiveDate?
     , 
     /**
      * Notes.
@@ -5480,15 +5518,15 @@ public object FfiConverterTypeHouseCall: FfiConverterRustBuffer<HouseCall> {
             FfiConverterSequenceString.read(buf),
             FfiConverterString.read(buf),
             FfiConverterSequenceString.read(buf),
-            FfiConverterLong.read(buf),
-            FfiConverterLong.read(buf),
+            FfiConverterTypeTimestamp.read(buf),
+            FfiConverterTypeTimestamp.read(buf),
             FfiConverterOptionalTypeGeoPoint.read(buf),
             FfiConverterString.read(buf),
             FfiConverterUInt.read(buf),
-            FfiConverterMapStringString.read(buf),
+            FfiConverterTypeAnswers.read(buf),
             FfiConverterSequenceTypeProblem.read(buf),
             FfiConverterSequenceString.read(buf),
-            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalTypeNaiveDate.read(buf),
             FfiConverterString.read(buf),
         )
     }
@@ -5499,15 +5537,15 @@ public object FfiConverterTypeHouseCall: FfiConverterRustBuffer<HouseCall> {
             FfiConverterSequenceString.allocationSize(value.`personIds`) +
             FfiConverterString.allocationSize(value.`visitor`) +
             FfiConverterSequenceString.allocationSize(value.`companions`) +
-            FfiConverterLong.allocationSize(value.`startedAt`) +
-            FfiConverterLong.allocationSize(value.`endedAt`) +
+            FfiConverterTypeTimestamp.allocationSize(value.`startedAt`) +
+            FfiConverterTypeTimestamp.allocationSize(value.`endedAt`) +
             FfiConverterOptionalTypeGeoPoint.allocationSize(value.`location`) +
             FfiConverterString.allocationSize(value.`templateId`) +
             FfiConverterUInt.allocationSize(value.`templateVersion`) +
-            FfiConverterMapStringString.allocationSize(value.`answers`) +
+            FfiConverterTypeAnswers.allocationSize(value.`answers`) +
             FfiConverterSequenceTypeProblem.allocationSize(value.`problems`) +
             FfiConverterSequenceString.allocationSize(value.`photos`) +
-            FfiConverterOptionalString.allocationSize(value.`followUpDue`) +
+            FfiConverterOptionalTypeNaiveDate.allocationSize(value.`followUpDue`) +
             FfiConverterString.allocationSize(value.`notes`)
     )
 
@@ -5517,15 +5555,15 @@ public object FfiConverterTypeHouseCall: FfiConverterRustBuffer<HouseCall> {
             FfiConverterSequenceString.write(value.`personIds`, buf)
             FfiConverterString.write(value.`visitor`, buf)
             FfiConverterSequenceString.write(value.`companions`, buf)
-            FfiConverterLong.write(value.`startedAt`, buf)
-            FfiConverterLong.write(value.`endedAt`, buf)
+            FfiConverterTypeTimestamp.write(value.`startedAt`, buf)
+            FfiConverterTypeTimestamp.write(value.`endedAt`, buf)
             FfiConverterOptionalTypeGeoPoint.write(value.`location`, buf)
             FfiConverterString.write(value.`templateId`, buf)
             FfiConverterUInt.write(value.`templateVersion`, buf)
-            FfiConverterMapStringString.write(value.`answers`, buf)
+            FfiConverterTypeAnswers.write(value.`answers`, buf)
             FfiConverterSequenceTypeProblem.write(value.`problems`, buf)
             FfiConverterSequenceString.write(value.`photos`, buf)
-            FfiConverterOptionalString.write(value.`followUpDue`, buf)
+            FfiConverterOptionalTypeNaiveDate.write(value.`followUpDue`, buf)
             FfiConverterString.write(value.`notes`, buf)
     }
 }
@@ -5569,7 +5607,7 @@ data class Household (
     /**
      * Day registered (YYYY-MM-DD).
      */
-    var `registeredOn`: kotlin.String
+    var `registeredOn`: NaiveDate
     
 ){
     
@@ -5592,7 +5630,7 @@ public object FfiConverterTypeHousehold: FfiConverterRustBuffer<Household> {
             FfiConverterString.read(buf),
             FfiConverterString.read(buf),
             FfiConverterTypeHousingUse.read(buf),
-            FfiConverterString.read(buf),
+            FfiConverterTypeNaiveDate.read(buf),
         )
     }
 
@@ -5603,7 +5641,7 @@ public object FfiConverterTypeHousehold: FfiConverterRustBuffer<Household> {
             FfiConverterString.allocationSize(value.`room`) +
             FfiConverterString.allocationSize(value.`address`) +
             FfiConverterTypeHousingUse.allocationSize(value.`housingUse`) +
-            FfiConverterString.allocationSize(value.`registeredOn`)
+            FfiConverterTypeNaiveDate.allocationSize(value.`registeredOn`)
     )
 
     override fun write(value: Household, buf: ByteBuffer) {
@@ -5613,7 +5651,7 @@ public object FfiConverterTypeHousehold: FfiConverterRustBuffer<Household> {
             FfiConverterString.write(value.`room`, buf)
             FfiConverterString.write(value.`address`, buf)
             FfiConverterTypeHousingUse.write(value.`housingUse`, buf)
-            FfiConverterString.write(value.`registeredOn`, buf)
+            FfiConverterTypeNaiveDate.write(value.`registeredOn`, buf)
     }
 }
 
@@ -5646,7 +5684,7 @@ data class HouseholdRow (
     /**
      * Last house call day (YYYY-MM-DD).
      */
-    var `lastVisit`: kotlin.String?
+    var `lastVisit`: NaiveDate?
     
 ){
     
@@ -5667,7 +5705,7 @@ public object FfiConverterTypeHouseholdRow: FfiConverterRustBuffer<HouseholdRow>
             FfiConverterString.read(buf),
             FfiConverterString.read(buf),
             FfiConverterLong.read(buf),
-            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalTypeNaiveDate.read(buf),
         )
     }
 
@@ -5676,7 +5714,7 @@ public object FfiConverterTypeHouseholdRow: FfiConverterRustBuffer<HouseholdRow>
             FfiConverterString.allocationSize(value.`gridId`) +
             FfiConverterString.allocationSize(value.`address`) +
             FfiConverterLong.allocationSize(value.`persons`) +
-            FfiConverterOptionalString.allocationSize(value.`lastVisit`)
+            FfiConverterOptionalTypeNaiveDate.allocationSize(value.`lastVisit`)
     )
 
     override fun write(value: HouseholdRow, buf: ByteBuffer) {
@@ -5684,7 +5722,7 @@ public object FfiConverterTypeHouseholdRow: FfiConverterRustBuffer<HouseholdRow>
             FfiConverterString.write(value.`gridId`, buf)
             FfiConverterString.write(value.`address`, buf)
             FfiConverterLong.write(value.`persons`, buf)
-            FfiConverterOptionalString.write(value.`lastVisit`, buf)
+            FfiConverterOptionalTypeNaiveDate.write(value.`lastVisit`, buf)
     }
 }
 
@@ -5770,7 +5808,7 @@ data class Ledger (
     /**
      * Day (YYYY-MM-DD, China local date).
      */
-    var `day`: kotlin.String
+    var `day`: NaiveDate
     , 
     /**
      * Summary notes.
@@ -5794,7 +5832,7 @@ public object FfiConverterTypeLedger: FfiConverterRustBuffer<Ledger> {
         return Ledger(
             FfiConverterString.read(buf),
             FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
+            FfiConverterTypeNaiveDate.read(buf),
             FfiConverterString.read(buf),
         )
     }
@@ -5802,14 +5840,14 @@ public object FfiConverterTypeLedger: FfiConverterRustBuffer<Ledger> {
     override fun allocationSize(value: Ledger) = (
             FfiConverterString.allocationSize(value.`gridId`) +
             FfiConverterString.allocationSize(value.`worker`) +
-            FfiConverterString.allocationSize(value.`day`) +
+            FfiConverterTypeNaiveDate.allocationSize(value.`day`) +
             FfiConverterString.allocationSize(value.`notes`)
     )
 
     override fun write(value: Ledger, buf: ByteBuffer) {
             FfiConverterString.write(value.`gridId`, buf)
             FfiConverterString.write(value.`worker`, buf)
-            FfiConverterString.write(value.`day`, buf)
+            FfiConverterTypeNaiveDate.write(value.`day`, buf)
             FfiConverterString.write(value.`notes`, buf)
     }
 }
@@ -5838,7 +5876,7 @@ data class LedgerRow (
     /**
      * Day (YYYY-MM-DD).
      */
-    var `day`: kotlin.String
+    var `day`: NaiveDate
     , 
     /**
      * 审核状态: `draft`, `submitted`, `approved`, `returned`.
@@ -5873,7 +5911,7 @@ data class LedgerRow (
     /**
      * Problems by kind.
      */
-    var `problemsByKind`: Map<kotlin.String, kotlin.Long>
+    var `problemsByKind`: Counts
     , 
     /**
      * 当天自行解决
@@ -5903,14 +5941,14 @@ public object FfiConverterTypeLedgerRow: FfiConverterRustBuffer<LedgerRow> {
             FfiConverterString.read(buf),
             FfiConverterString.read(buf),
             FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
+            FfiConverterTypeNaiveDate.read(buf),
             FfiConverterString.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterBoolean.read(buf),
             FfiConverterLong.read(buf),
             FfiConverterLong.read(buf),
             FfiConverterLong.read(buf),
-            FfiConverterMapStringLong.read(buf),
+            FfiConverterTypeCounts.read(buf),
             FfiConverterLong.read(buf),
             FfiConverterLong.read(buf),
         )
@@ -5920,14 +5958,14 @@ public object FfiConverterTypeLedgerRow: FfiConverterRustBuffer<LedgerRow> {
             FfiConverterString.allocationSize(value.`id`) +
             FfiConverterString.allocationSize(value.`gridId`) +
             FfiConverterString.allocationSize(value.`worker`) +
-            FfiConverterString.allocationSize(value.`day`) +
+            FfiConverterTypeNaiveDate.allocationSize(value.`day`) +
             FfiConverterString.allocationSize(value.`reviewState`) +
             FfiConverterOptionalString.allocationSize(value.`reviewComment`) +
             FfiConverterBoolean.allocationSize(value.`flagged`) +
             FfiConverterLong.allocationSize(value.`householdsVisited`) +
             FfiConverterLong.allocationSize(value.`houseCalls`) +
             FfiConverterLong.allocationSize(value.`patrols`) +
-            FfiConverterMapStringLong.allocationSize(value.`problemsByKind`) +
+            FfiConverterTypeCounts.allocationSize(value.`problemsByKind`) +
             FfiConverterLong.allocationSize(value.`solvedOnSpot`) +
             FfiConverterLong.allocationSize(value.`reported`)
     )
@@ -5936,14 +5974,14 @@ public object FfiConverterTypeLedgerRow: FfiConverterRustBuffer<LedgerRow> {
             FfiConverterString.write(value.`id`, buf)
             FfiConverterString.write(value.`gridId`, buf)
             FfiConverterString.write(value.`worker`, buf)
-            FfiConverterString.write(value.`day`, buf)
+            FfiConverterTypeNaiveDate.write(value.`day`, buf)
             FfiConverterString.write(value.`reviewState`, buf)
             FfiConverterOptionalString.write(value.`reviewComment`, buf)
             FfiConverterBoolean.write(value.`flagged`, buf)
             FfiConverterLong.write(value.`householdsVisited`, buf)
             FfiConverterLong.write(value.`houseCalls`, buf)
             FfiConverterLong.write(value.`patrols`, buf)
-            FfiConverterMapStringLong.write(value.`problemsByKind`, buf)
+            FfiConverterTypeCounts.write(value.`problemsByKind`, buf)
             FfiConverterLong.write(value.`solvedOnSpot`, buf)
             FfiConverterLong.write(value.`reported`, buf)
     }
@@ -5952,7 +5990,7 @@ public object FfiConverterTypeLedgerRow: FfiConverterRustBuffer<LedgerRow> {
 
 
 /**
- * What the server says at login.
+ * What the server says at login. (Its `Debug` hides the tokens.)
  */
 data class LoginInfo (
     /**
@@ -5963,12 +6001,12 @@ data class LoginInfo (
     /**
      * Expiry of the token (ms since the epoch).
      */
-    var `expiresAt`: kotlin.Long
+    var `expiresAt`: Timestamp
     , 
     /**
-     * The registered device id.
+     * The registered device id (UUID text).
      */
-    var `deviceId`: kotlin.String
+    var `deviceId`: Uuid
     , 
     /**
      * Account id.
@@ -6016,8 +6054,8 @@ public object FfiConverterTypeLoginInfo: FfiConverterRustBuffer<LoginInfo> {
     override fun read(buf: ByteBuffer): LoginInfo {
         return LoginInfo(
             FfiConverterString.read(buf),
-            FfiConverterLong.read(buf),
-            FfiConverterString.read(buf),
+            FfiConverterTypeTimestamp.read(buf),
+            FfiConverterTypeUuid.read(buf),
             FfiConverterString.read(buf),
             FfiConverterTypeRole.read(buf),
             FfiConverterString.read(buf),
@@ -6029,8 +6067,8 @@ public object FfiConverterTypeLoginInfo: FfiConverterRustBuffer<LoginInfo> {
 
     override fun allocationSize(value: LoginInfo) = (
             FfiConverterString.allocationSize(value.`token`) +
-            FfiConverterLong.allocationSize(value.`expiresAt`) +
-            FfiConverterString.allocationSize(value.`deviceId`) +
+            FfiConverterTypeTimestamp.allocationSize(value.`expiresAt`) +
+            FfiConverterTypeUuid.allocationSize(value.`deviceId`) +
             FfiConverterString.allocationSize(value.`accountId`) +
             FfiConverterTypeRole.allocationSize(value.`role`) +
             FfiConverterString.allocationSize(value.`orgNode`) +
@@ -6041,8 +6079,8 @@ public object FfiConverterTypeLoginInfo: FfiConverterRustBuffer<LoginInfo> {
 
     override fun write(value: LoginInfo, buf: ByteBuffer) {
             FfiConverterString.write(value.`token`, buf)
-            FfiConverterLong.write(value.`expiresAt`, buf)
-            FfiConverterString.write(value.`deviceId`, buf)
+            FfiConverterTypeTimestamp.write(value.`expiresAt`, buf)
+            FfiConverterTypeUuid.write(value.`deviceId`, buf)
             FfiConverterString.write(value.`accountId`, buf)
             FfiConverterTypeRole.write(value.`role`, buf)
             FfiConverterString.write(value.`orgNode`, buf)
@@ -6081,12 +6119,12 @@ data class OrgNode (
     /**
      * In force from (YYYY-MM-DD).
      */
-    var `effectiveFrom`: kotlin.String
+    var `effectiveFrom`: NaiveDate
     , 
     /**
      * In force until, inclusive (YYYY-MM-DD); none while current.
      */
-    var `effectiveTo`: kotlin.String?
+    var `effectiveTo`: NaiveDate?
     
 ){
     
@@ -6107,8 +6145,8 @@ public object FfiConverterTypeOrgNode: FfiConverterRustBuffer<OrgNode> {
             FfiConverterTypeOrgLevel.read(buf),
             FfiConverterString.read(buf),
             FfiConverterOptionalString.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterOptionalString.read(buf),
+            FfiConverterTypeNaiveDate.read(buf),
+            FfiConverterOptionalTypeNaiveDate.read(buf),
         )
     }
 
@@ -6117,8 +6155,8 @@ public object FfiConverterTypeOrgNode: FfiConverterRustBuffer<OrgNode> {
             FfiConverterTypeOrgLevel.allocationSize(value.`level`) +
             FfiConverterString.allocationSize(value.`code`) +
             FfiConverterOptionalString.allocationSize(value.`parent`) +
-            FfiConverterString.allocationSize(value.`effectiveFrom`) +
-            FfiConverterOptionalString.allocationSize(value.`effectiveTo`)
+            FfiConverterTypeNaiveDate.allocationSize(value.`effectiveFrom`) +
+            FfiConverterOptionalTypeNaiveDate.allocationSize(value.`effectiveTo`)
     )
 
     override fun write(value: OrgNode, buf: ByteBuffer) {
@@ -6126,8 +6164,8 @@ public object FfiConverterTypeOrgNode: FfiConverterRustBuffer<OrgNode> {
             FfiConverterTypeOrgLevel.write(value.`level`, buf)
             FfiConverterString.write(value.`code`, buf)
             FfiConverterOptionalString.write(value.`parent`, buf)
-            FfiConverterString.write(value.`effectiveFrom`, buf)
-            FfiConverterOptionalString.write(value.`effectiveTo`, buf)
+            FfiConverterTypeNaiveDate.write(value.`effectiveFrom`, buf)
+            FfiConverterOptionalTypeNaiveDate.write(value.`effectiveTo`, buf)
     }
 }
 
@@ -6150,12 +6188,12 @@ data class Patrol (
     /**
      * Start (ms since the epoch).
      */
-    var `startedAt`: kotlin.Long
+    var `startedAt`: Timestamp
     , 
     /**
      * End, once finished (ms since the epoch).
      */
-    var `endedAt`: kotlin.Long?
+    var `endedAt`: Timestamp?
     , 
     /**
      * GPS track.
@@ -6194,8 +6232,8 @@ public object FfiConverterTypePatrol: FfiConverterRustBuffer<Patrol> {
         return Patrol(
             FfiConverterString.read(buf),
             FfiConverterString.read(buf),
-            FfiConverterLong.read(buf),
-            FfiConverterOptionalLong.read(buf),
+            FfiConverterTypeTimestamp.read(buf),
+            FfiConverterOptionalTypeTimestamp.read(buf),
             FfiConverterSequenceTypeTrackPoint.read(buf),
             FfiConverterSequenceTypePatrolCheckin.read(buf),
             FfiConverterSequenceTypeProblem.read(buf),
@@ -6206,8 +6244,8 @@ public object FfiConverterTypePatrol: FfiConverterRustBuffer<Patrol> {
     override fun allocationSize(value: Patrol) = (
             FfiConverterString.allocationSize(value.`gridId`) +
             FfiConverterString.allocationSize(value.`worker`) +
-            FfiConverterLong.allocationSize(value.`startedAt`) +
-            FfiConverterOptionalLong.allocationSize(value.`endedAt`) +
+            FfiConverterTypeTimestamp.allocationSize(value.`startedAt`) +
+            FfiConverterOptionalTypeTimestamp.allocationSize(value.`endedAt`) +
             FfiConverterSequenceTypeTrackPoint.allocationSize(value.`track`) +
             FfiConverterSequenceTypePatrolCheckin.allocationSize(value.`checkins`) +
             FfiConverterSequenceTypeProblem.allocationSize(value.`findings`) +
@@ -6217,8 +6255,8 @@ public object FfiConverterTypePatrol: FfiConverterRustBuffer<Patrol> {
     override fun write(value: Patrol, buf: ByteBuffer) {
             FfiConverterString.write(value.`gridId`, buf)
             FfiConverterString.write(value.`worker`, buf)
-            FfiConverterLong.write(value.`startedAt`, buf)
-            FfiConverterOptionalLong.write(value.`endedAt`, buf)
+            FfiConverterTypeTimestamp.write(value.`startedAt`, buf)
+            FfiConverterOptionalTypeTimestamp.write(value.`endedAt`, buf)
             FfiConverterSequenceTypeTrackPoint.write(value.`track`, buf)
             FfiConverterSequenceTypePatrolCheckin.write(value.`checkins`, buf)
             FfiConverterSequenceTypeProblem.write(value.`findings`, buf)
@@ -6240,7 +6278,7 @@ data class PatrolCheckin (
     /**
      * When (ms since the epoch).
      */
-    var `at`: kotlin.Long
+    var `at`: Timestamp
     , 
     /**
      * Note.
@@ -6263,20 +6301,20 @@ public object FfiConverterTypePatrolCheckin: FfiConverterRustBuffer<PatrolChecki
     override fun read(buf: ByteBuffer): PatrolCheckin {
         return PatrolCheckin(
             FfiConverterString.read(buf),
-            FfiConverterLong.read(buf),
+            FfiConverterTypeTimestamp.read(buf),
             FfiConverterString.read(buf),
         )
     }
 
     override fun allocationSize(value: PatrolCheckin) = (
             FfiConverterString.allocationSize(value.`point`) +
-            FfiConverterLong.allocationSize(value.`at`) +
+            FfiConverterTypeTimestamp.allocationSize(value.`at`) +
             FfiConverterString.allocationSize(value.`note`)
     )
 
     override fun write(value: PatrolCheckin, buf: ByteBuffer) {
             FfiConverterString.write(value.`point`, buf)
-            FfiConverterLong.write(value.`at`, buf)
+            FfiConverterTypeTimestamp.write(value.`at`, buf)
             FfiConverterString.write(value.`note`, buf)
     }
 }
@@ -6320,7 +6358,7 @@ data class Person (
     /**
      * 出生日期 (YYYY-MM-DD)
      */
-    var `birthDate`: kotlin.String?
+    var `birthDate`: NaiveDate?
     , 
     /**
      * Category labels.
@@ -6348,7 +6386,7 @@ public object FfiConverterTypePerson: FfiConverterRustBuffer<Person> {
             FfiConverterOptionalString.read(buf),
             FfiConverterOptionalString.read(buf),
             FfiConverterString.read(buf),
-            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalTypeNaiveDate.read(buf),
             FfiConverterSequenceTypePersonLabel.read(buf),
         )
     }
@@ -6360,7 +6398,7 @@ public object FfiConverterTypePerson: FfiConverterRustBuffer<Person> {
             FfiConverterOptionalString.allocationSize(value.`idNumber`) +
             FfiConverterOptionalString.allocationSize(value.`phone`) +
             FfiConverterString.allocationSize(value.`relation`) +
-            FfiConverterOptionalString.allocationSize(value.`birthDate`) +
+            FfiConverterOptionalTypeNaiveDate.allocationSize(value.`birthDate`) +
             FfiConverterSequenceTypePersonLabel.allocationSize(value.`labels`)
     )
 
@@ -6371,7 +6409,7 @@ public object FfiConverterTypePerson: FfiConverterRustBuffer<Person> {
             FfiConverterOptionalString.write(value.`idNumber`, buf)
             FfiConverterOptionalString.write(value.`phone`, buf)
             FfiConverterString.write(value.`relation`, buf)
-            FfiConverterOptionalString.write(value.`birthDate`, buf)
+            FfiConverterOptionalTypeNaiveDate.write(value.`birthDate`, buf)
             FfiConverterSequenceTypePersonLabel.write(value.`labels`, buf)
     }
 }
@@ -6395,12 +6433,12 @@ data class PersonLabel (
     /**
      * 开始日期 (YYYY-MM-DD).
      */
-    var `start`: kotlin.String
+    var `start`: NaiveDate
     , 
     /**
      * 结束日期 (YYYY-MM-DD).
      */
-    var `end`: kotlin.String?
+    var `end`: NaiveDate?
     , 
     /**
      * 关注程度
@@ -6429,8 +6467,8 @@ public object FfiConverterTypePersonLabel: FfiConverterRustBuffer<PersonLabel> {
         return PersonLabel(
             FfiConverterString.read(buf),
             FfiConverterTypeLabelCategory.read(buf),
-            FfiConverterString.read(buf),
-            FfiConverterOptionalString.read(buf),
+            FfiConverterTypeNaiveDate.read(buf),
+            FfiConverterOptionalTypeNaiveDate.read(buf),
             FfiConverterTypeAttentionLevel.read(buf),
             FfiConverterOptionalString.read(buf),
         )
@@ -6439,8 +6477,8 @@ public object FfiConverterTypePersonLabel: FfiConverterRustBuffer<PersonLabel> {
     override fun allocationSize(value: PersonLabel) = (
             FfiConverterString.allocationSize(value.`label`) +
             FfiConverterTypeLabelCategory.allocationSize(value.`category`) +
-            FfiConverterString.allocationSize(value.`start`) +
-            FfiConverterOptionalString.allocationSize(value.`end`) +
+            FfiConverterTypeNaiveDate.allocationSize(value.`start`) +
+            FfiConverterOptionalTypeNaiveDate.allocationSize(value.`end`) +
             FfiConverterTypeAttentionLevel.allocationSize(value.`attention`) +
             FfiConverterOptionalString.allocationSize(value.`responsible`)
     )
@@ -6448,8 +6486,8 @@ public object FfiConverterTypePersonLabel: FfiConverterRustBuffer<PersonLabel> {
     override fun write(value: PersonLabel, buf: ByteBuffer) {
             FfiConverterString.write(value.`label`, buf)
             FfiConverterTypeLabelCategory.write(value.`category`, buf)
-            FfiConverterString.write(value.`start`, buf)
-            FfiConverterOptionalString.write(value.`end`, buf)
+            FfiConverterTypeNaiveDate.write(value.`start`, buf)
+            FfiConverterOptionalTypeNaiveDate.write(value.`end`, buf)
             FfiConverterTypeAttentionLevel.write(value.`attention`, buf)
             FfiConverterOptionalString.write(value.`responsible`, buf)
     }
@@ -6634,6 +6672,85 @@ public object FfiConverterTypeRemoteChange: FfiConverterRustBuffer<RemoteChange>
     override fun write(value: RemoteChange, buf: ByteBuffer) {
             FfiConverterString.write(value.`docId`, buf)
             FfiConverterByteArray.write(value.`bytes`, buf)
+    }
+}
+
+
+
+/**
+ * The time limit that applies to a case's stage.
+ */
+data class ResolvedLimit (
+    /**
+     * Stage key.
+     */
+    var `stage`: kotlin.String
+    , 
+    /**
+     * How many units.
+     */
+    var `amount`: kotlin.UInt
+    , 
+    /**
+     * Unit.
+     */
+    var `unit`: LimitUnit
+    , 
+    /**
+     * 黄灯 threshold (percent of the budget).
+     */
+    var `yellowPct`: kotlin.UByte
+    , 
+    /**
+     * 红灯 threshold (percent of the budget).
+     */
+    var `redPct`: kotlin.UByte
+    , 
+    /**
+     * Whether a pending extension request stops the clock.
+     */
+    var `pauseOnExtension`: kotlin.Boolean
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeResolvedLimit: FfiConverterRustBuffer<ResolvedLimit> {
+    override fun read(buf: ByteBuffer): ResolvedLimit {
+        return ResolvedLimit(
+            FfiConverterString.read(buf),
+            FfiConverterUInt.read(buf),
+            FfiConverterTypeLimitUnit.read(buf),
+            FfiConverterUByte.read(buf),
+            FfiConverterUByte.read(buf),
+            FfiConverterBoolean.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ResolvedLimit) = (
+            FfiConverterString.allocationSize(value.`stage`) +
+            FfiConverterUInt.allocationSize(value.`amount`) +
+            FfiConverterTypeLimitUnit.allocationSize(value.`unit`) +
+            FfiConverterUByte.allocationSize(value.`yellowPct`) +
+            FfiConverterUByte.allocationSize(value.`redPct`) +
+            FfiConverterBoolean.allocationSize(value.`pauseOnExtension`)
+    )
+
+    override fun write(value: ResolvedLimit, buf: ByteBuffer) {
+            FfiConverterString.write(value.`stage`, buf)
+            FfiConverterUInt.write(value.`amount`, buf)
+            FfiConverterTypeLimitUnit.write(value.`unit`, buf)
+            FfiConverterUByte.write(value.`yellowPct`, buf)
+            FfiConverterUByte.write(value.`redPct`, buf)
+            FfiConverterBoolean.write(value.`pauseOnExtension`, buf)
     }
 }
 
@@ -6939,7 +7056,7 @@ data class TrackPoint (
     /**
      * When (ms since the epoch).
      */
-    var `at`: kotlin.Long
+    var `at`: Timestamp
     , 
     /**
      * Where.
@@ -6961,18 +7078,18 @@ data class TrackPoint (
 public object FfiConverterTypeTrackPoint: FfiConverterRustBuffer<TrackPoint> {
     override fun read(buf: ByteBuffer): TrackPoint {
         return TrackPoint(
-            FfiConverterLong.read(buf),
+            FfiConverterTypeTimestamp.read(buf),
             FfiConverterTypeGeoPoint.read(buf),
         )
     }
 
     override fun allocationSize(value: TrackPoint) = (
-            FfiConverterLong.allocationSize(value.`at`) +
+            FfiConverterTypeTimestamp.allocationSize(value.`at`) +
             FfiConverterTypeGeoPoint.allocationSize(value.`point`)
     )
 
     override fun write(value: TrackPoint, buf: ByteBuffer) {
-            FfiConverterLong.write(value.`at`, buf)
+            FfiConverterTypeTimestamp.write(value.`at`, buf)
             FfiConverterTypeGeoPoint.write(value.`point`, buf)
     }
 }
@@ -7006,7 +7123,7 @@ data class VisitDue (
     /**
      * Day the visit fell due (YYYY-MM-DD).
      */
-    var `due`: kotlin.String
+    var `due`: NaiveDate
     , 
     /**
      * Days past due (0 = due today).
@@ -7016,7 +7133,7 @@ data class VisitDue (
     /**
      * Last house call (YYYY-MM-DD).
      */
-    var `lastVisit`: kotlin.String?
+    var `lastVisit`: NaiveDate?
     
 ){
     
@@ -7037,9 +7154,9 @@ public object FfiConverterTypeVisitDue: FfiConverterRustBuffer<VisitDue> {
             FfiConverterString.read(buf),
             FfiConverterString.read(buf),
             FfiConverterString.read(buf),
-            FfiConverterString.read(buf),
+            FfiConverterTypeNaiveDate.read(buf),
             FfiConverterLong.read(buf),
-            FfiConverterOptionalString.read(buf),
+            FfiConverterOptionalTypeNaiveDate.read(buf),
         )
     }
 
@@ -7048,9 +7165,9 @@ public object FfiConverterTypeVisitDue: FfiConverterRustBuffer<VisitDue> {
             FfiConverterString.allocationSize(value.`personId`) +
             FfiConverterString.allocationSize(value.`itemId`) +
             FfiConverterString.allocationSize(value.`itemLabel`) +
-            FfiConverterString.allocationSize(value.`due`) +
+            FfiConverterTypeNaiveDate.allocationSize(value.`due`) +
             FfiConverterLong.allocationSize(value.`daysOverdue`) +
-            FfiConverterOptionalString.allocationSize(value.`lastVisit`)
+            FfiConverterOptionalTypeNaiveDate.allocationSize(value.`lastVisit`)
     )
 
     override fun write(value: VisitDue, buf: ByteBuffer) {
@@ -7058,9 +7175,9 @@ public object FfiConverterTypeVisitDue: FfiConverterRustBuffer<VisitDue> {
             FfiConverterString.write(value.`personId`, buf)
             FfiConverterString.write(value.`itemId`, buf)
             FfiConverterString.write(value.`itemLabel`, buf)
-            FfiConverterString.write(value.`due`, buf)
+            FfiConverterTypeNaiveDate.write(value.`due`, buf)
             FfiConverterLong.write(value.`daysOverdue`, buf)
-            FfiConverterOptionalString.write(value.`lastVisit`, buf)
+            FfiConverterOptionalTypeNaiveDate.write(value.`lastVisit`, buf)
     }
 }
 
@@ -7709,6 +7826,53 @@ public object FfiConverterTypeLabelCategory: FfiConverterRustBuffer<LabelCategor
 
 
 /**
+ * Unit of a time limit.
+ */
+
+enum class LimitUnit {
+    
+    /**
+     * 工作日
+     */
+    WORKING_DAYS,
+    /**
+     * 工作小时
+     */
+    WORKING_HOURS,
+    /**
+     * 自然小时 (突发事件)
+     */
+    NATURAL_HOURS;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeLimitUnit: FfiConverterRustBuffer<LimitUnit> {
+    override fun read(buf: ByteBuffer) = try {
+        LimitUnit.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: LimitUnit) = 4UL
+
+    override fun write(value: LimitUnit, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
+/**
  * Severity of a log line.
  */
 
@@ -8307,6 +8471,70 @@ public object FfiConverterOptionalTypeOrgLevel: FfiConverterRustBuffer<OrgLevel?
 /**
  * @suppress
  */
+public object FfiConverterOptionalTypeNaiveDate: FfiConverterRustBuffer<NaiveDate?> {
+    override fun read(buf: ByteBuffer): NaiveDate? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeNaiveDate.read(buf)
+    }
+
+    override fun allocationSize(value: NaiveDate?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeNaiveDate.allocationSize(value)
+        }
+    }
+
+    override fun write(value: NaiveDate?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeNaiveDate.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeTimestamp: FfiConverterRustBuffer<Timestamp?> {
+    override fun read(buf: ByteBuffer): Timestamp? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeTimestamp.read(buf)
+    }
+
+    override fun allocationSize(value: Timestamp?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeTimestamp.allocationSize(value)
+        }
+    }
+
+    override fun write(value: Timestamp?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeTimestamp.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.String>> {
     override fun read(buf: ByteBuffer): List<kotlin.String> {
         val len = buf.getInt()
@@ -8755,6 +8983,34 @@ public object FfiConverterSequenceTypeVisitDue: FfiConverterRustBuffer<List<Visi
 /**
  * @suppress
  */
+public object FfiConverterSequenceTypeJson: FfiConverterRustBuffer<List<Json>> {
+    override fun read(buf: ByteBuffer): List<Json> {
+        val len = buf.getInt()
+        return List<Json>(len) {
+            FfiConverterTypeJson.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<Json>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeJson.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<Json>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeJson.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterMapStringLong: FfiConverterRustBuffer<Map<kotlin.String, kotlin.Long>> {
     override fun read(buf: ByteBuffer): Map<kotlin.String, kotlin.Long> {
         val len = buf.getInt()
@@ -8865,6 +9121,80 @@ public object FfiConverterMapStringSequenceString: FfiConverterRustBuffer<Map<ko
         }
     }
 }
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterMapStringTypeJson: FfiConverterRustBuffer<Map<kotlin.String, Json>> {
+    override fun read(buf: ByteBuffer): Map<kotlin.String, Json> {
+        val len = buf.getInt()
+        return buildMap<kotlin.String, Json>(len) {
+            repeat(len) {
+                val k = FfiConverterString.read(buf)
+                val v = FfiConverterTypeJson.read(buf)
+                this[k] = v
+            }
+        }
+    }
+
+    override fun allocationSize(value: Map<kotlin.String, Json>): ULong {
+        val spaceForMapSize = 4UL
+        val spaceForChildren = value.map { (k, v) ->
+            FfiConverterString.allocationSize(k) +
+            FfiConverterTypeJson.allocationSize(v)
+        }.sum()
+        return spaceForMapSize + spaceForChildren
+    }
+
+    override fun write(value: Map<kotlin.String, Json>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        // The parens on `(k, v)` here ensure we're calling the right method,
+        // which is important for compatibility with older android devices.
+        // Ref https://blog.danlew.net/2017/03/16/kotlin-puzzler-whose-line-is-it-anyways/
+        value.forEach { (k, v) ->
+            FfiConverterString.write(k, buf)
+            FfiConverterTypeJson.write(v, buf)
+        }
+    }
+}
+
+
+
+public typealias Answers = Map<kotlin.String, Json>
+public typealias FfiConverterTypeAnswers = FfiConverterMapStringTypeJson
+
+
+
+public typealias Counts = Map<kotlin.String, kotlin.Long>
+public typealias FfiConverterTypeCounts = FfiConverterMapStringLong
+
+
+
+public typealias Json = kotlin.String
+public typealias FfiConverterTypeJson = FfiConverterString
+
+
+
+public typealias NaiveDate = kotlin.String
+public typealias FfiConverterTypeNaiveDate = FfiConverterString
+
+
+
+public typealias Params = Map<kotlin.String, kotlin.String>
+public typealias FfiConverterTypeParams = FfiConverterMapStringString
+
+
+
+public typealias Timestamp = kotlin.Long
+public typealias FfiConverterTypeTimestamp = FfiConverterLong
+
+
+
+public typealias Uuid = kotlin.String
+public typealias FfiConverterTypeUuid = FfiConverterString
 
 
 
