@@ -20,6 +20,7 @@ pub mod config;
 pub mod demo;
 pub mod erasure;
 pub mod error;
+pub mod model;
 pub mod password;
 pub mod review;
 pub mod scope;

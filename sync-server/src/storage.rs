@@ -12,121 +12,17 @@
 //!   per page whatever the number of scopes.
 //! - A change hash is stored at most once.
 
+pub mod departments;
 pub mod sqlite;
 
 use std::collections::{HashMap, HashSet};
 
 use automerge::AutoCommit;
 use gridbook_core::Result;
-use gridbook_core::domain::Role;
 use gridbook_core::sync::{Cursor, Erasure, PersonKeyEntry, PulledDoc};
 use uuid::Uuid;
 
-/// An account. Its `Debug` output leaves the password hash out (logs, panics).
-#[derive(Clone, PartialEq, Eq)]
-pub struct Account {
-    /// Stable id (recorded in documents as the actor of transitions).
-    pub id: String,
-    /// Login name.
-    pub username: String,
-    /// Display name.
-    pub display_name: String,
-    /// Argon2id PHC string.
-    pub password_hash: String,
-    /// Role.
-    pub role: Role,
-    /// Org node the role is bound to.
-    pub org_node: String,
-    /// Disabled accounts cannot log in or sync.
-    pub disabled: bool,
-}
-
-impl std::fmt::Debug for Account {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Account")
-            .field("id", &self.id)
-            .field("username", &self.username)
-            .field("display_name", &self.display_name)
-            .field("password_hash", &"<redacted>")
-            .field("role", &self.role)
-            .field("org_node", &self.org_node)
-            .field("disabled", &self.disabled)
-            .finish()
-    }
-}
-
-/// A device registered to an account; its id is its Automerge actor id.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Device {
-    /// Device id.
-    pub id: Uuid,
-    /// Owner.
-    pub account_id: String,
-    /// Name shown to admins.
-    pub name: String,
-    /// When registered, ms.
-    pub created_at: i64,
-    /// When revoked, ms.
-    pub revoked_at: Option<i64>,
-}
-
-/// A device as the admin pages list it: when it last synced and with which app version.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeviceStatus {
-    /// The device.
-    pub device: Device,
-    /// Last sync, ms (recorded at most once a minute).
-    pub last_sync_at: Option<i64>,
-    /// App version the device reported (its HTTP `User-Agent`).
-    pub app_version: Option<String>,
-}
-
-/// A bearer token, stored by the SHA-256 of its value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Token {
-    /// SHA-256 (hex) of the token.
-    pub hash: String,
-    /// Device it was issued to.
-    pub device_id: Uuid,
-    /// Issued, ms.
-    pub created_at: i64,
-    /// Expires, ms.
-    pub expires_at: i64,
-    /// Revoked, ms.
-    pub revoked_at: Option<i64>,
-    /// A dashboard session (the `gb_session` cookie): refused on `/v1/*` (issue 24).
-    pub web: bool,
-}
-
-/// A refresh token (issue 9): exchanged once for a new access token and a new refresh token.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RefreshToken {
-    /// SHA-256 (hex) of the token.
-    pub hash: String,
-    /// Device it was issued to.
-    pub device_id: Uuid,
-    /// Issued, ms.
-    pub created_at: i64,
-    /// Expires, ms.
-    pub expires_at: i64,
-    /// When it was exchanged (or revoked with its device), ms.
-    pub used_at: Option<i64>,
-    /// When it was revoked (logout, password change or reset, account disabled), ms: refused
-    /// with `token_revoked` (issue 24).
-    pub revoked_at: Option<i64>,
-}
-
-/// A grid, or a sub-grid (二级网格), with the community and sub-district above it (a
-/// sub-grid's are its grid's).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OrgGrid {
-    /// Grid (or sub-grid) id.
-    pub id: String,
-    /// Community id.
-    pub community: Option<String>,
-    /// Sub-district id.
-    pub sub_district: Option<String>,
-}
+pub use crate::model::accounts::{Account, Device, DeviceStatus, OrgGrid, RefreshToken, Token};
 
 /// One accepted change for the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,7 +71,7 @@ impl SavedDoc {
         let scope = gridbook_core::doc::root_str(&doc, "scope");
         let rows = gridbook_core::materialize::rows(&id, &mut doc)?;
         let departments = match kind.as_deref() {
-            Some("incident" | "request") => crate::sync::validate::doc_departments(&doc),
+            Some("incident" | "request") => departments::doc_departments(&doc),
             _ => vec![],
         };
         Ok(SavedDoc {
@@ -196,7 +92,7 @@ impl SavedDoc {
         let scope = gridbook_core::doc::root_str(&doc, "scope");
         let rows = gridbook_core::materialize::rows(&id, &mut doc)?;
         let departments = match kind.as_deref() {
-            Some("incident" | "request") => crate::sync::validate::doc_departments(&doc),
+            Some("incident" | "request") => departments::doc_departments(&doc),
             _ => vec![],
         };
         // Without DEFLATE: compressing a document's columns starts a zlib stream per column,
@@ -305,7 +201,7 @@ pub trait Storage: PersonKeys + Send + Sync + 'static {
     /// registered and may sign in again); how many were live.
     fn revoke_device_tokens(&self, device: Uuid, at: i64) -> Result<u64>;
     /// Append an entry to the audit log (hash-chained; appends are serialized).
-    fn audit_append(&self, entry: &crate::audit::NewEntry) -> Result<crate::audit::Entry>;
+    fn audit_append(&self, entry: &crate::model::audit::NewEntry) -> Result<crate::model::audit::Entry>;
     /// Every grid and sub-grid with its community and sub-district: the scopes grants are made of.
     fn org_grids(&self) -> Result<Vec<OrgGrid>>;
     /// Which of `hashes` the log holds.

@@ -226,7 +226,7 @@ pub fn verify_backup(file: &ServerDb) -> Result<BackupCheck, BackupError> {
             });
         }
     }
-    let audit = crate::audit::verify(&conn).map_err(|e| BackupError::Unsound {
+    let audit = crate::storage::sqlite::audit::verify(&conn).map_err(|e| BackupError::Unsound {
         path: file.path().to_path_buf(),
         reason: format!("audit log: {e}"),
     })?;

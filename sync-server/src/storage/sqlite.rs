@@ -15,11 +15,11 @@ use gridbook_core::{Error, Result};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use uuid::Uuid;
 
+pub mod audit;
 mod keys;
 
 use super::{Account, CommitBatch, Device, DeviceStatus, OrgGrid, PullPage, PullQuery, RefreshToken, Storage, Token};
-use crate::audit;
-use crate::scope::DEPARTMENT_SCOPE_PREFIX;
+use crate::model::scopes::DEPARTMENT_SCOPE_PREFIX;
 use crate::server_db::ServerDb;
 
 /// Server-only schema steps; index + 1 = `server_meta.schema_version` after the step.
@@ -88,7 +88,7 @@ CREATE TABLE refresh_tokens (
 ) STRICT;
 CREATE INDEX refresh_tokens_device ON refresh_tokens (device_id);
 ",
-    // 审计日志 (issue 9): see `crate::audit`.
+    // 审计日志 (issue 9): see `audit` (and `crate::audit`).
     audit::SCHEMA,
     // 6: sessions that end (issue 24): revoked refresh tokens, dashboard-session tokens.
     "
@@ -431,7 +431,7 @@ impl Storage for SqliteStorage {
         })
     }
 
-    fn audit_append(&self, entry: &audit::NewEntry) -> Result<audit::Entry> {
+    fn audit_append(&self, entry: &crate::model::audit::NewEntry) -> Result<crate::model::audit::Entry> {
         self.write(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let e = audit::append_sql(&tx, entry)?;
