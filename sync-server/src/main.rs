@@ -391,7 +391,7 @@ fn init(
 
 fn admin(cmd: AdminCmd) -> Result<(), String> {
     use gridbook_sync_server::admin::{accounts, backup, org, residents, rules};
-    use gridbook_sync_server::storage::Storage;
+    use gridbook_sync_server::storage::Accounts;
 
     let backup_err = |e: backup::BackupError| format!("{} [{}]: {e}", e.message_zh(), e.code());
     match cmd {

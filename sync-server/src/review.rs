@@ -18,7 +18,7 @@
 //! - [`erase`]: a district admin's erase form (find, reason, confirm), audited.
 //! - [`write`]: the one write path: a review step or workflow transition appended to the
 //!   record's Automerge document as a change by the web session's device (a server-side actor),
-//!   committed through [`crate::storage::Storage::commit`] exactly like an accepted pushed
+//!   committed through [`crate::storage::ChangeLog::commit`] exactly like an accepted pushed
 //!   change (change log row + the server's copy + query tables), so the phones pull it.
 //!
 //! Pages answer errors with a friendly zh-CN (or English) page; `/review/api/*` answers JSON

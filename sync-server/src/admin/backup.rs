@@ -66,6 +66,12 @@ pub enum BackupError {
     Api(#[from] ApiError),
 }
 
+impl From<crate::storage::StorageError> for BackupError {
+    fn from(e: crate::storage::StorageError) -> Self {
+        BackupError::Api(e.into())
+    }
+}
+
 impl From<gridbook_core::Error> for BackupError {
     fn from(e: gridbook_core::Error) -> Self {
         BackupError::Api(ApiError::Core(e))

@@ -82,6 +82,12 @@ pub enum InitError {
     Api(#[from] ApiError),
 }
 
+impl From<crate::storage::StorageError> for InitError {
+    fn from(e: crate::storage::StorageError) -> Self {
+        InitError::Api(e.into())
+    }
+}
+
 impl From<gridbook_core::Error> for InitError {
     fn from(e: gridbook_core::Error) -> Self {
         InitError::Api(ApiError::Core(e))

@@ -7,7 +7,7 @@
 //! every bad row and column with the reason in zh-CN and English. Nothing is written until the
 //! file is clean; then the records are made as ordinary Automerge documents by a `core`
 //! [`Store`] (the demo district's path, [`crate::demo`]) and stored with one
-//! [`Storage::commit`], so they sync to the devices whose grids cover them.
+//! [`crate::storage::ChangeLog::commit`], so they sync to the devices whose grids cover them.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::Cursor;
@@ -171,6 +171,12 @@ pub enum ImportError {
     /// Storage or documents failed.
     #[error(transparent)]
     Api(#[from] ApiError),
+}
+
+impl From<crate::storage::StorageError> for ImportError {
+    fn from(e: crate::storage::StorageError) -> Self {
+        ImportError::Api(e.into())
+    }
 }
 
 impl From<gridbook_core::Error> for ImportError {

@@ -2,7 +2,7 @@
 //! the append inside the writer's transaction, the chain walk and the reads. The entry types
 //! and the hash are `crate::model::audit`; appending from a service is `crate::audit::append`.
 
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 use crate::error::{ApiError, ApiResult};
 use crate::model::audit::{ChainCheck, Entry, GENESIS, NewEntry, Verdict, entry_hash};
@@ -98,6 +98,17 @@ pub fn entries_for(conn: &Connection, target: &str, limit: i64) -> rusqlite::Res
     )?;
     let rows = stmt.query_map(rusqlite::params![target, limit], entry_row)?;
     rows.collect()
+}
+
+impl crate::storage::AuditLog for super::SqliteStorage {
+    fn audit_append(&self, entry: &NewEntry) -> crate::storage::Result<Entry> {
+        self.write(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let e = append_sql(&tx, entry)?;
+            tx.commit()?;
+            Ok(e)
+        })
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,11 @@
+//! 组织架构: the org tree as grants and the dashboard read it. A role of [`crate::storage::Storage`]
+//! (rank 2, `storage`).
+
+use crate::model::accounts::OrgGrid;
+use crate::storage::Result;
+
+/// 组织架构: the org tree as grants and the dashboard read it.
+pub trait OrgTree {
+    /// Every grid and sub-grid with its community and sub-district: the scopes grants are made of.
+    fn org_grids(&self) -> Result<Vec<OrgGrid>>;
+}

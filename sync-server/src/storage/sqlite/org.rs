@@ -1,0 +1,30 @@
+//! [`OrgTree`] on SQLite (rank 2, `storage`).
+
+use super::SqliteStorage;
+use crate::model::accounts::OrgGrid;
+use crate::storage::{OrgTree, Result};
+
+impl OrgTree for SqliteStorage {
+    fn org_grids(&self) -> Result<Vec<OrgGrid>> {
+        // Grids, and sub-grids (二级网格) with the community and sub-district of their grid:
+        // a sub-grid's records belong to that community's area like its grid's.
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT g.id, CASE g.level WHEN 'grid' THEN g.parent ELSE p.parent END AS community, c.parent
+                 FROM org_nodes g
+                 LEFT JOIN org_nodes p ON p.id = g.parent AND g.level = 'sub_grid'
+                 LEFT JOIN org_nodes c ON c.id = (CASE g.level WHEN 'grid' THEN g.parent ELSE p.parent END)
+                 WHERE g.level = 'grid' OR (g.level = 'sub_grid' AND p.level = 'grid')
+                 ORDER BY g.id",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(OrgGrid {
+                    id: r.get(0)?,
+                    community: r.get(1)?,
+                    sub_district: r.get(2)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+}
