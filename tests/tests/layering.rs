@@ -248,10 +248,6 @@ const NOT_YET: &[(&str, &str)] = &[
         "rusqlite in review: SQL lives in the storage layer",
     ),
     (
-        "sync-server/src/review/area.rs",
-        "rusqlite in review: SQL lives in the storage layer",
-    ),
-    (
         "sync-server/src/review/cases.rs",
         "rusqlite in review: SQL lives in the storage layer",
     ),

@@ -94,8 +94,7 @@ fn cost(app: &AppState) -> HashCost {
 }
 
 fn layout(app: &AppState, viewer: &Viewer, here: &str) -> ApiResult<Layout> {
-    let conn = open_db(app)?;
-    let area = Area::load(&conn, viewer)?;
+    let area = Area::load(&*app.storage, viewer)?;
     Ok(Layout::new(viewer, &area, "admin", here.into()))
 }
 

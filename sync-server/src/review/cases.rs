@@ -446,7 +446,7 @@ pub async fn board_page(
     let lang = viewer.lang;
     run(move || {
         let conn = open_db(&app)?;
-        let area = Area::load(&conn, &viewer)?;
+        let area = Area::load(&*app.storage, &viewer)?;
         let b = board(&conn, &area, &q, Utc::now())?;
         let here = match uri.query() {
             Some(qs) => format!("/review/cases?{qs}"),
@@ -473,7 +473,7 @@ pub async fn board_page(
 pub async fn list_api(State(app): State<AppState>, viewer: Viewer, Q(q): Q<BoardQuery>) -> ApiResult<Response> {
     let b = run(move || {
         let conn = open_db(&app)?;
-        let area = Area::load(&conn, &viewer)?;
+        let area = Area::load(&*app.storage, &viewer)?;
         board(&conn, &area, &q, Utc::now())
     })
     .await?;
@@ -696,7 +696,7 @@ pub async fn detail_page(
     let lang = viewer.lang;
     run(move || {
         let conn = open_db(&app)?;
-        let area = Area::load(&conn, &viewer)?;
+        let area = Area::load(&*app.storage, &viewer)?;
         let d = detail(&conn, &area, &viewer, &id, Utc::now())?;
         let lb = Labels::for_rules(viewer.lang, d.rules.clone());
         let done = dq
@@ -719,7 +719,7 @@ pub async fn detail_page(
 pub async fn detail_api(State(app): State<AppState>, viewer: Viewer, Path(id): Path<String>) -> ApiResult<Response> {
     let d = run(move || {
         let conn = open_db(&app)?;
-        let area = Area::load(&conn, &viewer)?;
+        let area = Area::load(&*app.storage, &viewer)?;
         detail(&conn, &area, &viewer, &id, Utc::now())
     })
     .await?;

@@ -156,7 +156,7 @@ async fn page(
     run(move || {
         only_admin(&viewer)?;
         let conn = open_db(&app)?;
-        let area = Area::load(&conn, &viewer)?;
+        let area = Area::load(&*app.storage, &viewer)?;
         let q = query.q.trim().to_string();
         let matches = if q.is_empty() {
             vec![]
@@ -200,7 +200,7 @@ async fn submit(
         let reason = erasure::check_reason(&form.reason)?;
         let id = form.person.trim().to_string();
         let conn = open_db(&app)?;
-        let area = Area::load(&conn, &viewer)?;
+        let area = Area::load(&*app.storage, &viewer)?;
         let target = person(&conn, &area, &id)?;
         let l = Layout::new(&viewer, &area, "admin", "/review/admin/erase".into());
         drop(conn);

@@ -37,7 +37,7 @@ use super::reports::ReportQuery;
 use super::{Area, Lang, Layout, PageError, Viewer, db_err, invalid, not_found, open_db_at, run};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::server_db::ServerDb;
+use crate::storage::Storage;
 
 /// Exports with more rows than this run as background jobs (default of [`sync_limit`]).
 pub const SYNC_LIMIT: u64 = 20_000;
@@ -328,7 +328,7 @@ fn audit(
 
 /// Write one export of `what` for `viewer` into `sink`. Blocking.
 pub fn write_export(
-    db: &ServerDb,
+    storage: &dyn Storage,
     viewer: &Viewer,
     what: What,
     q: &ExportQuery,
@@ -336,8 +336,12 @@ pub fn write_export(
     sink: &mut dyn Sink,
     progress: &Progress,
 ) -> ApiResult<()> {
-    let conn = open_db_at(db)?;
-    let area = Area::load(&conn, viewer)?;
+    let conn = open_db_at(
+        storage
+            .server_db()
+            .ok_or_else(|| ApiError::Internal("no database file".into()))?,
+    )?;
+    let area = Area::load(storage, viewer)?;
     let lang = viewer.lang;
     let tr = |k: &str| lang.t(k);
     match what {
@@ -612,9 +616,13 @@ pub(crate) fn person_clear(conn: &rusqlite::Connection, id: &str) -> ApiResult<O
 }
 
 /// Count the rows an export will write (to decide between a direct download and a job).
-fn estimate(db: &ServerDb, viewer: &Viewer, what: What, q: &ExportQuery) -> ApiResult<u64> {
-    let conn = open_db_at(db)?;
-    let area = Area::load(&conn, viewer)?;
+fn estimate(storage: &dyn Storage, viewer: &Viewer, what: What, q: &ExportQuery) -> ApiResult<u64> {
+    let conn = open_db_at(
+        storage
+            .server_db()
+            .ok_or_else(|| ApiError::Internal("no database file".into()))?,
+    )?;
+    let area = Area::load(storage, viewer)?;
     let grids = area.grids_under(q.node.as_deref())?;
     let grids_json = serde_json::to_string(&grids).map_err(|e| ApiError::Internal(e.to_string()))?;
     let sql = match what {
@@ -675,7 +683,7 @@ fn content_type(xlsx: bool) -> &'static str {
 /// Write an export to `path` (blocking). Public for the benchmark.
 #[allow(clippy::too_many_arguments)]
 pub fn export_to_file(
-    db: &ServerDb,
+    storage: &dyn Storage,
     viewer: &Viewer,
     what: What,
     q: &ExportQuery,
@@ -689,7 +697,7 @@ pub fn export_to_file(
     } else {
         Box::new(CsvSink::new(path)?)
     };
-    write_export(db, viewer, what, q, unmasked, sink.as_mut(), progress)?;
+    write_export(storage, viewer, what, q, unmasked, sink.as_mut(), progress)?;
     sink.finish()?;
     progress.finished.store(true, Ordering::SeqCst);
     Ok(())
@@ -760,7 +768,7 @@ async fn inner_download(
         super::reveal::check_reason(q.reason.as_deref())?;
     }
     let data_dir = app.config.data_dir.clone();
-    let db = app.db.clone();
+    let db = app.storage.clone();
     let dir = data_dir.join("exports");
     std::fs::create_dir_all(&dir).map_err(|e| ApiError::Internal(e.to_string()))?;
     let stamp = Utc::now().format("%Y%m%d-%H%M%S");
@@ -773,7 +781,7 @@ async fn inner_download(
     let path = dir.join(format!("{id}.{}", if xlsx { "xlsx" } else { "csv" }));
     let (v2, q2, db2) = (viewer.clone(), q.clone(), db.clone());
     // Check the filter (scope, dates) and size before anything is written.
-    let rows = run(move || estimate(&db2, &v2, what, &q2)).await?;
+    let rows = run(move || estimate(db2.as_ref(), &v2, what, &q2)).await?;
     {
         let (v3, q3, f3, s3) = (viewer.clone(), q.clone(), file.clone(), app.storage.clone());
         run(move || audit(s3.as_ref(), &v3, &f3, &q3, unmasked)).await?;
@@ -782,7 +790,7 @@ async fn inner_download(
     if rows <= sync_limit(&data_dir) {
         let (p2, path2) = (progress.clone(), path.clone());
         return run(move || {
-            let r = export_to_file(&db, &viewer, what, &q, unmasked, xlsx, &path2, &p2);
+            let r = export_to_file(db.as_ref(), &viewer, what, &q, unmasked, xlsx, &path2, &p2);
             if r.is_err() {
                 let _ = std::fs::remove_file(&path2);
             }
@@ -803,7 +811,7 @@ async fn inner_download(
         .map_err(|_| ApiError::Internal("jobs lock".into()))?
         .insert(id, job.clone());
     tokio::task::spawn_blocking(move || {
-        let r = export_to_file(&db, &viewer, what, &q, unmasked, xlsx, &path, &job.progress);
+        let r = export_to_file(db.as_ref(), &viewer, what, &q, unmasked, xlsx, &path, &job.progress);
         if let Err(e) = r {
             tracing::error!(error = %e, "export job failed");
             if let Ok(mut slot) = job.error.lock() {
@@ -876,8 +884,7 @@ pub async fn job_page(
     let s = status(id, &job);
     let pct = (s.done * 100).checked_div(s.total).unwrap_or(0).min(100);
     let l = run(move || {
-        let conn = super::open_db(&app)?;
-        let area = Area::load(&conn, &viewer)?;
+        let area = Area::load(&*app.storage, &viewer)?;
         Ok(Layout::new(
             &viewer,
             &area,

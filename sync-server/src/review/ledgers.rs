@@ -358,7 +358,7 @@ pub async fn list_page(
     let lang = viewer.lang;
     run(move || {
         let conn = open_db(&app)?;
-        let area = Area::load(&conn, &viewer)?;
+        let area = Area::load(&*app.storage, &viewer)?;
         let f = q.filter(&area)?;
         let data = list(&conn, &f)?;
         let page = ListPage {
@@ -382,7 +382,7 @@ pub async fn list_page(
 pub async fn list_api(State(app): State<AppState>, viewer: Viewer, Q(q): Q<LedgerQuery>) -> ApiResult<Response> {
     let page = run(move || {
         let conn = open_db(&app)?;
-        let area = Area::load(&conn, &viewer)?;
+        let area = Area::load(&*app.storage, &viewer)?;
         list(&conn, &q.filter(&area)?)
     })
     .await?;
@@ -739,7 +739,7 @@ pub async fn detail_page(
     let lang = viewer.lang;
     run(move || {
         let conn = open_db(&app)?;
-        let area = Area::load(&conn, &viewer)?;
+        let area = Area::load(&*app.storage, &viewer)?;
         let d = detail(&conn, &area, &viewer, &id)?;
         Ok(DetailPage {
             l: Layout::new(&viewer, &area, "ledgers", here(uri.path(), uri.query())),
@@ -756,7 +756,7 @@ pub async fn detail_page(
 pub async fn detail_api(State(app): State<AppState>, viewer: Viewer, Path(id): Path<String>) -> ApiResult<Response> {
     let d = run(move || {
         let conn = open_db(&app)?;
-        let area = Area::load(&conn, &viewer)?;
+        let area = Area::load(&*app.storage, &viewer)?;
         detail(&conn, &area, &viewer, &id)
     })
     .await?;

@@ -383,7 +383,7 @@ pub async fn page(
     let lang = viewer.lang;
     run(move || {
         let conn = open_db(&app)?;
-        let area = Area::load(&conn, &viewer)?;
+        let area = Area::load(&*app.storage, &viewer)?;
         let r = report(&conn, &area, &viewer.account.org_node, &q, Utc::now())?;
         let lb = Labels::new(viewer.lang);
         let chart_json = chart_data(&r, &lb, viewer.lang);
@@ -416,7 +416,7 @@ pub async fn page(
 pub async fn api(State(app): State<AppState>, viewer: Viewer, Q(q): Q<ReportQuery>) -> ApiResult<Response> {
     let r = run(move || {
         let conn = open_db(&app)?;
-        let area = Area::load(&conn, &viewer)?;
+        let area = Area::load(&*app.storage, &viewer)?;
         report(&conn, &area, &viewer.account.org_node, &q, Utc::now())
     })
     .await?;

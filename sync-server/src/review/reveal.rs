@@ -66,7 +66,7 @@ pub async fn reveal_api(
     let storage = app.storage.clone();
     let value = crate::blocking(move || {
         let conn = open_db_at(&db)?;
-        let area = Area::load(&conn, &viewer)?;
+        let area = Area::load(storage.as_ref(), &viewer)?;
         let grid: Option<String> = conn
             .query_row("SELECT grid_id FROM persons WHERE id = ?1", [&id], |r| r.get(0))
             .map(Some)

@@ -228,7 +228,7 @@ pub async fn page(State(app): State<AppState>, viewer: Viewer, Q(q): Q<VisitsQue
     let lang = viewer.lang;
     run(move || {
         let conn = open_db(&app)?;
-        let area = Area::load(&conn, &viewer)?;
+        let area = Area::load(&*app.storage, &viewer)?;
         let today = today_cn();
         let rows = coverage(&conn, &area, q.node.as_deref(), today, 30)?;
         Ok(VisitsPage {
@@ -248,7 +248,7 @@ pub async fn page(State(app): State<AppState>, viewer: Viewer, Q(q): Q<VisitsQue
 pub async fn api(State(app): State<AppState>, viewer: Viewer, Q(q): Q<VisitsQuery>) -> ApiResult<Response> {
     let rows = run(move || {
         let conn = open_db(&app)?;
-        let area = Area::load(&conn, &viewer)?;
+        let area = Area::load(&*app.storage, &viewer)?;
         coverage(&conn, &area, q.node.as_deref(), today_cn(), 30)
     })
     .await?;

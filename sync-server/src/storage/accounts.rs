@@ -4,6 +4,7 @@
 use uuid::Uuid;
 
 use crate::model::accounts::{Account, Device, DeviceStatus, RefreshToken, Token};
+use crate::model::org::FieldWorker;
 use crate::storage::Result;
 
 /// 账号, 设备, 令牌: accounts, their devices, access and refresh tokens.
@@ -73,4 +74,7 @@ pub trait Accounts {
     /// Revoke every access and refresh token of every device of an account (phones and
     /// dashboard sessions alike); how many were live.
     fn revoke_account_tokens(&self, account_id: &str, at: i64) -> Result<u64>;
+
+    /// The field workers' accounts (网格员 and 网格长), by id.
+    fn field_workers(&self) -> Result<Vec<FieldWorker>>;
 }

@@ -2,10 +2,14 @@
 //! (rank 2, `storage`).
 
 use crate::model::accounts::OrgGrid;
+use crate::model::org::Node;
 use crate::storage::Result;
 
 /// 组织架构: the org tree as grants and the dashboard read it.
 pub trait OrgTree {
     /// Every grid and sub-grid with its community and sub-district: the scopes grants are made of.
     fn org_grids(&self) -> Result<Vec<OrgGrid>>;
+
+    /// Every org node (the dashboard's names and paths).
+    fn org_nodes(&self) -> Result<Vec<Node>>;
 }

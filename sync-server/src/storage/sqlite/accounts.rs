@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use super::SqliteStorage;
 use crate::model::accounts::{Account, Device, DeviceStatus, RefreshToken, Token};
+use crate::model::org::FieldWorker;
 use crate::storage::{Accounts, Result};
 
 fn account_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
@@ -300,6 +301,22 @@ impl Accounts for SqliteStorage {
             )?;
             tx.commit()?;
             Ok(n as u64)
+        })
+    }
+
+    fn field_workers(&self) -> Result<Vec<FieldWorker>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, display_name, org_node FROM accounts WHERE role IN ('grid_worker', 'grid_leader') ORDER BY id",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(FieldWorker {
+                    id: r.get(0)?,
+                    display_name: r.get(1)?,
+                    org_node: r.get(2)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }
 }

@@ -2,6 +2,7 @@
 
 use super::SqliteStorage;
 use crate::model::accounts::OrgGrid;
+use crate::model::org::Node;
 use crate::storage::{OrgTree, Result};
 
 impl OrgTree for SqliteStorage {
@@ -22,6 +23,21 @@ impl OrgTree for SqliteStorage {
                     id: r.get(0)?,
                     community: r.get(1)?,
                     sub_district: r.get(2)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn org_nodes(&self) -> Result<Vec<Node>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached("SELECT id, name, level, parent FROM org_nodes")?;
+            let rows = stmt.query_map([], |r| {
+                Ok(Node {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    level: r.get(2)?,
+                    parent: r.get(3)?,
                 })
             })?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
