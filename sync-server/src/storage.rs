@@ -5,8 +5,8 @@
 //!
 //! The trait is the sum of its roles, one file each: [`Accounts`] (accounts, devices, tokens),
 //! [`OrgTree`] (the org tree), [`ChangeLog`] (the change log and the server's copy of every
-//! document), [`AuditLog`] (the audit table), [`PersonKeys`] (person keys and erasures) and
-//! [`Operations`] (health, backups). Every method answers a [`StorageError`].
+//! document), [`AuditLog`] (the audit table), [`PersonKeys`] (person keys and erasures),
+//! [`ReviewReads`] (the dashboard's queries) and [`Operations`] (health, backups). Every method answers a [`StorageError`].
 //!
 //! Contract every implementation keeps (the loopback tests check it):
 //! - [`ChangeLog::commit`] is atomic and durable before it returns: log rows, the server's copy
@@ -27,6 +27,7 @@ mod error;
 mod operations;
 mod org;
 mod person_keys;
+pub mod review;
 pub mod sqlite;
 
 pub use crate::model::accounts::{Account, Device, DeviceStatus, OrgGrid, RefreshToken, Token};
@@ -37,8 +38,15 @@ pub use error::{Result, StorageError};
 pub use operations::Operations;
 pub use org::OrgTree;
 pub use person_keys::PersonKeys;
+pub use review::ReviewReads;
 
 /// Everything the server stores: every role, shared between the handlers' threads.
-pub trait Storage: Accounts + OrgTree + ChangeLog + AuditLog + PersonKeys + Operations + Send + Sync + 'static {}
+pub trait Storage:
+    Accounts + OrgTree + ChangeLog + AuditLog + PersonKeys + ReviewReads + Operations + Send + Sync + 'static
+{
+}
 
-impl<T: Accounts + OrgTree + ChangeLog + AuditLog + PersonKeys + Operations + Send + Sync + 'static> Storage for T {}
+impl<T> Storage for T where
+    T: Accounts + OrgTree + ChangeLog + AuditLog + PersonKeys + ReviewReads + Operations + Send + Sync + 'static
+{
+}

@@ -257,10 +257,6 @@ const NOT_YET: &[(&str, &str)] = &[
     ),
     (
         "sync-server/src/review/erase.rs",
-        "rusqlite in review: SQL lives in the storage layer",
-    ),
-    (
-        "sync-server/src/review/erase.rs",
         "review uses the crate root's own item `crate::AppState`: move it into a ranked module",
     ),
     (
@@ -298,10 +294,6 @@ const NOT_YET: &[(&str, &str)] = &[
     (
         "sync-server/src/review/reveal.rs",
         "review uses the crate root's own item `crate::blocking`: move it into a ranked module",
-    ),
-    (
-        "sync-server/src/review/reveal.rs",
-        "rusqlite in review: SQL lives in the storage layer",
     ),
     (
         "sync-server/src/review/session.rs",

@@ -428,7 +428,7 @@ pub fn write_export(
                 let (mut name, mut id_number, mut phone) = (get(4)?, get(5)?, get(6)?);
                 if unmasked {
                     let pid = get(3)?;
-                    if let Some(p) = person_clear(&conn, &pid)? {
+                    if let Some(p) = person_clear(storage, &pid)? {
                         (name, id_number, phone) = p;
                     }
                 }
@@ -598,15 +598,19 @@ pub fn write_export(
 }
 
 /// A person's name, ID number and phone in clear, from its document (unmasked exports only).
-pub(crate) fn person_clear(conn: &rusqlite::Connection, id: &str) -> ApiResult<Option<(String, String, String)>> {
-    let bytes: Option<Vec<u8>> = conn
-        .query_row("SELECT bytes FROM docs WHERE id = ?1", [id], |r| r.get(0))
-        .ok();
-    let Some(bytes) = bytes else { return Ok(None) };
+pub(crate) fn person_clear(storage: &dyn Storage, id: &str) -> ApiResult<Option<(String, String, String)>> {
+    let Some(bytes) = storage.load_docs(&[id.to_string()])?.remove(id) else {
+        return Ok(None);
+    };
     let doc = automerge::AutoCommit::load(&bytes).map_err(|e| ApiError::Core(e.into()))?;
     let mut b = super::write::body(&doc);
     // Sealed fields open with the person's key; an erased person's stay unavailable.
-    let key = gridbook_core::shred::key_of(conn, id)?;
+    let key = storage
+        .person_keys_for(&[id.to_string()])?
+        .into_iter()
+        .next()
+        .map(|k| gridbook_core::shred::PersonKey::from_bytes(&k.key))
+        .transpose()?;
     let kind = gridbook_core::domain::RecordKind::Person;
     if gridbook_core::shred::open_body(kind, id, key.as_ref(), &mut b).contains(&"name") {
         b["name"] = serde_json::Value::String(gridbook_core::shred::UNAVAILABLE_TEXT.into());

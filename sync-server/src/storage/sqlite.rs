@@ -17,6 +17,7 @@ mod change_log;
 mod keys;
 mod operations;
 mod org;
+mod review;
 
 use crate::server_db::ServerDb;
 use crate::storage::{Result, StorageError};
