@@ -281,10 +281,6 @@ const NOT_YET: &[(&str, &str)] = &[
     ),
     (
         "sync-server/src/review/reports.rs",
-        "rusqlite in review: SQL lives in the storage layer",
-    ),
-    (
-        "sync-server/src/review/reports.rs",
         "review uses the crate root's own item `crate::AppState`: move it into a ranked module",
     ),
     (
@@ -318,10 +314,6 @@ const NOT_YET: &[(&str, &str)] = &[
     (
         "sync-server/src/review/session.rs",
         "review uses the crate root's own item `crate::throttled_login`: move it into a ranked module",
-    ),
-    (
-        "sync-server/src/review/visits.rs",
-        "rusqlite in review: SQL lives in the storage layer",
     ),
     (
         "sync-server/src/review/visits.rs",

@@ -544,7 +544,7 @@ pub fn write_export(
                 date: q.date.clone(),
                 lang: None,
             };
-            let r = super::reports::report(&conn, &area, &viewer.account.org_node, &rq, Utc::now())?;
+            let r = super::reports::report(storage, &area, &viewer.account.org_node, &rq, Utc::now())?;
             progress
                 .total
                 .store((r.grids.len() + r.assessment.len()) as u64, Ordering::Relaxed);

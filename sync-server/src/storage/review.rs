@@ -4,9 +4,13 @@
 //! `storage/review/…`.
 
 pub mod erase;
+pub mod reports;
+pub mod visits;
 
 use crate::storage::Result;
 use erase::PersonMatch;
+use reports::CaseSummary;
+use visits::{ActiveLabel, GridVisits, HouseholdVisit};
 
 /// 督导看板 reads: the dashboard's queries over the materialized query tables.
 pub trait ReviewReads {
@@ -23,4 +27,26 @@ pub trait ReviewReads {
     /// Erase form: whether a person record without a query row (deleted) was erased; `None`
     /// if `id` is no person record.
     fn deleted_person_erased(&self, id: &str) -> Result<Option<bool>>;
+
+    /// The JSON of the newest version of a checklist template (`templates` table), if held.
+    fn template_json(&self, template_id: &str) -> Result<Option<String>>;
+
+    /// Visits due: the households of a grid with their last house call.
+    fn grid_households(&self, grid: &str) -> Result<Vec<HouseholdVisit>>;
+
+    /// Visits due: the person labels active on `day` (`YYYY-MM-DD`) in a grid's households.
+    fn active_labels(&self, grid: &str, day: &str) -> Result<Vec<ActiveLabel>>;
+
+    /// A grid's households and its house calls from `since` to `until` (days, inclusive).
+    fn grid_visits(&self, grid: &str, since: &str, until: &str) -> Result<GridVisits>;
+
+    /// Reports: the case rows of these grids (any order).
+    fn case_summaries(&self, grids: &[String]) -> Result<Vec<CaseSummary>>;
+
+    /// 月考评: a worker's house calls from `from` to `to` (days, inclusive).
+    fn worker_visits(&self, worker: &str, from: &str, to: &str) -> Result<i64>;
+
+    /// 月考评: a worker's ledgers of the days `from` to `to` (inclusive) that were returned and
+    /// approved: `(returned, approved)`.
+    fn worker_reviews(&self, worker: &str, from: &str, to: &str) -> Result<(i64, i64)>;
 }

@@ -5,9 +5,13 @@ use rusqlite::OptionalExtension;
 
 use super::SqliteStorage;
 use crate::storage::review::erase::PersonMatch;
+use crate::storage::review::reports::CaseSummary;
+use crate::storage::review::visits::{ActiveLabel, GridVisits, HouseholdVisit};
 use crate::storage::{Result, ReviewReads};
 
 mod erase;
+mod reports;
+mod visits;
 
 impl ReviewReads for SqliteStorage {
     fn person_grid(&self, person_id: &str) -> Result<Option<String>> {
@@ -28,5 +32,33 @@ impl ReviewReads for SqliteStorage {
 
     fn deleted_person_erased(&self, id: &str) -> Result<Option<bool>> {
         self.read(|c| erase::deleted_person_erased(c, id))
+    }
+
+    fn template_json(&self, template_id: &str) -> Result<Option<String>> {
+        self.read(|c| visits::template_json(c, template_id))
+    }
+
+    fn grid_households(&self, grid: &str) -> Result<Vec<HouseholdVisit>> {
+        self.read(|c| visits::households(c, grid))
+    }
+
+    fn active_labels(&self, grid: &str, day: &str) -> Result<Vec<ActiveLabel>> {
+        self.read(|c| visits::active_labels(c, grid, day))
+    }
+
+    fn grid_visits(&self, grid: &str, since: &str, until: &str) -> Result<GridVisits> {
+        self.read(|c| visits::grid_visits(c, grid, since, until))
+    }
+
+    fn case_summaries(&self, grids: &[String]) -> Result<Vec<CaseSummary>> {
+        self.read(|c| reports::case_summaries(c, grids))
+    }
+
+    fn worker_visits(&self, worker: &str, from: &str, to: &str) -> Result<i64> {
+        self.read(|c| reports::worker_visits(c, worker, from, to))
+    }
+
+    fn worker_reviews(&self, worker: &str, from: &str, to: &str) -> Result<(i64, i64)> {
+        self.read(|c| reports::worker_reviews(c, worker, from, to))
     }
 }
