@@ -249,10 +249,6 @@ const NOT_YET: &[(&str, &str)] = &[
     ),
     (
         "sync-server/src/review/cases.rs",
-        "rusqlite in review: SQL lives in the storage layer",
-    ),
-    (
-        "sync-server/src/review/cases.rs",
         "review uses the crate root's own item `crate::AppState`: move it into a ranked module",
     ),
     (

@@ -492,7 +492,7 @@ pub fn write_export(
                 .map_err(db_err)?
                 .collect::<rusqlite::Result<_>>()
                 .map_err(db_err)?;
-            super::cases::scan(&conn, &area, &grids, Utc::now(), |r, case| {
+            super::cases::scan(storage, &area, &grids, Utc::now(), |r, case| {
                 progress.done.fetch_add(1, Ordering::Relaxed);
                 let keep = stage.as_ref().is_none_or(|s| r.stage.as_deref() == Some(s.as_str()))
                     && state.as_ref().is_none_or(|s| &r.state == s)

@@ -12,4 +12,7 @@ pub trait OrgTree {
 
     /// Every org node (the dashboard's names and paths).
     fn org_nodes(&self) -> Result<Vec<Node>>;
+
+    /// The departments (部门): `(id, name)`, by name.
+    fn departments(&self) -> Result<Vec<(String, String)>>;
 }

@@ -3,11 +3,13 @@
 //! [`crate::storage::Storage`] (rank 2, `storage`); the row types of each page are in
 //! `storage/review/…`.
 
+pub mod cases;
 pub mod erase;
 pub mod reports;
 pub mod visits;
 
 use crate::storage::Result;
+use cases::CaseDoc;
 use erase::PersonMatch;
 use reports::CaseSummary;
 use visits::{ActiveLabel, GridVisits, HouseholdVisit};
@@ -49,4 +51,12 @@ pub trait ReviewReads {
     /// 月考评: a worker's ledgers of the days `from` to `to` (inclusive) that were returned and
     /// approved: `(returned, approved)`.
     fn worker_reviews(&self, worker: &str, from: &str, to: &str) -> Result<(i64, i64)>;
+
+    /// Case board: every case of `grids` that has left 采集 (drafts stay on the phone), newest
+    /// first, handed to `each` in batches of `chunk` while one read runs (memory stays bounded
+    /// whatever the number of cases); `each` answers false to stop.
+    fn case_docs(&self, grids: &[String], chunk: usize, each: &mut dyn FnMut(Vec<CaseDoc>) -> bool) -> Result<()>;
+
+    /// Case page: one case with its document (`None`: no such case).
+    fn case_doc(&self, id: &str) -> Result<Option<CaseDoc>>;
 }

@@ -43,4 +43,13 @@ impl OrgTree for SqliteStorage {
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }
+
+    fn departments(&self) -> Result<Vec<(String, String)>> {
+        self.read(|c| {
+            let mut stmt =
+                c.prepare_cached("SELECT id, name FROM org_nodes WHERE level = 'department' ORDER BY name")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
 }

@@ -4,11 +4,13 @@
 use rusqlite::OptionalExtension;
 
 use super::SqliteStorage;
+use crate::storage::review::cases::CaseDoc;
 use crate::storage::review::erase::PersonMatch;
 use crate::storage::review::reports::CaseSummary;
 use crate::storage::review::visits::{ActiveLabel, GridVisits, HouseholdVisit};
 use crate::storage::{Result, ReviewReads};
 
+mod cases;
 mod erase;
 mod reports;
 mod visits;
@@ -60,5 +62,13 @@ impl ReviewReads for SqliteStorage {
 
     fn worker_reviews(&self, worker: &str, from: &str, to: &str) -> Result<(i64, i64)> {
         self.read(|c| reports::worker_reviews(c, worker, from, to))
+    }
+
+    fn case_docs(&self, grids: &[String], chunk: usize, each: &mut dyn FnMut(Vec<CaseDoc>) -> bool) -> Result<()> {
+        self.read(|c| cases::case_docs(c, grids, chunk, each))
+    }
+
+    fn case_doc(&self, id: &str) -> Result<Option<CaseDoc>> {
+        self.read(|c| cases::case_doc(c, id))
     }
 }
