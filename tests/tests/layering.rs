@@ -269,10 +269,6 @@ const NOT_YET: &[(&str, &str)] = &[
     ),
     (
         "sync-server/src/review/ledgers.rs",
-        "rusqlite in review: SQL lives in the storage layer",
-    ),
-    (
-        "sync-server/src/review/ledgers.rs",
         "review uses the crate root's own item `crate::AppState`: move it into a ranked module",
     ),
     (

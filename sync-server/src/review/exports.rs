@@ -360,7 +360,7 @@ pub fn write_export(
             let f = lq.filter(&area)?;
             progress
                 .total
-                .store(super::ledgers::count(&conn, &f)? as u64, Ordering::Relaxed);
+                .store(super::ledgers::count(storage, &f)? as u64, Ordering::Relaxed);
             sink.table(
                 tr("ledgers"),
                 &[
@@ -377,7 +377,7 @@ pub fn write_export(
                     (tr("flagged"), 12.0),
                 ],
             )?;
-            super::ledgers::query_rows(&conn, &f, None, 0, |r| {
+            super::ledgers::query_rows(storage, &f, None, 0, |r| {
                 sink.row(&[
                     t(r.day),
                     t(r.grid_name),
@@ -407,40 +407,33 @@ pub fn write_export(
                     (lang.pick("关系", "Relation"), 8.0),
                 ],
             )?;
-            let grids = serde_json::to_string(&f.grids).map_err(|e| ApiError::Internal(e.to_string()))?;
-            let mut stmt = conn
-                .prepare(
-                    "SELECT l.day, coalesce(a.display_name, l.worker), h.address, p.id, p.name_masked, coalesce(p.id_number_masked, ''),
-                            coalesce(p.phone_masked, ''), p.relation
-                     FROM ledgers l JOIN house_calls c ON c.visitor = l.worker AND c.day = l.day
-                     JOIN households h ON h.id = c.household_id JOIN persons p ON p.household_id = c.household_id
-                     LEFT JOIN accounts a ON a.id = l.worker
-                     WHERE l.grid_id IN (SELECT value FROM json_each(?1)) AND (?2 IS NULL OR l.worker = ?2)
-                       AND (?3 IS NULL OR l.day >= ?3) AND (?4 IS NULL OR l.day <= ?4) AND (?5 IS NULL OR l.review_state = ?5)
-                     ORDER BY l.day DESC, l.worker, c.started_at, p.id",
-                )
-                .map_err(db_err)?;
-            let mut rows = stmt
-                .query(rusqlite::params![grids, f.worker, f.from, f.to, f.state])
-                .map_err(db_err)?;
-            while let Some(r) = rows.next().map_err(db_err)? {
-                let get = |i: usize| -> ApiResult<String> { r.get::<_, String>(i).map_err(db_err) };
-                let (mut name, mut id_number, mut phone) = (get(4)?, get(5)?, get(6)?);
-                if unmasked {
-                    let pid = get(3)?;
-                    if let Some(p) = person_clear(storage, &pid)? {
+            let mut failed = None;
+            storage.visited_members(&f, &mut |m| {
+                let written = (|| {
+                    let (mut name, mut id_number, mut phone) = (m.name, m.id_number, m.phone);
+                    if unmasked && let Some(p) = person_clear(storage, &m.person_id)? {
                         (name, id_number, phone) = p;
                     }
+                    sink.row(&[
+                        t(m.day),
+                        t(m.worker_name),
+                        t(m.address),
+                        t(name),
+                        t(id_number),
+                        t(phone),
+                        t(m.relation),
+                    ])
+                })();
+                match written {
+                    Ok(()) => true,
+                    Err(e) => {
+                        failed = Some(e);
+                        false
+                    }
                 }
-                sink.row(&[
-                    t(get(0)?),
-                    t(get(1)?),
-                    t(get(2)?),
-                    t(name),
-                    t(id_number),
-                    t(phone),
-                    t(get(7)?),
-                ])?;
+            })?;
+            if let Some(e) = failed {
+                return Err(e);
             }
         }
         What::Cases => {

@@ -5,12 +5,14 @@
 
 pub mod cases;
 pub mod erase;
+pub mod ledgers;
 pub mod reports;
 pub mod visits;
 
 use crate::storage::Result;
 use cases::CaseDoc;
 use erase::PersonMatch;
+use ledgers::{LedgerFilter, LedgerListRow, MaskedPerson, VisitedMember};
 use reports::CaseSummary;
 use visits::{ActiveLabel, GridVisits, HouseholdVisit};
 
@@ -59,4 +61,39 @@ pub trait ReviewReads {
 
     /// Case page: one case with its document (`None`: no such case).
     fn case_doc(&self, id: &str) -> Result<Option<CaseDoc>>;
+
+    /// 走访台账: the ledgers matching `f` in its order (`limit` rows from `offset`; `None`: all),
+    /// handed to `each` one by one while one read runs; `each` answers false to stop.
+    fn ledger_rows(
+        &self,
+        f: &LedgerFilter,
+        limit: Option<usize>,
+        offset: usize,
+        each: &mut dyn FnMut(LedgerListRow) -> bool,
+    ) -> Result<()>;
+
+    /// 走访台账: how many ledgers match `f`.
+    fn ledger_count(&self, f: &LedgerFilter) -> Result<usize>;
+
+    /// 走访台账: the grid of a ledger (`None`: no such ledger).
+    fn ledger_grid(&self, id: &str) -> Result<Option<String>>;
+
+    /// 走访台账: the worker and day of a ledger (an error if there is none).
+    fn ledger_worker_day(&self, id: &str) -> Result<(String, String)>;
+
+    /// Ledger page: the house calls of a worker's day, `(id, address)` in the order made.
+    fn house_calls_of(&self, worker: &str, day: &str) -> Result<Vec<(String, String)>>;
+
+    /// Ledger page: the JSON of one version of a checklist template, if held.
+    fn template_version_json(&self, template_id: &str, version: u32) -> Result<Option<String>>;
+
+    /// Ledger page: a person, masked.
+    fn masked_person(&self, id: &str) -> Result<Option<MaskedPerson>>;
+
+    /// Ledger page: the patrols of a worker's day, in the order made.
+    fn patrols_of(&self, worker: &str, day: &str) -> Result<Vec<String>>;
+
+    /// Ledger export: the members of the households visited on the days of the ledgers matching
+    /// `f`, handed to `each` one by one; `each` answers false to stop.
+    fn visited_members(&self, f: &LedgerFilter, each: &mut dyn FnMut(VisitedMember) -> bool) -> Result<()>;
 }

@@ -6,12 +6,14 @@ use rusqlite::OptionalExtension;
 use super::SqliteStorage;
 use crate::storage::review::cases::CaseDoc;
 use crate::storage::review::erase::PersonMatch;
+use crate::storage::review::ledgers::{LedgerFilter, LedgerListRow, MaskedPerson, VisitedMember};
 use crate::storage::review::reports::CaseSummary;
 use crate::storage::review::visits::{ActiveLabel, GridVisits, HouseholdVisit};
 use crate::storage::{Result, ReviewReads};
 
 mod cases;
 mod erase;
+mod ledgers;
 mod reports;
 mod visits;
 
@@ -70,5 +72,47 @@ impl ReviewReads for SqliteStorage {
 
     fn case_doc(&self, id: &str) -> Result<Option<CaseDoc>> {
         self.read(|c| cases::case_doc(c, id))
+    }
+
+    fn ledger_rows(
+        &self,
+        f: &LedgerFilter,
+        limit: Option<usize>,
+        offset: usize,
+        each: &mut dyn FnMut(LedgerListRow) -> bool,
+    ) -> Result<()> {
+        self.read(|c| ledgers::rows(c, f, limit, offset, each))
+    }
+
+    fn ledger_count(&self, f: &LedgerFilter) -> Result<usize> {
+        self.read(|c| ledgers::count(c, f))
+    }
+
+    fn ledger_grid(&self, id: &str) -> Result<Option<String>> {
+        self.read(|c| ledgers::ledger_grid(c, id))
+    }
+
+    fn ledger_worker_day(&self, id: &str) -> Result<(String, String)> {
+        self.read(|c| ledgers::ledger_worker_day(c, id))
+    }
+
+    fn house_calls_of(&self, worker: &str, day: &str) -> Result<Vec<(String, String)>> {
+        self.read(|c| ledgers::house_calls_of(c, worker, day))
+    }
+
+    fn template_version_json(&self, template_id: &str, version: u32) -> Result<Option<String>> {
+        self.read(|c| ledgers::template_version_json(c, template_id, version))
+    }
+
+    fn masked_person(&self, id: &str) -> Result<Option<MaskedPerson>> {
+        self.read(|c| ledgers::masked_person(c, id))
+    }
+
+    fn patrols_of(&self, worker: &str, day: &str) -> Result<Vec<String>> {
+        self.read(|c| ledgers::patrols_of(c, worker, day))
+    }
+
+    fn visited_members(&self, f: &LedgerFilter, each: &mut dyn FnMut(VisitedMember) -> bool) -> Result<()> {
+        self.read(|c| ledgers::visited_members(c, f, each))
     }
 }
