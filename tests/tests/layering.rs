@@ -260,10 +260,6 @@ const NOT_YET: &[(&str, &str)] = &[
         "review uses the crate root's own item `crate::AppState`: move it into a ranked module",
     ),
     (
-        "sync-server/src/review/exports.rs",
-        "rusqlite in review: SQL lives in the storage layer",
-    ),
-    (
         "sync-server/src/review/guard.rs",
         "review uses the crate root's own item `crate::AppState`: move it into a ranked module",
     ),

@@ -34,7 +34,7 @@ use uuid::Uuid;
 use super::cases::{BoardQuery, Labels};
 use super::ledgers::LedgerQuery;
 use super::reports::ReportQuery;
-use super::{Area, Lang, Layout, PageError, Viewer, db_err, invalid, not_found, open_db_at, run};
+use super::{Area, Lang, Layout, PageError, Viewer, invalid, not_found, run};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 use crate::storage::Storage;
@@ -336,11 +336,6 @@ pub fn write_export(
     sink: &mut dyn Sink,
     progress: &Progress,
 ) -> ApiResult<()> {
-    let conn = open_db_at(
-        storage
-            .server_db()
-            .ok_or_else(|| ApiError::Internal("no database file".into()))?,
-    )?;
     let area = Area::load(storage, viewer)?;
     let lang = viewer.lang;
     let tr = |k: &str| lang.t(k);
@@ -447,15 +442,8 @@ pub fn write_export(
                 lang: None,
             };
             let grids = area.grids_under(bq.node.as_deref())?;
-            let grids_json = serde_json::to_string(&grids).map_err(|e| ApiError::Internal(e.to_string()))?;
-            let total: i64 = conn
-                .query_row(
-                    "SELECT count(*) FROM cases WHERE grid_id IN (SELECT value FROM json_each(?1)) AND state != 'draft'",
-                    [grids_json],
-                    |r| r.get(0),
-                )
-                .map_err(db_err)?;
-            progress.total.store(total.max(0) as u64, Ordering::Relaxed);
+            let total = storage.case_count(&grids)?;
+            progress.total.store(total, Ordering::Relaxed);
             let lb = Labels::new(lang);
             sink.table(
                 tr("cases"),
@@ -478,13 +466,7 @@ pub fn write_export(
             )?;
             let want = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
             let (stage, state, level, kind) = (want(&bq.stage), want(&bq.state), want(&bq.level), want(&bq.kind));
-            let depts: HashMap<String, String> = conn
-                .prepare("SELECT id, name FROM org_nodes WHERE level = 'department'")
-                .map_err(db_err)?
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                .map_err(db_err)?
-                .collect::<rusqlite::Result<_>>()
-                .map_err(db_err)?;
+            let depts: HashMap<String, String> = storage.departments()?.into_iter().collect();
             super::cases::scan(storage, &area, &grids, Utc::now(), |r, case| {
                 progress.done.fetch_add(1, Ordering::Relaxed);
                 let keep = stage.as_ref().is_none_or(|s| r.stage.as_deref() == Some(s.as_str()))
@@ -614,23 +596,13 @@ pub(crate) fn person_clear(storage: &dyn Storage, id: &str) -> ApiResult<Option<
 
 /// Count the rows an export will write (to decide between a direct download and a job).
 fn estimate(storage: &dyn Storage, viewer: &Viewer, what: What, q: &ExportQuery) -> ApiResult<u64> {
-    let conn = open_db_at(
-        storage
-            .server_db()
-            .ok_or_else(|| ApiError::Internal("no database file".into()))?,
-    )?;
     let area = Area::load(storage, viewer)?;
     let grids = area.grids_under(q.node.as_deref())?;
-    let grids_json = serde_json::to_string(&grids).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let sql = match what {
-        What::Ledgers => "SELECT count(*) FROM ledgers WHERE grid_id IN (SELECT value FROM json_each(?1))",
-        What::Cases => {
-            "SELECT count(*) FROM cases WHERE grid_id IN (SELECT value FROM json_each(?1)) AND state != 'draft'"
-        }
-        What::Report => return Ok(0),
-    };
-    let n: i64 = conn.query_row(sql, [grids_json], |r| r.get(0)).map_err(db_err)?;
-    Ok(n.max(0) as u64)
+    Ok(match what {
+        What::Ledgers => storage.ledger_count_in(&grids)?,
+        What::Cases => storage.case_count(&grids)?,
+        What::Report => 0,
+    })
 }
 
 /// A background export.

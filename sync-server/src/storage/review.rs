@@ -96,4 +96,10 @@ pub trait ReviewReads {
     /// Ledger export: the members of the households visited on the days of the ledgers matching
     /// `f`, handed to `each` one by one; `each` answers false to stop.
     fn visited_members(&self, f: &LedgerFilter, each: &mut dyn FnMut(VisitedMember) -> bool) -> Result<()>;
+
+    /// Exports: how many cases of `grids` have left 采集.
+    fn case_count(&self, grids: &[String]) -> Result<u64>;
+
+    /// Exports: how many ledgers `grids` have.
+    fn ledger_count_in(&self, grids: &[String]) -> Result<u64>;
 }

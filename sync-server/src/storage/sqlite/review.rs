@@ -3,7 +3,7 @@
 
 use rusqlite::OptionalExtension;
 
-use super::SqliteStorage;
+use super::{SqliteStorage, json_list};
 use crate::storage::review::cases::CaseDoc;
 use crate::storage::review::erase::PersonMatch;
 use crate::storage::review::ledgers::{LedgerFilter, LedgerListRow, MaskedPerson, VisitedMember};
@@ -114,5 +114,27 @@ impl ReviewReads for SqliteStorage {
 
     fn visited_members(&self, f: &LedgerFilter, each: &mut dyn FnMut(VisitedMember) -> bool) -> Result<()> {
         self.read(|c| ledgers::visited_members(c, f, each))
+    }
+
+    fn case_count(&self, grids: &[String]) -> Result<u64> {
+        self.read(|c| {
+            let n: i64 = c.query_row(
+                "SELECT count(*) FROM cases WHERE grid_id IN (SELECT value FROM json_each(?1)) AND state != 'draft'",
+                [json_list(grids)],
+                |r| r.get(0),
+            )?;
+            Ok(n.max(0) as u64)
+        })
+    }
+
+    fn ledger_count_in(&self, grids: &[String]) -> Result<u64> {
+        self.read(|c| {
+            let n: i64 = c.query_row(
+                "SELECT count(*) FROM ledgers WHERE grid_id IN (SELECT value FROM json_each(?1))",
+                [json_list(grids)],
+                |r| r.get(0),
+            )?;
+            Ok(n.max(0) as u64)
+        })
     }
 }
