@@ -221,10 +221,6 @@ const NOT_YET: &[(&str, &str)] = &[
     ),
     (
         "sync-server/src/review.rs",
-        "rusqlite in review: SQL lives in the storage layer",
-    ),
-    (
-        "sync-server/src/review.rs",
         "review uses the crate root's own item `crate::AppState`: move it into a ranked module",
     ),
     (
@@ -242,10 +238,6 @@ const NOT_YET: &[(&str, &str)] = &[
     (
         "sync-server/src/review/admin.rs",
         "review uses the crate root's own item `crate::blocking`: move it into a ranked module",
-    ),
-    (
-        "sync-server/src/review/admin.rs",
-        "rusqlite in review: SQL lives in the storage layer",
     ),
     (
         "sync-server/src/review/cases.rs",

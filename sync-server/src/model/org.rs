@@ -24,3 +24,20 @@ pub struct FieldWorker {
     /// Org node (grid) the account is bound to.
     pub org_node: String,
 }
+
+/// A current org node (no end date) as the admin pages and the tree list it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrentNode {
+    /// Id.
+    pub id: String,
+    /// Level key.
+    pub level: String,
+    /// Code (统一编码).
+    pub code: String,
+    /// Name.
+    pub name: String,
+    /// Parent id (empty for the district).
+    pub parent: String,
+    /// First day it is in effect (`YYYY-MM-DD`).
+    pub effective_from: String,
+}

@@ -2,7 +2,7 @@
 //! (rank 2, `storage`).
 
 use crate::model::accounts::OrgGrid;
-use crate::model::org::Node;
+use crate::model::org::{CurrentNode, Node};
 use crate::storage::Result;
 
 /// 组织架构: the org tree as grants and the dashboard read it.
@@ -15,4 +15,7 @@ pub trait OrgTree {
 
     /// The departments (部门): `(id, name)`, by name.
     fn departments(&self) -> Result<Vec<(String, String)>>;
+
+    /// The current org nodes (no end date), by code, level and name.
+    fn current_org_nodes(&self) -> Result<Vec<CurrentNode>>;
 }

@@ -2,7 +2,7 @@
 
 use super::SqliteStorage;
 use crate::model::accounts::OrgGrid;
-use crate::model::org::Node;
+use crate::model::org::{CurrentNode, Node};
 use crate::storage::{OrgTree, Result};
 
 impl OrgTree for SqliteStorage {
@@ -49,6 +49,26 @@ impl OrgTree for SqliteStorage {
             let mut stmt =
                 c.prepare_cached("SELECT id, name FROM org_nodes WHERE level = 'department' ORDER BY name")?;
             let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn current_org_nodes(&self) -> Result<Vec<CurrentNode>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, level, code, name, coalesce(parent, ''), effective_from FROM org_nodes
+                 WHERE effective_to IS NULL ORDER BY code, level, name",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(CurrentNode {
+                    id: r.get(0)?,
+                    level: r.get(1)?,
+                    code: r.get(2)?,
+                    name: r.get(3)?,
+                    parent: r.get(4)?,
+                    effective_from: r.get(5)?,
+                })
+            })?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }
