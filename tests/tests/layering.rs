@@ -160,10 +160,6 @@ const NOT_YET: &[(&str, &str)] = &[
     ("core/src/wipe.rs", "impl Store outside store/ and sync/apply.rs"),
     (
         "sync-server/src/admin/accounts.rs",
-        "rusqlite in admin: SQL lives in the storage layer",
-    ),
-    (
-        "sync-server/src/admin/accounts.rs",
         "admin uses the crate root's own item `crate::now_ms`: move it into a ranked module",
     ),
     (
@@ -173,10 +169,6 @@ const NOT_YET: &[(&str, &str)] = &[
     (
         "sync-server/src/admin/backup.rs",
         "admin uses the crate root's own item `crate::now_ms`: move it into a ranked module",
-    ),
-    (
-        "sync-server/src/admin/init.rs",
-        "rusqlite in admin: SQL lives in the storage layer",
     ),
     (
         "sync-server/src/admin/org.rs",

@@ -18,4 +18,10 @@ pub trait OrgTree {
 
     /// The current org nodes (no end date), by code, level and name.
     fn current_org_nodes(&self) -> Result<Vec<CurrentNode>>;
+
+    /// The level of a current org node (`None`: no such node, or closed).
+    fn current_node_level(&self, id: &str) -> Result<Option<String>>;
+
+    /// The current district node, `(id, code)`, if any (the lowest id if there were several).
+    fn district(&self) -> Result<Option<(String, String)>>;
 }

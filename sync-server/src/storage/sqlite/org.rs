@@ -1,5 +1,7 @@
 //! [`OrgTree`] on SQLite (rank 2, `storage`).
 
+use rusqlite::OptionalExtension;
+
 use super::SqliteStorage;
 use crate::model::accounts::OrgGrid;
 use crate::model::org::{CurrentNode, Node};
@@ -70,6 +72,24 @@ impl OrgTree for SqliteStorage {
                 })
             })?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    fn current_node_level(&self, id: &str) -> Result<Option<String>> {
+        self.read(|c| {
+            Ok(c.prepare_cached("SELECT level FROM org_nodes WHERE id = ?1 AND effective_to IS NULL")?
+                .query_row([id], |r| r.get(0))
+                .optional()?)
+        })
+    }
+
+    fn district(&self) -> Result<Option<(String, String)>> {
+        self.read(|c| {
+            Ok(c.prepare_cached(
+                "SELECT id, code FROM org_nodes WHERE level = 'district' AND effective_to IS NULL ORDER BY id LIMIT 1",
+            )?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
         })
     }
 }
