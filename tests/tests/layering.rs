@@ -171,10 +171,6 @@ const NOT_YET: &[(&str, &str)] = &[
         "admin uses the crate root's own item `crate::now_ms`: move it into a ranked module",
     ),
     (
-        "sync-server/src/admin/org.rs",
-        "rusqlite in admin: SQL lives in the storage layer",
-    ),
-    (
         "sync-server/src/admin/residents.rs",
         "admin uses the crate root's own item `crate::now_ms`: move it into a ranked module",
     ),

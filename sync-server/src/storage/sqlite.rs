@@ -18,6 +18,7 @@ mod keys;
 mod operations;
 mod org;
 mod review;
+pub mod working_store;
 
 use crate::server_db::ServerDb;
 use crate::storage::{Result, StorageError};

@@ -77,9 +77,11 @@ impl OrgTree for SqliteStorage {
 
     fn current_node_level(&self, id: &str) -> Result<Option<String>> {
         self.read(|c| {
-            Ok(c.prepare_cached("SELECT level FROM org_nodes WHERE id = ?1 AND effective_to IS NULL")?
-                .query_row([id], |r| r.get(0))
-                .optional()?)
+            Ok(
+                c.prepare_cached("SELECT level FROM org_nodes WHERE id = ?1 AND effective_to IS NULL")?
+                    .query_row([id], |r| r.get(0))
+                    .optional()?,
+            )
         })
     }
 
