@@ -164,10 +164,6 @@ const NOT_YET: &[(&str, &str)] = &[
     ),
     (
         "sync-server/src/admin/backup.rs",
-        "rusqlite in admin: SQL lives in the storage layer",
-    ),
-    (
-        "sync-server/src/admin/backup.rs",
         "admin uses the crate root's own item `crate::now_ms`: move it into a ranked module",
     ),
     (

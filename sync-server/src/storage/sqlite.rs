@@ -14,6 +14,7 @@ use rusqlite::{Connection, OptionalExtension};
 mod accounts;
 pub mod audit;
 mod change_log;
+pub mod files;
 mod keys;
 mod operations;
 mod org;
