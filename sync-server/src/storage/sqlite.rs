@@ -3,13 +3,13 @@
 //!
 //! The file holds the phone's schema (`gridbook_core::db::migrate`: `docs` and the query
 //! tables, filled by `gridbook_core::materialize::record`, so supervisor review can query the
-//! same tables as a phone) plus the server's own tables below, versioned in `server_meta`.
+//! same tables as a phone) plus the server's own tables ([`schema`]: `sync-server/migrations/NNN_*.sql`), versioned in
+//! `server_meta`.
 
 use std::path::Path;
 use std::sync::Mutex;
 
-use gridbook_core::Error;
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 
 mod accounts;
 pub mod audit;
@@ -19,85 +19,11 @@ mod keys;
 mod operations;
 mod org;
 mod review;
+pub mod schema;
 pub mod working_store;
 
 use crate::server_db::ServerDb;
 use crate::storage::{Result, StorageError};
-
-/// Server-only schema steps; index + 1 = `server_meta.schema_version` after the step.
-const SERVER_MIGRATIONS: &[&str] = &[
-    "
-CREATE TABLE change_log (
-    seq           INTEGER PRIMARY KEY,
-    scope         TEXT NOT NULL,
-    doc_id        TEXT NOT NULL,
-    hash          TEXT NOT NULL UNIQUE,
-    bytes         BLOB NOT NULL,
-    origin_device TEXT NOT NULL,
-    received_at   INTEGER NOT NULL
-) STRICT;
-CREATE INDEX change_log_scope ON change_log (scope, seq);
-CREATE INDEX server_docs_scope ON docs (scope, id);
-CREATE TABLE accounts (
-    id            TEXT PRIMARY KEY,
-    username      TEXT NOT NULL UNIQUE,
-    display_name  TEXT NOT NULL,
-    password_hash TEXT NOT NULL,
-    role          TEXT NOT NULL,
-    org_node      TEXT NOT NULL,
-    disabled      INTEGER NOT NULL DEFAULT 0
-) STRICT;
-CREATE TABLE devices (
-    id         TEXT PRIMARY KEY,
-    account_id TEXT NOT NULL REFERENCES accounts (id),
-    name       TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
-    revoked_at INTEGER
-) STRICT;
-CREATE TABLE tokens (
-    hash       TEXT PRIMARY KEY,
-    device_id  TEXT NOT NULL REFERENCES devices (id),
-    created_at INTEGER NOT NULL,
-    expires_at INTEGER NOT NULL,
-    revoked_at INTEGER
-) STRICT;
-CREATE INDEX tokens_device ON tokens (device_id);
-",
-    "
--- 分派: the cases dispatched to each department, and the log position of each case's latest
--- change, so a department's devices pull exactly those cases (as whole documents).
-CREATE TABLE case_departments (
-    department TEXT NOT NULL,
-    doc_id     TEXT NOT NULL,
-    last_seq   INTEGER NOT NULL,
-    PRIMARY KEY (department, doc_id)
-) STRICT;
-CREATE INDEX case_departments_seq ON case_departments (department, last_seq);
-CREATE INDEX case_departments_doc ON case_departments (doc_id);
-",
-    // 3: district administration (issue 11): when each device last synced, with which app.
-    "
-ALTER TABLE devices ADD COLUMN last_sync_at INTEGER;
-ALTER TABLE devices ADD COLUMN app_version TEXT;
-",
-    "
-CREATE TABLE refresh_tokens (
-    hash       TEXT PRIMARY KEY,
-    device_id  TEXT NOT NULL REFERENCES devices (id),
-    created_at INTEGER NOT NULL,
-    expires_at INTEGER NOT NULL,
-    used_at    INTEGER
-) STRICT;
-CREATE INDEX refresh_tokens_device ON refresh_tokens (device_id);
-",
-    // 审计日志 (issue 9): see `audit` (and `crate::audit`).
-    audit::SCHEMA,
-    // 6: sessions that end (issue 24): revoked refresh tokens, dashboard-session tokens.
-    "
-ALTER TABLE refresh_tokens ADD COLUMN revoked_at INTEGER;
-ALTER TABLE tokens ADD COLUMN web INTEGER NOT NULL DEFAULT 0;
-",
-];
 
 /// The embedded SQLite storage.
 pub struct SqliteStorage {
@@ -126,7 +52,7 @@ impl SqliteStorage {
     }
 
     /// Open (or create) the database file with its key, if any (a plain file is encrypted in
-    /// place first; a key that does not fit is [`Error::WrongKey`]), and bring both schemas up
+    /// place first; a key that does not fit is [`gridbook_core::Error::WrongKey`]), and bring both schemas up
     /// to date. Every connection, writer and readers, gets the key (ADR 0009).
     pub fn open_db(db: &ServerDb, max_readers: usize) -> gridbook_core::Result<SqliteStorage> {
         let mut conn = db.open_writer()?;
@@ -135,31 +61,7 @@ impl SqliteStorage {
         // store chose for itself.
         conn.pragma_update(None, "synchronous", "FULL")?;
         gridbook_core::db::migrate(&mut conn)?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS server_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;",
-        )?;
-        let found: i64 = conn
-            .query_row("SELECT value FROM server_meta WHERE key = 'schema_version'", [], |r| {
-                r.get::<_, String>(0)
-            })
-            .optional()?
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        if found > SERVER_MIGRATIONS.len() as i64 {
-            return Err(Error::SchemaTooNew {
-                found,
-                supported: SERVER_MIGRATIONS.len() as i64,
-            });
-        }
-        for (i, sql) in SERVER_MIGRATIONS.iter().enumerate().skip(found as usize) {
-            let tx = conn.transaction()?;
-            tx.execute_batch(sql)?;
-            tx.execute(
-                "INSERT INTO server_meta (key, value) VALUES ('schema_version', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                [(i + 1).to_string()],
-            )?;
-            tx.commit()?;
-        }
+        schema::migrate(&mut conn)?;
         Ok(SqliteStorage {
             db: db.clone(),
             writer: Mutex::new(conn),

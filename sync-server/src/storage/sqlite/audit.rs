@@ -9,23 +9,7 @@ use crate::model::audit::{ChainCheck, Entry, GENESIS, NewEntry, Verdict, entry_h
 use crate::server_db::ServerDb;
 
 /// SQL of the table (a server migration step).
-pub const SCHEMA: &str = "
-CREATE TABLE audit_log (
-    seq       INTEGER PRIMARY KEY,
-    at        INTEGER NOT NULL,
-    actor     TEXT NOT NULL,
-    action    TEXT NOT NULL,
-    target    TEXT NOT NULL,
-    detail    TEXT NOT NULL,
-    prev_hash TEXT NOT NULL,
-    hash      TEXT NOT NULL
-) STRICT;
-CREATE INDEX audit_log_target ON audit_log (target, seq);
-CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
-BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
-CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
-BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
-";
+pub const SCHEMA: &str = include_str!("../../../migrations/005_audit_log.sql");
 
 /// Append inside an open transaction (the SQLite storage's writer).
 pub fn append_sql(conn: &Connection, e: &NewEntry) -> rusqlite::Result<Entry> {
