@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use gridbook_sync_server::admin::residents::{self, ImportError};
 use gridbook_sync_server::demo;
-use gridbook_sync_server::storage::Storage;
+use gridbook_sync_server::storage::ChangeLog;
 use gridbook_sync_server::storage::sqlite::SqliteStorage;
 
 /// A field of `/proc/self/status`, KiB.

@@ -328,7 +328,7 @@ fn main() {
         let progress = Progress::default();
         let t = Instant::now();
         exports::export_to_file(
-            &gridbook_sync_server::server_db::ServerDb::plain(config.db_path()),
+            state.storage.as_ref(),
             &viewer,
             What::Cases,
             &q,

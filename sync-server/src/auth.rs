@@ -260,7 +260,7 @@ pub struct Refreshed {
 /// Exchange a refresh token for a new access token and a new refresh token. A refresh token
 /// works once; a revoked device gets `device_revoked` (and wipes itself); a refresh token ended
 /// by a logout, a password change or reset gets `token_revoked`. The exchange is one
-/// transaction ([`Storage::exchange_refresh_token`]), so a revocation running at the same time
+/// transaction ([`crate::storage::Accounts::exchange_refresh_token`]), so a revocation running at the same time
 /// either refuses it or also ends the new pair. Blocking.
 pub fn refresh(
     storage: &Arc<dyn Storage>,

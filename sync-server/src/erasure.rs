@@ -53,7 +53,7 @@ pub fn check_reason(reason: &str) -> ApiResult<String> {
 }
 
 /// Erase a person on the server by `actor` (an account id, or `cli`) from `device` (if any):
-/// check the reason, destroy the key ([`Storage::erase_person`]: 404 `not_found` for anything
+/// check the reason, destroy the key ([`crate::storage::PersonKeys::erase_person`]: 404 `not_found` for anything
 /// but a person), then append the audit entry. Returns the erasure's `seq`; erasing an erased
 /// person again returns the same `seq` (and is audited again, with its own reason).
 pub fn erase(

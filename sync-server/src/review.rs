@@ -18,7 +18,7 @@
 //! - [`erase`]: a district admin's erase form (find, reason, confirm), audited.
 //! - [`write`]: the one write path: a review step or workflow transition appended to the
 //!   record's Automerge document as a change by the web session's device (a server-side actor),
-//!   committed through [`crate::storage::Storage::commit`] exactly like an accepted pushed
+//!   committed through [`crate::storage::ChangeLog::commit`] exactly like an accepted pushed
 //!   change (change log row + the server's copy + query tables), so the phones pull it.
 //!
 //! Pages answer errors with a friendly zh-CN (or English) page; `/review/api/*` answers JSON
@@ -45,7 +45,6 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::Connection;
 use serde::Deserialize;
 use session::Q;
 
@@ -183,22 +182,6 @@ async fn set_lang(State(app): State<AppState>, Q(q): Q<LangQuery>) -> Response {
 /// signed in). Phones and scripts use `/v1/*`.
 async fn root() -> Redirect {
     Redirect::to("/review")
-}
-
-/// Open a read-only connection to the server's database (the query tables the phones have,
-/// plus the server's accounts), with its key if it is encrypted.
-pub fn open_db(app: &AppState) -> ApiResult<Connection> {
-    open_db_at(&app.db)
-}
-
-/// [`open_db`] for a database file and key (`AppState::db`, or made for a CLI).
-pub fn open_db_at(db: &crate::server_db::ServerDb) -> ApiResult<Connection> {
-    db.open_read_only().map_err(|e| db.explain(e))
-}
-
-/// A SQLite error as an [`ApiError`].
-pub fn db_err(e: rusqlite::Error) -> ApiError {
-    ApiError::Core(gridbook_core::Error::from(e))
 }
 
 /// A typed 422 for a bad input field.

@@ -44,8 +44,7 @@ impl Grants {
     }
 }
 
-/// Prefix of a department's scope.
-pub const DEPARTMENT_SCOPE_PREFIX: &str = "dept:";
+pub use crate::model::scopes::DEPARTMENT_SCOPE_PREFIX;
 
 /// The scope of the department at `org_node`: what its devices pull (the cases dispatched to
 /// it) and what its grants name.

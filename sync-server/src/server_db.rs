@@ -377,7 +377,7 @@ mod tests {
     /// (HMAC-SHA256), page by page encrypted: it opens with the key only and shows no plaintext.
     #[test]
     fn an_encrypted_storage_backs_up_encrypted() {
-        use crate::storage::Storage;
+        use crate::storage::Operations;
         let dir = tempfile::tempdir().unwrap();
         let db = ServerDb::new(dir.path().join("s.sqlite3"), Some(key(7)));
         let storage = crate::storage::sqlite::SqliteStorage::open_db(&db, 2).unwrap();

@@ -37,13 +37,7 @@ fn invalid(code: &'static str, field: &str, reason: String) -> ApiError {
 
 /// Check that `org_node` is a current node of a level `role` may be bound to.
 pub fn check_binding(storage: &dyn Storage, role: Role, org_node: &str) -> ApiResult<()> {
-    let store = super::residents::admin_store(storage, "check")?;
-    let level: Option<String> = rusqlite::OptionalExtension::optional(store.connection().query_row(
-        "SELECT level FROM org_nodes WHERE id = ?1 AND effective_to IS NULL",
-        [org_node],
-        |r| r.get(0),
-    ))
-    .map_err(gridbook_core::Error::from)?;
+    let level = storage.current_node_level(org_node)?;
     let Some(level) = level else {
         return Err(ApiError::Core(gridbook_core::Error::NotFound {
             kind: "org_node",

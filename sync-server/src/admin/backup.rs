@@ -25,12 +25,12 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use gridbook_core::StoreKey;
-use rusqlite::OptionalExtension;
 
 use crate::error::ApiError;
-use crate::server_db::{Access, ServerDb};
+use crate::server_db::ServerDb;
 use crate::storage::Storage;
 use crate::storage::sqlite::SqliteStorage;
+use crate::storage::sqlite::files::{self, FileError};
 
 /// How far above the backup's last `seq` the first one after a restore lies.
 pub const RESTORE_SEQ_GAP: i64 = 1 << 32;
@@ -66,15 +66,15 @@ pub enum BackupError {
     Api(#[from] ApiError),
 }
 
-impl From<gridbook_core::Error> for BackupError {
-    fn from(e: gridbook_core::Error) -> Self {
-        BackupError::Api(ApiError::Core(e))
+impl From<crate::storage::StorageError> for BackupError {
+    fn from(e: crate::storage::StorageError) -> Self {
+        BackupError::Api(e.into())
     }
 }
 
-impl From<rusqlite::Error> for BackupError {
-    fn from(e: rusqlite::Error) -> Self {
-        BackupError::from(gridbook_core::Error::from(e))
+impl From<gridbook_core::Error> for BackupError {
+    fn from(e: gridbook_core::Error) -> Self {
+        BackupError::Api(ApiError::Core(e))
     }
 }
 
@@ -153,47 +153,21 @@ fn sync_dir(path: &Path) -> Result<(), BackupError> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
 }
 
+/// A file check's failure as a [`BackupError`] about `path`.
+fn file_error(path: &Path) -> impl FnOnce(FileError) -> BackupError + '_ {
+    move |e| match e {
+        FileError::Unsound(reason) => BackupError::Unsound {
+            path: path.to_path_buf(),
+            reason,
+        },
+        FileError::Api(e) => BackupError::Api(e),
+    }
+}
+
 /// Check that `file` opens with its key (or, with `accept_plain`, is a plain database), is
 /// intact and holds a change log; its last `seq`.
 fn check_sound(file: &ServerDb, accept_plain: bool) -> Result<i64, BackupError> {
-    open_sound(file, accept_plain).map(|(_, last_seq)| last_seq)
-}
-
-/// [`check_sound`], keeping the read-only connection.
-fn open_sound(file: &ServerDb, accept_plain: bool) -> Result<(rusqlite::Connection, i64), BackupError> {
-    let path = file.path();
-    let unsound = |reason: String| BackupError::Unsound {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let conn = match file.open_read_only() {
-        Ok(conn) => conn,
-        Err(gridbook_core::Error::WrongKey) if file.is_encrypted() => {
-            if accept_plain && file.file_is_plain()? {
-                ServerDb::plain(path)
-                    .open_read_only()
-                    .map_err(|e| unsound(e.to_string()))?
-            } else {
-                return Err(BackupError::Api(file.explain(gridbook_core::Error::WrongKey)));
-            }
-        }
-        Err(gridbook_core::Error::WrongKey) => {
-            return Err(unsound(
-                "not a database, or an encrypted one: give the database key (--db-key-file)".into(),
-            ));
-        }
-        Err(e) => return Err(unsound(e.to_string())),
-    };
-    let integrity: String = conn
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .map_err(|e| unsound(e.to_string()))?;
-    if integrity != "ok" {
-        return Err(unsound(format!("integrity_check: {integrity}")));
-    }
-    let last_seq = conn
-        .query_row("SELECT coalesce(max(seq), 0) FROM change_log", [], |r| r.get(0))
-        .map_err(|e| unsound(format!("no change log: {e}")))?;
-    Ok((conn, last_seq))
+    files::check_sound(file, accept_plain).map_err(file_error(file.path()))
 }
 
 /// What [`verify_backup`] found in a sound backup.
@@ -213,23 +187,7 @@ pub fn verify_backup(file: &ServerDb) -> Result<BackupCheck, BackupError> {
     if !file.path().is_file() {
         return Err(BackupError::Missing(file.path().to_path_buf()));
     }
-    let (conn, last_seq) = open_sound(file, true)?;
-    if file.is_encrypted() && !file.file_is_plain()? {
-        let mut stmt = conn.prepare("PRAGMA cipher_integrity_check")?;
-        let problems: Vec<String> = stmt
-            .query_map([], |r| r.get::<_, String>(0))?
-            .collect::<rusqlite::Result<_>>()?;
-        if !problems.is_empty() {
-            return Err(BackupError::Unsound {
-                path: file.path().to_path_buf(),
-                reason: format!("cipher_integrity_check: {}", problems.join("; ")),
-            });
-        }
-    }
-    let audit = crate::audit::verify(&conn).map_err(|e| BackupError::Unsound {
-        path: file.path().to_path_buf(),
-        reason: format!("audit log: {e}"),
-    })?;
+    let (last_seq, audit) = files::verify_file(file).map_err(file_error(file.path()))?;
     Ok(BackupCheck { last_seq, audit })
 }
 
@@ -362,15 +320,9 @@ pub fn restore_with_key(
             &format!("last_seq={last_seq} marker_seq={}", last_seq + RESTORE_SEQ_GAP),
         )?;
         drop(storage);
-        let conn = staged_db.open(Access::ReadWrite)?;
         let now = crate::model::clock::now_ms();
         let marker = last_seq + RESTORE_SEQ_GAP;
-        conn.execute(
-            "INSERT INTO change_log (seq, scope, doc_id, hash, bytes, origin_device, received_at)
-             VALUES (?1, ?2, '', ?3, x'', 'restore', ?4)",
-            rusqlite::params![marker, RESTORE_SCOPE, format!("restore:{now}"), now],
-        )?;
-        let ok: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        let ok = files::write_restore_marker(&staged_db, marker, RESTORE_SCOPE, now).map_err(file_error(&staged))?;
         if ok != "ok" {
             return Err(BackupError::Unsound {
                 path: backup_file.to_path_buf(),
@@ -421,14 +373,5 @@ pub fn schema_versions(db: &Path) -> Result<(i64, i64), BackupError> {
 
 /// [`schema_versions`] of a database file opened with its key, if any.
 pub fn schema_versions_of(db: &ServerDb) -> Result<(i64, i64), BackupError> {
-    let conn = db.open_read_only().map_err(|e| db.explain(e))?;
-    let core: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    let server: i64 = conn
-        .query_row("SELECT value FROM server_meta WHERE key = 'schema_version'", [], |r| {
-            r.get::<_, String>(0)
-        })
-        .optional()?
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    Ok((core, server))
+    files::schema_versions(db).map_err(file_error(db.path()))
 }

@@ -15,7 +15,6 @@
 use std::path::{Path, PathBuf};
 
 use gridbook_core::domain::{OrgLevel, OrgNode, Role};
-use rusqlite::OptionalExtension;
 
 use super::accounts::HashCost;
 use super::residents::{admin_store, commit_outbox};
@@ -82,6 +81,12 @@ pub enum InitError {
     Api(#[from] ApiError),
 }
 
+impl From<crate::storage::StorageError> for InitError {
+    fn from(e: crate::storage::StorageError) -> Self {
+        InitError::Api(e.into())
+    }
+}
+
 impl From<gridbook_core::Error> for InitError {
     fn from(e: gridbook_core::Error) -> Self {
         InitError::Api(ApiError::Core(e))
@@ -117,16 +122,7 @@ impl InitError {
 
 /// The current district node (id, code) of the server's org tree, if any.
 pub fn district(storage: &dyn Storage) -> Result<Option<(String, String)>, ApiError> {
-    let store = admin_store(storage, "init")?;
-    Ok(store
-        .connection()
-        .query_row(
-            "SELECT id, code FROM org_nodes WHERE level = 'district' AND effective_to IS NULL ORDER BY id LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()
-        .map_err(gridbook_core::Error::from)?)
+    Ok(storage.district()?)
 }
 
 /// The district node and account count of the database of `storage`.

@@ -12,13 +12,13 @@ use std::collections::HashMap;
 use chrono::NaiveDate;
 use gridbook_core::domain::{GridAssignment, Household, HousingUse, OrgLevel, OrgNode};
 use gridbook_core::{Error, Store};
-use rusqlite::OptionalExtension;
 use serde::Serialize;
 
 use super::residents::{ImportError, ImportReport, RowIssue, admin_store, commit_outbox, read_table};
 use crate::audit::Action;
 use crate::error::{ApiError, ApiResult};
 use crate::storage::Storage;
+use crate::storage::sqlite::working_store;
 
 /// Create a node; returns its id.
 pub fn create_node(storage: &dyn Storage, node: &OrgNode, operator: &str) -> ApiResult<String> {
@@ -95,27 +95,11 @@ fn node_by_code(store: &Store, level: OrgLevel, code: &str) -> ApiResult<Option<
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default();
-    Ok(store
-        .connection()
-        .query_row(
-            "SELECT id FROM org_nodes WHERE level = ?1 AND code = ?2 AND effective_to IS NULL",
-            [&level, &code.to_string()],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(Error::from)?)
+    Ok(working_store::node_by_code(store, &level, code)?)
 }
 
 fn child_by_name(store: &Store, parent: &str, name: &str) -> ApiResult<Option<String>> {
-    Ok(store
-        .connection()
-        .query_row(
-            "SELECT id FROM org_nodes WHERE parent = ?1 AND name = ?2 AND effective_to IS NULL",
-            [parent, name],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(Error::from)?)
+    Ok(working_store::child_by_name(store, parent, name)?)
 }
 
 /// Import the org spreadsheet (XLSX or UTF-8 CSV), all or nothing. Nodes that exist (same
@@ -149,15 +133,7 @@ pub fn import_org(
         return Err(ImportError::MissingColumns(missing));
     }
     let mut store = admin_store(storage, operator)?;
-    let district: Option<String> = store
-        .connection()
-        .query_row(
-            "SELECT id FROM org_nodes WHERE level = 'district' AND effective_to IS NULL",
-            [],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(Error::from)?;
+    let district = working_store::district(&store)?;
     let Some(district) = district else {
         return Err(ImportError::NoDistrict);
     };
@@ -313,28 +289,22 @@ fn level_rank(level: &str) -> usize {
 /// by level, code and name (a department after the sub-districts). Nodes whose parent is not
 /// current (closed) are listed as roots after the district, so none is hidden.
 pub fn tree(storage: &dyn Storage) -> ApiResult<Vec<TreeLine>> {
-    let store = admin_store(storage, "org")?;
-    let mut nodes: Vec<(String, TreeLine)> = {
-        let mut stmt = store
-            .connection()
-            .prepare("SELECT id, name, level, code, coalesce(parent, '') FROM org_nodes WHERE effective_to IS NULL")
-            .map_err(Error::from)?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(4)?,
-                    TreeLine {
-                        depth: 0,
-                        id: r.get(0)?,
-                        name: r.get(1)?,
-                        level: r.get(2)?,
-                        code: r.get(3)?,
-                    },
-                ))
-            })
-            .map_err(Error::from)?;
-        rows.collect::<rusqlite::Result<_>>().map_err(Error::from)?
-    };
+    let mut nodes: Vec<(String, TreeLine)> = storage
+        .current_org_nodes()?
+        .into_iter()
+        .map(|n| {
+            (
+                n.parent,
+                TreeLine {
+                    depth: 0,
+                    id: n.id,
+                    name: n.name,
+                    level: n.level,
+                    code: n.code,
+                },
+            )
+        })
+        .collect();
     nodes.sort_by(|(_, a), (_, b)| {
         (level_rank(&a.level), &a.code, &a.name, &a.id).cmp(&(level_rank(&b.level), &b.code, &b.name, &b.id))
     });

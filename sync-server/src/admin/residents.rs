@@ -7,7 +7,7 @@
 //! every bad row and column with the reason in zh-CN and English. Nothing is written until the
 //! file is clean; then the records are made as ordinary Automerge documents by a `core`
 //! [`Store`] (the demo district's path, [`crate::demo`]) and stored with one
-//! [`Storage::commit`], so they sync to the devices whose grids cover them.
+//! [`crate::storage::ChangeLog::commit`], so they sync to the devices whose grids cover them.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::Cursor;
@@ -24,6 +24,7 @@ use gridbook_core::{Identity, Store};
 use serde::Serialize;
 
 use crate::error::{ApiError, ApiResult};
+use crate::storage::sqlite::working_store;
 use crate::storage::{CommitBatch, LogEntry, SavedDoc, Storage};
 
 /// One column of the residents file: machine key, zh-CN header, English header, required.
@@ -171,6 +172,12 @@ pub enum ImportError {
     /// Storage or documents failed.
     #[error(transparent)]
     Api(#[from] ApiError),
+}
+
+impl From<crate::storage::StorageError> for ImportError {
+    fn from(e: crate::storage::StorageError) -> Self {
+        ImportError::Api(e.into())
+    }
 }
 
 impl From<gridbook_core::Error> for ImportError {
@@ -790,23 +797,8 @@ pub(crate) fn admin_store(storage: &dyn Storage, operator: &str) -> ApiResult<St
 /// The reference data of the server's database on `today`.
 pub fn reference(storage: &dyn Storage, store: &Store, today: NaiveDate) -> ApiResult<Reference> {
     let mut grids_by_code = HashMap::new();
-    {
-        let mut stmt = store
-            .connection()
-            .prepare(
-                "SELECT code, id FROM org_nodes WHERE level IN ('grid', 'sub_grid')
-                 AND effective_from <= ?1 AND (effective_to IS NULL OR effective_to >= ?1)",
-            )
-            .map_err(gridbook_core::Error::from)?;
-        let rows = stmt
-            .query_map([today.to_string()], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-            })
-            .map_err(gridbook_core::Error::from)?;
-        for r in rows {
-            let (code, id) = r.map_err(gridbook_core::Error::from)?;
-            grids_by_code.insert(code, id);
-        }
+    for (code, id) in working_store::grids_by_code(store, &today.to_string())? {
+        grids_by_code.insert(code, id);
     }
     // ID numbers are sealed with each person's key (crypto-shredding, ADR 0004): open them with
     // the keys the server holds; an erased person's number is gone and no longer a duplicate.
@@ -910,18 +902,10 @@ pub fn commit_outbox(storage: &dyn Storage, store: &Store) -> ApiResult<()> {
     let ids: BTreeSet<&str> = outbox.iter().map(|e| e.doc_id.as_str()).collect();
     let mut scopes = HashMap::new();
     let mut docs = Vec::with_capacity(ids.len());
-    {
-        let mut stmt = store
-            .connection()
-            .prepare_cached("SELECT scope, bytes FROM docs WHERE id = ?1")
-            .map_err(gridbook_core::Error::from)?;
-        for id in ids {
-            let (scope, bytes): (Option<String>, Vec<u8>) = stmt
-                .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
-                .map_err(gridbook_core::Error::from)?;
-            scopes.insert(id.to_string(), scope.unwrap_or_default());
-            docs.push(SavedDoc::from_saved(id.to_string(), bytes)?);
-        }
+    for id in ids {
+        let (scope, bytes) = working_store::doc_scope_bytes(store, id)?;
+        scopes.insert(id.to_string(), scope.unwrap_or_default());
+        docs.push(SavedDoc::from_saved(id.to_string(), bytes)?);
     }
     let changes = outbox
         .into_iter()

@@ -18,7 +18,7 @@ use gridbook_core::domain::Role;
 use serde::Deserialize;
 
 use super::session::{F, Q};
-use super::{Area, Lang, Layout, PageError, PageResult, Viewer, html, open_db, run};
+use super::{Area, Lang, Layout, PageError, PageResult, Viewer, html, run};
 use crate::admin::accounts::{self, DeviceRow, HashCost, NewAccount};
 use crate::admin::{backup, org, residents, rules};
 use crate::error::{ApiError, ApiResult};
@@ -94,8 +94,7 @@ fn cost(app: &AppState) -> HashCost {
 }
 
 fn layout(app: &AppState, viewer: &Viewer, here: &str) -> ApiResult<Layout> {
-    let conn = open_db(app)?;
-    let area = Area::load(&conn, viewer)?;
+    let area = Area::load(&*app.storage, viewer)?;
     Ok(Layout::new(viewer, &area, "admin", here.into()))
 }
 
@@ -497,27 +496,19 @@ async fn org_view(app: AppState, viewer: Viewer, notice: Option<String>) -> Page
     let lang = viewer.lang;
     run(move || {
         only_admin(&viewer)?;
-        let conn = open_db(&app)?;
-        let mut stmt = conn
-            .prepare(
-                "SELECT id, level, code, name, coalesce(parent, ''), effective_from FROM org_nodes
-                 WHERE effective_to IS NULL ORDER BY code, level, name",
-            )
-            .map_err(super::db_err)?;
-        let nodes = stmt
-            .query_map([], |r| {
-                Ok(OrgRow {
-                    id: r.get(0)?,
-                    level: r.get(1)?,
-                    code: r.get(2)?,
-                    name: r.get(3)?,
-                    parent: r.get(4)?,
-                    from: r.get(5)?,
-                })
+        let nodes = app
+            .storage
+            .current_org_nodes()?
+            .into_iter()
+            .map(|n| OrgRow {
+                id: n.id,
+                level: n.level,
+                code: n.code,
+                name: n.name,
+                parent: n.parent,
+                from: n.effective_from,
             })
-            .map_err(super::db_err)?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(super::db_err)?;
+            .collect();
         Ok(OrgPage {
             l: layout(&app, &viewer, "/review/admin/org")?,
             nodes,

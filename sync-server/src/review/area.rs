@@ -4,23 +4,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rusqlite::Connection;
-
-use super::{Viewer, db_err, not_found};
+use super::{Viewer, not_found};
 use crate::error::ApiResult;
-
-/// An org node.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Node {
-    /// Id.
-    pub id: String,
-    /// Name.
-    pub name: String,
-    /// Level key (`district`, `sub_district`, `community`, `grid` ...).
-    pub level: String,
-    /// Parent id.
-    pub parent: Option<String>,
-}
+pub use crate::model::org::Node;
+use crate::storage::Storage;
 
 /// What one supervisor may see.
 #[derive(Debug, Clone, Default)]
@@ -39,28 +26,13 @@ pub struct Area {
 
 impl Area {
     /// Load the area of `viewer`.
-    pub fn load(conn: &Connection, viewer: &Viewer) -> ApiResult<Area> {
-        Area::for_grants(conn, &viewer.account.org_node, &viewer.grants.grids())
+    pub fn load(storage: &dyn Storage, viewer: &Viewer) -> ApiResult<Area> {
+        Area::for_grants(storage, &viewer.account.org_node, &viewer.grants.grids())
     }
 
     /// The area of an account bound to `own` with these granted grids.
-    pub fn for_grants(conn: &Connection, own: &str, granted: &[String]) -> ApiResult<Area> {
-        let mut nodes = BTreeMap::new();
-        {
-            let mut stmt = conn
-                .prepare_cached("SELECT id, name, level, parent FROM org_nodes")
-                .map_err(db_err)?;
-            let mut rows = stmt.query([]).map_err(db_err)?;
-            while let Some(r) = rows.next().map_err(db_err)? {
-                let n = Node {
-                    id: r.get(0).map_err(db_err)?,
-                    name: r.get(1).map_err(db_err)?,
-                    level: r.get(2).map_err(db_err)?,
-                    parent: r.get(3).map_err(db_err)?,
-                };
-                nodes.insert(n.id.clone(), n);
-            }
-        }
+    pub fn for_grants(storage: &dyn Storage, own: &str, granted: &[String]) -> ApiResult<Area> {
+        let nodes = storage.org_nodes()?.into_iter().map(|n| (n.id.clone(), n)).collect();
         let mut area = Area {
             nodes,
             ..Area::default()
@@ -83,19 +55,9 @@ impl Area {
         }
         area.grids = grids;
         area.visible = visible;
-        {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT id, display_name, org_node FROM accounts WHERE role IN ('grid_worker', 'grid_leader') ORDER BY id",
-                )
-                .map_err(db_err)?;
-            let mut rows = stmt.query([]).map_err(db_err)?;
-            while let Some(r) = rows.next().map_err(db_err)? {
-                let node: String = r.get(2).map_err(db_err)?;
-                if granted.contains(&node) {
-                    area.workers
-                        .insert(r.get(0).map_err(db_err)?, r.get(1).map_err(db_err)?);
-                }
+        for w in storage.field_workers()? {
+            if granted.contains(&w.org_node) {
+                area.workers.insert(w.id, w.display_name);
             }
         }
         Ok(area)

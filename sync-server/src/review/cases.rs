@@ -17,15 +17,13 @@ use gridbook_core::cases::parse_history;
 use gridbook_core::domain::{Case, CaseKind};
 use gridbook_core::rules::{RuleBook, RulePins, Rules, default_rules};
 use gridbook_core::workflow::{self, CaseClass, CaseState, DeadlineLevel, ParamType, Transition};
-use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 
 use super::i18n::{deadline_class, deadline_key};
-use super::{
-    Area, Lang, Layout, PageError, PageResult, Viewer, db_err, html, invalid, not_found, open_db, run, urlencode,
-};
+use super::{Area, Lang, Layout, PageError, PageResult, Viewer, html, invalid, not_found, run, urlencode};
 use crate::error::{ApiError, ApiResult};
 use crate::http::AppState;
+use crate::storage::Storage;
 
 /// Rows per page of the board.
 pub const PAGE_SIZE: usize = 50;
@@ -203,46 +201,38 @@ fn fold_chunk(chunk: &[(String, String, Vec<u8>)], now: DateTime<Utc>, book: &Ru
 /// Every case of `grids` that has left 采集 (drafts stay on the phone), folded as of `now`, in
 /// the order of the table (newest first).
 pub fn scan(
-    conn: &Connection,
+    storage: &dyn Storage,
     area: &Area,
     grids: &[String],
     now: DateTime<Utc>,
     mut each: impl FnMut(BoardRow, &Case) -> ApiResult<()>,
 ) -> ApiResult<()> {
-    let grids_json = serde_json::to_string(grids).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let book = RuleBook::load(conn)?;
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT c.id, c.grid_id, d.bytes FROM cases c JOIN docs d ON d.id = c.id
-             WHERE c.grid_id IN (SELECT value FROM json_each(?1)) AND c.state != 'draft' ORDER BY c.occurred_at DESC, c.id",
-        )
-        .map_err(db_err)?;
-    let mut rows = stmt.query(params![grids_json]).map_err(db_err)?;
-    let mut chunk: Vec<(String, String, Vec<u8>)> = Vec::with_capacity(SCAN_CHUNK);
-    loop {
-        let next = rows.next().map_err(db_err)?;
-        if let Some(r) = next {
-            let grid: String = r.get(1).map_err(db_err)?;
-            chunk.push((
-                r.get(0).map_err(db_err)?,
-                area.name(&grid).to_string(),
-                r.get(2).map_err(db_err)?,
-            ));
-        }
-        if chunk.len() >= SCAN_CHUNK || (next.is_none() && !chunk.is_empty()) {
-            for (row, case) in fold_chunk(&chunk, now, &book)?.into_iter().flatten() {
+    let book = storage.rule_book()?;
+    let mut failed = None;
+    storage.case_docs(grids, SCAN_CHUNK, &mut |batch| {
+        let chunk: Vec<(String, String, Vec<u8>)> = batch
+            .into_iter()
+            .map(|d| (d.id, area.name(&d.grid_id).to_string(), d.bytes))
+            .collect();
+        let folded = fold_chunk(&chunk, now, &book).and_then(|rows| {
+            for (row, case) in rows.into_iter().flatten() {
                 each(row, &case)?;
             }
-            chunk.clear();
+            Ok(())
+        });
+        match folded {
+            Ok(()) => true,
+            Err(e) => {
+                failed = Some(e);
+                false
+            }
         }
-        if next.is_none() {
-            return Ok(());
-        }
-    }
+    })?;
+    failed.map_or(Ok(()), Err)
 }
 
 /// The board for a query.
-pub fn board(conn: &Connection, area: &Area, q: &BoardQuery, now: DateTime<Utc>) -> ApiResult<Board> {
+pub fn board(storage: &dyn Storage, area: &Area, q: &BoardQuery, now: DateTime<Utc>) -> ApiResult<Board> {
     let grids = area.grids_under(q.node.as_deref())?;
     let want = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
     let (stage, state, level, kind) = (want(&q.stage), want(&q.state), want(&q.level), want(&q.kind));
@@ -268,7 +258,7 @@ pub fn board(conn: &Connection, area: &Area, q: &BoardQuery, now: DateTime<Utc>)
     let mut by_stage = BTreeMap::new();
     let mut by_level = BTreeMap::new();
     let mut claims = Vec::new();
-    scan(conn, area, &grids, now, |r, _| {
+    scan(storage, area, &grids, now, |r, _| {
         if r.closed {
             return Ok(());
         }
@@ -445,9 +435,8 @@ pub async fn board_page(
 ) -> PageResult {
     let lang = viewer.lang;
     run(move || {
-        let conn = open_db(&app)?;
-        let area = Area::load(&conn, &viewer)?;
-        let b = board(&conn, &area, &q, Utc::now())?;
+        let area = Area::load(&*app.storage, &viewer)?;
+        let b = board(&*app.storage, &area, &q, Utc::now())?;
         let here = match uri.query() {
             Some(qs) => format!("/review/cases?{qs}"),
             None => "/review/cases".into(),
@@ -472,9 +461,8 @@ pub async fn board_page(
 /// `GET /review/api/cases`
 pub async fn list_api(State(app): State<AppState>, viewer: Viewer, Q(q): Q<BoardQuery>) -> ApiResult<Response> {
     let b = run(move || {
-        let conn = open_db(&app)?;
-        let area = Area::load(&conn, &viewer)?;
-        board(&conn, &area, &q, Utc::now())
+        let area = Area::load(&*app.storage, &viewer)?;
+        board(&*app.storage, &area, &q, Utc::now())
     })
     .await?;
     Ok(Json(b).into_response())
@@ -543,35 +531,26 @@ pub struct CaseDetail {
     pub rules: Rules,
 }
 
-fn departments(conn: &Connection) -> ApiResult<Vec<(String, String)>> {
-    conn.prepare_cached("SELECT id, name FROM org_nodes WHERE level = 'department' ORDER BY name")
-        .map_err(db_err)?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .map_err(db_err)?
-        .collect::<rusqlite::Result<_>>()
-        .map_err(db_err)
-}
-
 /// Load a case for the viewer (`not_found` outside its area).
-pub fn detail(conn: &Connection, area: &Area, viewer: &Viewer, id: &str, now: DateTime<Utc>) -> ApiResult<CaseDetail> {
-    let found: Option<(String, Vec<u8>)> = conn
-        .query_row(
-            "SELECT c.grid_id, d.bytes FROM cases c JOIN docs d ON d.id = c.id WHERE c.id = ?1",
-            [id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .ok();
+pub fn detail(
+    storage: &dyn Storage,
+    area: &Area,
+    viewer: &Viewer,
+    id: &str,
+    now: DateTime<Utc>,
+) -> ApiResult<CaseDetail> {
+    let found: Option<(String, Vec<u8>)> = storage.case_doc(id).ok().flatten().map(|d| (d.grid_id, d.bytes));
     let (grid, bytes) = found
         .filter(|(g, _)| area.has_grid(g))
         .ok_or_else(|| not_found("case"))?;
     let doc = automerge::AutoCommit::load(&bytes).map_err(|e| ApiError::Core(e.into()))?;
     let case: Case = serde_json::from_value(super::write::body(&doc)).map_err(|_| not_found("case"))?;
     let transitions: Vec<Transition> = parse_history(&super::write::history(&doc));
-    let rules = doc_rules(&RuleBook::load(conn)?, &doc);
+    let rules = doc_rules(&storage.rule_book()?, &doc);
     let state = workflow::fold(&rules.definition, &transitions);
     let lb = Labels::for_rules(viewer.lang, rules.clone());
     let lang = viewer.lang;
-    let depts = departments(conn)?;
+    let depts = storage.departments()?;
     let dept_name = |id: &str| {
         depts
             .iter()
@@ -695,9 +674,8 @@ pub async fn detail_page(
 ) -> PageResult {
     let lang = viewer.lang;
     run(move || {
-        let conn = open_db(&app)?;
-        let area = Area::load(&conn, &viewer)?;
-        let d = detail(&conn, &area, &viewer, &id, Utc::now())?;
+        let area = Area::load(&*app.storage, &viewer)?;
+        let d = detail(&*app.storage, &area, &viewer, &id, Utc::now())?;
         let lb = Labels::for_rules(viewer.lang, d.rules.clone());
         let done = dq
             .done
@@ -718,9 +696,8 @@ pub async fn detail_page(
 /// `GET /review/api/cases/{id}`
 pub async fn detail_api(State(app): State<AppState>, viewer: Viewer, Path(id): Path<String>) -> ApiResult<Response> {
     let d = run(move || {
-        let conn = open_db(&app)?;
-        let area = Area::load(&conn, &viewer)?;
-        detail(&conn, &area, &viewer, &id, Utc::now())
+        let area = Area::load(&*app.storage, &viewer)?;
+        detail(&*app.storage, &area, &viewer, &id, Utc::now())
     })
     .await?;
     Ok(Json(d).into_response())

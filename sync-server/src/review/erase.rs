@@ -12,14 +12,15 @@ use askama::Template;
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
-use rusqlite::{Connection, OptionalExtension};
 use serde::Deserialize;
 
 use super::session::{F, Q};
-use super::{Area, Lang, Layout, PageError, PageResult, Viewer, db_err, html, open_db, run};
+use super::{Area, Lang, Layout, PageError, PageResult, Viewer, html, run};
 use crate::erasure::{self, Via};
 use crate::error::{ApiError, ApiResult};
 use crate::http::AppState;
+use crate::storage::Storage;
+use crate::storage::review::erase::PersonMatch;
 
 /// Most persons a search lists.
 const MAX_MATCHES: usize = 50;
@@ -76,56 +77,34 @@ fn only_admin(viewer: &Viewer) -> ApiResult<()> {
     }
 }
 
-const MATCH_SQL: &str = "SELECT p.id, p.name_masked, coalesce(p.id_number_masked, ''), p.relation,
-        coalesce(h.address, ''), p.grid_id, EXISTS (SELECT 1 FROM erasures e WHERE e.person_id = p.id)
-     FROM persons p LEFT JOIN households h ON h.id = p.household_id";
-
-fn row_to_match(r: &rusqlite::Row<'_>, area: &Area) -> rusqlite::Result<Match> {
-    let grid: String = r.get(5)?;
-    Ok(Match {
-        id: r.get(0)?,
-        name: r.get(1)?,
-        id_number: r.get(2)?,
-        relation: r.get(3)?,
-        address: r.get(4)?,
-        grid: area.name(&grid).to_string(),
-        erased: r.get(6)?,
-    })
+fn to_match(r: PersonMatch, area: &Area) -> Match {
+    Match {
+        grid: area.name(&r.grid_id).to_string(),
+        id: r.id,
+        name: r.name_masked,
+        id_number: r.id_number_masked,
+        relation: r.relation,
+        address: r.address,
+        erased: r.erased,
+    }
 }
 
 /// Persons whose record id is `q` or whose household address contains it.
-fn search(conn: &Connection, area: &Area, q: &str) -> ApiResult<Vec<Match>> {
-    let mut stmt = conn
-        .prepare(&format!(
-            "{MATCH_SQL} WHERE p.id = ?1 OR instr(h.address, ?1) > 0 ORDER BY h.address, p.relation, p.id LIMIT {MAX_MATCHES}"
-        ))
-        .map_err(db_err)?;
-    let rows = stmt
-        .query_map([q], |r| row_to_match(r, area))
-        .map_err(db_err)?
-        .collect::<rusqlite::Result<Vec<_>>>()
-        .map_err(db_err)?;
-    Ok(rows)
+fn search(storage: &dyn Storage, area: &Area, q: &str) -> ApiResult<Vec<Match>> {
+    Ok(storage
+        .erase_search(q, MAX_MATCHES)?
+        .into_iter()
+        .map(|r| to_match(r, area))
+        .collect())
 }
 
 /// One person by record id; 404 `not_found` for anything else. A deleted person (no query row,
 /// its document still in every replica's history) can be erased too and is shown by id only.
-fn person(conn: &Connection, area: &Area, id: &str) -> ApiResult<Match> {
-    if let Some(m) = conn
-        .query_row(&format!("{MATCH_SQL} WHERE p.id = ?1"), [id], |r| row_to_match(r, area))
-        .optional()
-        .map_err(db_err)?
-    {
-        return Ok(m);
+fn person(storage: &dyn Storage, area: &Area, id: &str) -> ApiResult<Match> {
+    if let Some(m) = storage.erase_person_row(id)? {
+        return Ok(to_match(m, area));
     }
-    let deleted_person = conn
-        .query_row(
-            "SELECT EXISTS (SELECT 1 FROM erasures WHERE person_id = ?1) FROM docs WHERE id = ?1 AND kind = 'person'",
-            [id],
-            |r| r.get::<_, bool>(0),
-        )
-        .optional()
-        .map_err(db_err)?;
+    let deleted_person = storage.deleted_person_erased(id)?;
     match deleted_person {
         Some(erased) => Ok(Match {
             id: id.to_string(),
@@ -155,13 +134,12 @@ async fn page(
     let lang = viewer.lang;
     run(move || {
         only_admin(&viewer)?;
-        let conn = open_db(&app)?;
-        let area = Area::load(&conn, &viewer)?;
+        let area = Area::load(&*app.storage, &viewer)?;
         let q = query.q.trim().to_string();
         let matches = if q.is_empty() {
             vec![]
         } else {
-            search(&conn, &area, &q)?
+            search(&*app.storage, &area, &q)?
         };
         Ok(ErasePage {
             l: Layout::new(&viewer, &area, "admin", "/review/admin/erase".into()),
@@ -199,11 +177,9 @@ async fn submit(
         only_admin(&viewer)?;
         let reason = erasure::check_reason(&form.reason)?;
         let id = form.person.trim().to_string();
-        let conn = open_db(&app)?;
-        let area = Area::load(&conn, &viewer)?;
-        let target = person(&conn, &area, &id)?;
+        let area = Area::load(&*app.storage, &viewer)?;
+        let target = person(&*app.storage, &area, &id)?;
         let l = Layout::new(&viewer, &area, "admin", "/review/admin/erase".into());
-        drop(conn);
         if form.confirm != "1" {
             return Ok(ErasePage {
                 l,

@@ -34,10 +34,10 @@ use uuid::Uuid;
 use super::cases::{BoardQuery, Labels};
 use super::ledgers::LedgerQuery;
 use super::reports::ReportQuery;
-use super::{Area, Lang, Layout, PageError, Viewer, db_err, invalid, not_found, open_db_at, run};
+use super::{Area, Lang, Layout, PageError, Viewer, invalid, not_found, run};
 use crate::error::{ApiError, ApiResult};
 use crate::http::AppState;
-use crate::server_db::ServerDb;
+use crate::storage::Storage;
 
 /// Exports with more rows than this run as background jobs (default of [`sync_limit`]).
 pub const SYNC_LIMIT: u64 = 20_000;
@@ -328,7 +328,7 @@ fn audit(
 
 /// Write one export of `what` for `viewer` into `sink`. Blocking.
 pub fn write_export(
-    db: &ServerDb,
+    storage: &dyn Storage,
     viewer: &Viewer,
     what: What,
     q: &ExportQuery,
@@ -336,8 +336,7 @@ pub fn write_export(
     sink: &mut dyn Sink,
     progress: &Progress,
 ) -> ApiResult<()> {
-    let conn = open_db_at(db)?;
-    let area = Area::load(&conn, viewer)?;
+    let area = Area::load(storage, viewer)?;
     let lang = viewer.lang;
     let tr = |k: &str| lang.t(k);
     match what {
@@ -356,7 +355,7 @@ pub fn write_export(
             let f = lq.filter(&area)?;
             progress
                 .total
-                .store(super::ledgers::count(&conn, &f)? as u64, Ordering::Relaxed);
+                .store(super::ledgers::count(storage, &f)? as u64, Ordering::Relaxed);
             sink.table(
                 tr("ledgers"),
                 &[
@@ -373,7 +372,7 @@ pub fn write_export(
                     (tr("flagged"), 12.0),
                 ],
             )?;
-            super::ledgers::query_rows(&conn, &f, None, 0, |r| {
+            super::ledgers::query_rows(storage, &f, None, 0, |r| {
                 sink.row(&[
                     t(r.day),
                     t(r.grid_name),
@@ -403,40 +402,33 @@ pub fn write_export(
                     (lang.pick("关系", "Relation"), 8.0),
                 ],
             )?;
-            let grids = serde_json::to_string(&f.grids).map_err(|e| ApiError::Internal(e.to_string()))?;
-            let mut stmt = conn
-                .prepare(
-                    "SELECT l.day, coalesce(a.display_name, l.worker), h.address, p.id, p.name_masked, coalesce(p.id_number_masked, ''),
-                            coalesce(p.phone_masked, ''), p.relation
-                     FROM ledgers l JOIN house_calls c ON c.visitor = l.worker AND c.day = l.day
-                     JOIN households h ON h.id = c.household_id JOIN persons p ON p.household_id = c.household_id
-                     LEFT JOIN accounts a ON a.id = l.worker
-                     WHERE l.grid_id IN (SELECT value FROM json_each(?1)) AND (?2 IS NULL OR l.worker = ?2)
-                       AND (?3 IS NULL OR l.day >= ?3) AND (?4 IS NULL OR l.day <= ?4) AND (?5 IS NULL OR l.review_state = ?5)
-                     ORDER BY l.day DESC, l.worker, c.started_at, p.id",
-                )
-                .map_err(db_err)?;
-            let mut rows = stmt
-                .query(rusqlite::params![grids, f.worker, f.from, f.to, f.state])
-                .map_err(db_err)?;
-            while let Some(r) = rows.next().map_err(db_err)? {
-                let get = |i: usize| -> ApiResult<String> { r.get::<_, String>(i).map_err(db_err) };
-                let (mut name, mut id_number, mut phone) = (get(4)?, get(5)?, get(6)?);
-                if unmasked {
-                    let pid = get(3)?;
-                    if let Some(p) = person_clear(&conn, &pid)? {
+            let mut failed = None;
+            storage.visited_members(&f, &mut |m| {
+                let written = (|| {
+                    let (mut name, mut id_number, mut phone) = (m.name, m.id_number, m.phone);
+                    if unmasked && let Some(p) = person_clear(storage, &m.person_id)? {
                         (name, id_number, phone) = p;
                     }
+                    sink.row(&[
+                        t(m.day),
+                        t(m.worker_name),
+                        t(m.address),
+                        t(name),
+                        t(id_number),
+                        t(phone),
+                        t(m.relation),
+                    ])
+                })();
+                match written {
+                    Ok(()) => true,
+                    Err(e) => {
+                        failed = Some(e);
+                        false
+                    }
                 }
-                sink.row(&[
-                    t(get(0)?),
-                    t(get(1)?),
-                    t(get(2)?),
-                    t(name),
-                    t(id_number),
-                    t(phone),
-                    t(get(7)?),
-                ])?;
+            })?;
+            if let Some(e) = failed {
+                return Err(e);
             }
         }
         What::Cases => {
@@ -450,15 +442,8 @@ pub fn write_export(
                 lang: None,
             };
             let grids = area.grids_under(bq.node.as_deref())?;
-            let grids_json = serde_json::to_string(&grids).map_err(|e| ApiError::Internal(e.to_string()))?;
-            let total: i64 = conn
-                .query_row(
-                    "SELECT count(*) FROM cases WHERE grid_id IN (SELECT value FROM json_each(?1)) AND state != 'draft'",
-                    [grids_json],
-                    |r| r.get(0),
-                )
-                .map_err(db_err)?;
-            progress.total.store(total.max(0) as u64, Ordering::Relaxed);
+            let total = storage.case_count(&grids)?;
+            progress.total.store(total, Ordering::Relaxed);
             let lb = Labels::new(lang);
             sink.table(
                 tr("cases"),
@@ -481,14 +466,8 @@ pub fn write_export(
             )?;
             let want = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
             let (stage, state, level, kind) = (want(&bq.stage), want(&bq.state), want(&bq.level), want(&bq.kind));
-            let depts: HashMap<String, String> = conn
-                .prepare("SELECT id, name FROM org_nodes WHERE level = 'department'")
-                .map_err(db_err)?
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                .map_err(db_err)?
-                .collect::<rusqlite::Result<_>>()
-                .map_err(db_err)?;
-            super::cases::scan(&conn, &area, &grids, Utc::now(), |r, case| {
+            let depts: HashMap<String, String> = storage.departments()?.into_iter().collect();
+            super::cases::scan(storage, &area, &grids, Utc::now(), |r, case| {
                 progress.done.fetch_add(1, Ordering::Relaxed);
                 let keep = stage.as_ref().is_none_or(|s| r.stage.as_deref() == Some(s.as_str()))
                     && state.as_ref().is_none_or(|s| &r.state == s)
@@ -540,7 +519,7 @@ pub fn write_export(
                 date: q.date.clone(),
                 lang: None,
             };
-            let r = super::reports::report(&conn, &area, &viewer.account.org_node, &rq, Utc::now())?;
+            let r = super::reports::report(storage, &area, &viewer.account.org_node, &rq, Utc::now())?;
             progress
                 .total
                 .store((r.grids.len() + r.assessment.len()) as u64, Ordering::Relaxed);
@@ -594,15 +573,19 @@ pub fn write_export(
 }
 
 /// A person's name, ID number and phone in clear, from its document (unmasked exports only).
-pub(crate) fn person_clear(conn: &rusqlite::Connection, id: &str) -> ApiResult<Option<(String, String, String)>> {
-    let bytes: Option<Vec<u8>> = conn
-        .query_row("SELECT bytes FROM docs WHERE id = ?1", [id], |r| r.get(0))
-        .ok();
-    let Some(bytes) = bytes else { return Ok(None) };
+pub(crate) fn person_clear(storage: &dyn Storage, id: &str) -> ApiResult<Option<(String, String, String)>> {
+    let Some(bytes) = storage.load_docs(&[id.to_string()])?.remove(id) else {
+        return Ok(None);
+    };
     let doc = automerge::AutoCommit::load(&bytes).map_err(|e| ApiError::Core(e.into()))?;
     let mut b = super::write::body(&doc);
     // Sealed fields open with the person's key; an erased person's stay unavailable.
-    let key = gridbook_core::db::person_keys::key_of(conn, id)?;
+    let key = storage
+        .person_keys_for(&[id.to_string()])?
+        .into_iter()
+        .next()
+        .map(|k| gridbook_core::shred::PersonKey::from_bytes(&k.key))
+        .transpose()?;
     let kind = gridbook_core::domain::RecordKind::Person;
     if gridbook_core::shred::open_body(kind, id, key.as_ref(), &mut b).contains(&"name") {
         b["name"] = serde_json::Value::String(gridbook_core::shred::UNAVAILABLE_TEXT.into());
@@ -612,20 +595,14 @@ pub(crate) fn person_clear(conn: &rusqlite::Connection, id: &str) -> ApiResult<O
 }
 
 /// Count the rows an export will write (to decide between a direct download and a job).
-fn estimate(db: &ServerDb, viewer: &Viewer, what: What, q: &ExportQuery) -> ApiResult<u64> {
-    let conn = open_db_at(db)?;
-    let area = Area::load(&conn, viewer)?;
+fn estimate(storage: &dyn Storage, viewer: &Viewer, what: What, q: &ExportQuery) -> ApiResult<u64> {
+    let area = Area::load(storage, viewer)?;
     let grids = area.grids_under(q.node.as_deref())?;
-    let grids_json = serde_json::to_string(&grids).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let sql = match what {
-        What::Ledgers => "SELECT count(*) FROM ledgers WHERE grid_id IN (SELECT value FROM json_each(?1))",
-        What::Cases => {
-            "SELECT count(*) FROM cases WHERE grid_id IN (SELECT value FROM json_each(?1)) AND state != 'draft'"
-        }
-        What::Report => return Ok(0),
-    };
-    let n: i64 = conn.query_row(sql, [grids_json], |r| r.get(0)).map_err(db_err)?;
-    Ok(n.max(0) as u64)
+    Ok(match what {
+        What::Ledgers => storage.ledger_count_in(&grids)?,
+        What::Cases => storage.case_count(&grids)?,
+        What::Report => 0,
+    })
 }
 
 /// A background export.
@@ -675,7 +652,7 @@ fn content_type(xlsx: bool) -> &'static str {
 /// Write an export to `path` (blocking). Public for the benchmark.
 #[allow(clippy::too_many_arguments)]
 pub fn export_to_file(
-    db: &ServerDb,
+    storage: &dyn Storage,
     viewer: &Viewer,
     what: What,
     q: &ExportQuery,
@@ -689,7 +666,7 @@ pub fn export_to_file(
     } else {
         Box::new(CsvSink::new(path)?)
     };
-    write_export(db, viewer, what, q, unmasked, sink.as_mut(), progress)?;
+    write_export(storage, viewer, what, q, unmasked, sink.as_mut(), progress)?;
     sink.finish()?;
     progress.finished.store(true, Ordering::SeqCst);
     Ok(())
@@ -760,7 +737,7 @@ async fn inner_download(
         super::reveal::check_reason(q.reason.as_deref())?;
     }
     let data_dir = app.config.data_dir.clone();
-    let db = app.db.clone();
+    let db = app.storage.clone();
     let dir = data_dir.join("exports");
     std::fs::create_dir_all(&dir).map_err(|e| ApiError::Internal(e.to_string()))?;
     let stamp = Utc::now().format("%Y%m%d-%H%M%S");
@@ -773,7 +750,7 @@ async fn inner_download(
     let path = dir.join(format!("{id}.{}", if xlsx { "xlsx" } else { "csv" }));
     let (v2, q2, db2) = (viewer.clone(), q.clone(), db.clone());
     // Check the filter (scope, dates) and size before anything is written.
-    let rows = run(move || estimate(&db2, &v2, what, &q2)).await?;
+    let rows = run(move || estimate(db2.as_ref(), &v2, what, &q2)).await?;
     {
         let (v3, q3, f3, s3) = (viewer.clone(), q.clone(), file.clone(), app.storage.clone());
         run(move || audit(s3.as_ref(), &v3, &f3, &q3, unmasked)).await?;
@@ -782,7 +759,7 @@ async fn inner_download(
     if rows <= sync_limit(&data_dir) {
         let (p2, path2) = (progress.clone(), path.clone());
         return run(move || {
-            let r = export_to_file(&db, &viewer, what, &q, unmasked, xlsx, &path2, &p2);
+            let r = export_to_file(db.as_ref(), &viewer, what, &q, unmasked, xlsx, &path2, &p2);
             if r.is_err() {
                 let _ = std::fs::remove_file(&path2);
             }
@@ -803,7 +780,7 @@ async fn inner_download(
         .map_err(|_| ApiError::Internal("jobs lock".into()))?
         .insert(id, job.clone());
     tokio::task::spawn_blocking(move || {
-        let r = export_to_file(&db, &viewer, what, &q, unmasked, xlsx, &path, &job.progress);
+        let r = export_to_file(db.as_ref(), &viewer, what, &q, unmasked, xlsx, &path, &job.progress);
         if let Err(e) = r {
             tracing::error!(error = %e, "export job failed");
             if let Ok(mut slot) = job.error.lock() {
@@ -876,8 +853,7 @@ pub async fn job_page(
     let s = status(id, &job);
     let pct = (s.done * 100).checked_div(s.total).unwrap_or(0).min(100);
     let l = run(move || {
-        let conn = super::open_db(&app)?;
-        let area = Area::load(&conn, &viewer)?;
+        let area = Area::load(&*app.storage, &viewer)?;
         Ok(Layout::new(
             &viewer,
             &area,

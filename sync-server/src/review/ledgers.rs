@@ -12,16 +12,14 @@ use super::session::{F, Q};
 use axum::response::{IntoResponse, Redirect, Response};
 use gridbook_core::domain::{ChecklistTemplate, HouseCall, Patrol};
 use gridbook_core::review::{self, ReviewEntry};
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use super::write::{self, history};
-use super::{
-    Area, Lang, Layout, PageError, PageResult, Viewer, db_err, html, invalid, not_found, open_db, parse_day, run,
-    urlencode,
-};
+use super::{Area, Lang, Layout, PageError, PageResult, Viewer, html, invalid, not_found, parse_day, run, urlencode};
 use crate::error::{ApiError, ApiResult};
 use crate::http::AppState;
+use crate::storage::Storage;
+pub use crate::storage::review::ledgers::{LEDGER_SORTS, LedgerFilter, LedgerListRow};
 
 /// Rows per page.
 pub const PAGE_SIZE: usize = 50;
@@ -48,41 +46,6 @@ pub struct LedgerQuery {
     /// Language (read by the session).
     pub lang: Option<String>,
 }
-
-/// A parsed, checked filter.
-#[derive(Debug, Clone)]
-pub struct LedgerFilter {
-    /// Grids to include.
-    pub grids: Vec<String>,
-    /// Worker.
-    pub worker: Option<String>,
-    /// First day.
-    pub from: Option<String>,
-    /// Last day.
-    pub to: Option<String>,
-    /// Review state.
-    pub state: Option<String>,
-    /// SQL sort column (whitelisted).
-    pub sort: &'static str,
-    /// Sort key as given.
-    pub sort_key: String,
-    /// Descending.
-    pub desc: bool,
-    /// Page from 1.
-    pub page: usize,
-}
-
-const SORTS: &[(&str, &str)] = &[
-    ("day", "l.day"),
-    ("worker", "l.worker"),
-    ("grid", "grid_name"),
-    ("state", "l.review_state"),
-    ("calls", "calls"),
-    ("households", "households"),
-    ("problems", "problems"),
-    ("solved", "solved"),
-    ("reported", "reported"),
-];
 
 impl LedgerQuery {
     /// Check the query against the viewer's area.
@@ -114,7 +77,7 @@ impl LedgerQuery {
             .clone()
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| "day".into());
-        let sort = SORTS
+        let sort = LEDGER_SORTS
             .iter()
             .find(|(k, _)| *k == sort_key)
             .map(|(_, c)| *c)
@@ -163,39 +126,6 @@ impl LedgerQuery {
     }
 }
 
-/// One ledger in the list, counts derived from its worker's house calls and patrols that day.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LedgerListRow {
-    /// Ledger id.
-    pub id: String,
-    /// Grid id.
-    pub grid_id: String,
-    /// Grid name.
-    pub grid_name: String,
-    /// Worker account id.
-    pub worker: String,
-    /// Worker name.
-    pub worker_name: String,
-    /// Day.
-    pub day: String,
-    /// 审核状态
-    pub review_state: String,
-    /// 退回意见
-    pub review_comment: Option<String>,
-    /// 审核后修改
-    pub flagged: bool,
-    /// 走访次数
-    pub house_calls: i64,
-    /// 走访户数
-    pub households_visited: i64,
-    /// 发现问题
-    pub problems: i64,
-    /// 当场解决
-    pub solved_on_spot: i64,
-    /// 上报
-    pub reported: i64,
-}
-
 /// A page of the list.
 #[derive(Debug, Clone, Serialize)]
 pub struct LedgerPage {
@@ -209,80 +139,38 @@ pub struct LedgerPage {
     pub pages: usize,
 }
 
-fn where_clause() -> &'static str {
-    "l.grid_id IN (SELECT value FROM json_each(?1)) AND (?2 IS NULL OR l.worker = ?2)
-     AND (?3 IS NULL OR l.day >= ?3) AND (?4 IS NULL OR l.day <= ?4) AND (?5 IS NULL OR l.review_state = ?5)"
-}
-
 /// Visit each ledger matching `f` in order (`limit` rows from `offset`; `None`: all), for
 /// pages and exports alike.
 pub fn query_rows(
-    conn: &Connection,
+    storage: &dyn Storage,
     f: &LedgerFilter,
     limit: Option<usize>,
     offset: usize,
     mut each: impl FnMut(LedgerListRow) -> ApiResult<()>,
 ) -> ApiResult<()> {
-    let dir = if f.desc { "DESC" } else { "ASC" };
-    let sql = format!(
-        "SELECT l.id, l.grid_id, coalesce(g.name, l.grid_id) AS grid_name, l.worker, coalesce(a.display_name, l.worker),
-                l.day, l.review_state, l.review_comment, l.flagged,
-                (SELECT count(*) FROM house_calls c WHERE c.visitor = l.worker AND c.day = l.day) AS calls,
-                (SELECT count(DISTINCT c.household_id) FROM house_calls c WHERE c.visitor = l.worker AND c.day = l.day) AS households,
-                (SELECT count(*) FROM problems p WHERE p.worker = l.worker AND p.day = l.day) AS problems,
-                (SELECT coalesce(sum(p.solved_on_spot), 0) FROM problems p WHERE p.worker = l.worker AND p.day = l.day) AS solved,
-                (SELECT coalesce(sum(p.reported), 0) FROM problems p WHERE p.worker = l.worker AND p.day = l.day) AS reported
-         FROM ledgers l LEFT JOIN org_nodes g ON g.id = l.grid_id LEFT JOIN accounts a ON a.id = l.worker
-         WHERE {} ORDER BY {} {dir}, l.day DESC, l.id LIMIT ?6 OFFSET ?7",
-        where_clause(),
-        f.sort
-    );
-    let grids = serde_json::to_string(&f.grids).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let mut stmt = conn.prepare_cached(&sql).map_err(db_err)?;
-    let limit = limit.map_or(-1, |l| l as i64);
-    let mut rows = stmt
-        .query(params![grids, f.worker, f.from, f.to, f.state, limit, offset as i64])
-        .map_err(db_err)?;
-    while let Some(r) = rows.next().map_err(db_err)? {
-        each(LedgerListRow {
-            id: r.get(0).map_err(db_err)?,
-            grid_id: r.get(1).map_err(db_err)?,
-            grid_name: r.get(2).map_err(db_err)?,
-            worker: r.get(3).map_err(db_err)?,
-            worker_name: r.get(4).map_err(db_err)?,
-            day: r.get(5).map_err(db_err)?,
-            review_state: r.get(6).map_err(db_err)?,
-            review_comment: r.get(7).map_err(db_err)?,
-            flagged: r.get(8).map_err(db_err)?,
-            house_calls: r.get(9).map_err(db_err)?,
-            households_visited: r.get(10).map_err(db_err)?,
-            problems: r.get(11).map_err(db_err)?,
-            solved_on_spot: r.get(12).map_err(db_err)?,
-            reported: r.get(13).map_err(db_err)?,
-        })?;
-    }
-    Ok(())
+    let mut failed = None;
+    storage.ledger_rows(f, limit, offset, &mut |r| match each(r) {
+        Ok(()) => true,
+        Err(e) => {
+            failed = Some(e);
+            false
+        }
+    })?;
+    failed.map_or(Ok(()), Err)
 }
 
 /// Count the ledgers matching `f`.
-pub fn count(conn: &Connection, f: &LedgerFilter) -> ApiResult<usize> {
-    let grids = serde_json::to_string(&f.grids).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let sql = format!("SELECT count(*) FROM ledgers l WHERE {}", where_clause());
-    let n: i64 = conn
-        .prepare_cached(&sql)
-        .map_err(db_err)?
-        .query_row(params![grids, f.worker, f.from, f.to, f.state], |r| r.get(0))
-        .map_err(db_err)?;
-    Ok(n.max(0) as usize)
+pub fn count(storage: &dyn Storage, f: &LedgerFilter) -> ApiResult<usize> {
+    Ok(storage.ledger_count(f)?)
 }
 
 /// One page of the list.
-pub fn list(conn: &Connection, f: &LedgerFilter) -> ApiResult<LedgerPage> {
-    let total = count(conn, f)?;
+pub fn list(storage: &dyn Storage, f: &LedgerFilter) -> ApiResult<LedgerPage> {
+    let total = count(storage, f)?;
     let pages = total.div_ceil(PAGE_SIZE).max(1);
     let page = f.page.min(pages);
     let mut rows = Vec::with_capacity(PAGE_SIZE);
-    query_rows(conn, f, Some(PAGE_SIZE), (page - 1) * PAGE_SIZE, |r| {
+    query_rows(storage, f, Some(PAGE_SIZE), (page - 1) * PAGE_SIZE, |r| {
         rows.push(r);
         Ok(())
     })?;
@@ -357,10 +245,9 @@ pub async fn list_page(
 ) -> PageResult {
     let lang = viewer.lang;
     run(move || {
-        let conn = open_db(&app)?;
-        let area = Area::load(&conn, &viewer)?;
+        let area = Area::load(&*app.storage, &viewer)?;
         let f = q.filter(&area)?;
-        let data = list(&conn, &f)?;
+        let data = list(&*app.storage, &f)?;
         let page = ListPage {
             l: Layout::new(&viewer, &area, "ledgers", here("/review/ledgers", uri.query())),
             base: q.base_query(),
@@ -381,9 +268,8 @@ pub async fn list_page(
 /// `GET /review/api/ledgers`
 pub async fn list_api(State(app): State<AppState>, viewer: Viewer, Q(q): Q<LedgerQuery>) -> ApiResult<Response> {
     let page = run(move || {
-        let conn = open_db(&app)?;
-        let area = Area::load(&conn, &viewer)?;
-        list(&conn, &q.filter(&area)?)
+        let area = Area::load(&*app.storage, &viewer)?;
+        list(&*app.storage, &q.filter(&area)?)
     })
     .await?;
     Ok(Json(page).into_response())
@@ -479,11 +365,8 @@ pub struct LedgerDetail {
     pub can_return: bool,
 }
 
-fn load_json(conn: &Connection, id: &str) -> ApiResult<Option<automerge::AutoCommit>> {
-    let bytes: Option<Vec<u8>> = conn
-        .query_row("SELECT bytes FROM docs WHERE id = ?1", [id], |r| r.get(0))
-        .optional()
-        .map_err(db_err)?;
+fn load_json(storage: &dyn Storage, id: &str) -> ApiResult<Option<automerge::AutoCommit>> {
+    let bytes = storage.load_docs(&[id.to_string()])?.remove(id);
     bytes
         .map(|b| automerge::AutoCommit::load(&b).map_err(|e| ApiError::Core(e.into())))
         .transpose()
@@ -500,11 +383,8 @@ fn answer_text(v: &serde_json::Value, lang: Lang) -> String {
 }
 
 /// Load one ledger for the viewer (`not_found` outside its area).
-pub fn detail(conn: &Connection, area: &Area, viewer: &Viewer, id: &str) -> ApiResult<LedgerDetail> {
-    let grid: Option<String> = conn
-        .query_row("SELECT grid_id FROM ledgers WHERE id = ?1", [id], |r| r.get(0))
-        .optional()
-        .map_err(db_err)?;
+pub fn detail(storage: &dyn Storage, area: &Area, viewer: &Viewer, id: &str) -> ApiResult<LedgerDetail> {
+    let grid = storage.ledger_grid(id)?;
     let grid = grid.filter(|g| area.has_grid(g)).ok_or_else(|| not_found("ledger"))?;
     let f = LedgerFilter {
         grids: vec![grid],
@@ -519,12 +399,8 @@ pub fn detail(conn: &Connection, area: &Area, viewer: &Viewer, id: &str) -> ApiR
     };
     let mut row = None;
     // The one row of this id: filter by its grid and pick it.
-    let sql_row = |conn: &Connection| -> ApiResult<Option<LedgerListRow>> {
-        let (worker, day): (String, String) = conn
-            .query_row("SELECT worker, day FROM ledgers WHERE id = ?1", [id], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .map_err(db_err)?;
+    let sql_row = |storage: &dyn Storage| -> ApiResult<Option<LedgerListRow>> {
+        let (worker, day) = storage.ledger_worker_day(id)?;
         let mut found = None;
         let f = LedgerFilter {
             worker: Some(worker),
@@ -532,7 +408,7 @@ pub fn detail(conn: &Connection, area: &Area, viewer: &Viewer, id: &str) -> ApiR
             to: Some(day),
             ..f.clone()
         };
-        query_rows(conn, &f, None, 0, |r| {
+        query_rows(storage, &f, None, 0, |r| {
             if r.id == id {
                 found = Some(r);
             }
@@ -540,12 +416,12 @@ pub fn detail(conn: &Connection, area: &Area, viewer: &Viewer, id: &str) -> ApiR
         })?;
         Ok(found)
     };
-    if let Some(r) = sql_row(conn)? {
+    if let Some(r) = sql_row(storage)? {
         row = Some(r);
     }
     let row = row.ok_or_else(|| not_found("ledger"))?;
     let lang = viewer.lang;
-    let ledger_doc = load_json(conn, id)?.ok_or_else(|| not_found("ledger"))?;
+    let ledger_doc = load_json(storage, id)?.ok_or_else(|| not_found("ledger"))?;
     let notes = write::body(&ledger_doc)
         .get("notes")
         .and_then(|v| v.as_str())
@@ -572,18 +448,9 @@ pub fn detail(conn: &Connection, area: &Area, viewer: &Viewer, id: &str) -> ApiR
     // Templates by (id, version), loaded once.
     let mut templates: BTreeMap<(String, u32), Option<ChecklistTemplate>> = BTreeMap::new();
     let mut calls = Vec::new();
-    let ids: Vec<(String, String)> = conn
-        .prepare_cached(
-            "SELECT c.id, coalesce(h.address, c.household_id) FROM house_calls c LEFT JOIN households h ON h.id = c.household_id
-             WHERE c.visitor = ?1 AND c.day = ?2 ORDER BY c.started_at, c.id",
-        )
-        .map_err(db_err)?
-        .query_map(params![row.worker, row.day], |r| Ok((r.get(0)?, r.get(1)?)))
-        .map_err(db_err)?
-        .collect::<rusqlite::Result<_>>()
-        .map_err(db_err)?;
+    let ids = storage.house_calls_of(&row.worker, &row.day)?;
     for (cid, address) in ids {
-        let Some(d) = load_json(conn, &cid)? else { continue };
+        let Some(d) = load_json(storage, &cid)? else { continue };
         let Ok(call) = serde_json::from_value::<HouseCall>(write::body(&d)) else {
             continue;
         };
@@ -592,14 +459,7 @@ pub fn detail(conn: &Connection, area: &Area, viewer: &Viewer, id: &str) -> ApiR
         }
         let key = (call.template_id.clone(), call.template_version);
         if !templates.contains_key(&key) {
-            let json: Option<String> = conn
-                .query_row(
-                    "SELECT json FROM templates WHERE template_id = ?1 AND version = ?2",
-                    params![key.0, key.1],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(db_err)?;
+            let json = storage.template_version_json(&key.0, key.1)?;
             let builtin = ChecklistTemplate::builtin();
             let t = json
                 .and_then(|j| ChecklistTemplate::from_json(&j).ok())
@@ -619,21 +479,12 @@ pub fn detail(conn: &Connection, area: &Area, viewer: &Viewer, id: &str) -> ApiR
             .collect();
         let mut persons = Vec::new();
         for pid in &call.person_ids {
-            let p = conn
-                .query_row(
-                    "SELECT name_masked, coalesce(id_number_masked, ''), coalesce(phone_masked, ''), relation FROM persons WHERE id = ?1",
-                    [pid],
-                    |r| {
-                        Ok(PersonView {
-                            name: r.get(0)?,
-                            id_number: r.get(1)?,
-                            phone: r.get(2)?,
-                            relation: r.get(3)?,
-                        })
-                    },
-                )
-                .optional()
-                .map_err(db_err)?;
+            let p = storage.masked_person(pid)?.map(|p| PersonView {
+                name: p.name,
+                id_number: p.id_number,
+                phone: p.phone,
+                relation: p.relation,
+            });
             persons.extend(p);
         }
         calls.push(CallView {
@@ -661,15 +512,9 @@ pub fn detail(conn: &Connection, area: &Area, viewer: &Viewer, id: &str) -> ApiR
         });
     }
     let mut patrol_findings = Vec::new();
-    let patrols: Vec<String> = conn
-        .prepare_cached("SELECT id FROM patrols WHERE worker = ?1 AND day = ?2 ORDER BY started_at")
-        .map_err(db_err)?
-        .query_map(params![row.worker, row.day], |r| r.get(0))
-        .map_err(db_err)?
-        .collect::<rusqlite::Result<_>>()
-        .map_err(db_err)?;
+    let patrols = storage.patrols_of(&row.worker, &row.day)?;
     for pid in patrols {
-        let Some(d) = load_json(conn, &pid)? else { continue };
+        let Some(d) = load_json(storage, &pid)? else { continue };
         if let Ok(p) = serde_json::from_value::<Patrol>(write::body(&d)) {
             patrol_findings.extend(p.findings.iter().map(|f| ProblemView {
                 kind: f.kind.clone(),
@@ -738,9 +583,8 @@ pub async fn detail_page(
 ) -> PageResult {
     let lang = viewer.lang;
     run(move || {
-        let conn = open_db(&app)?;
-        let area = Area::load(&conn, &viewer)?;
-        let d = detail(&conn, &area, &viewer, &id)?;
+        let area = Area::load(&*app.storage, &viewer)?;
+        let d = detail(&*app.storage, &area, &viewer, &id)?;
         Ok(DetailPage {
             l: Layout::new(&viewer, &area, "ledgers", here(uri.path(), uri.query())),
             d,
@@ -755,9 +599,8 @@ pub async fn detail_page(
 /// `GET /review/api/ledgers/{id}`
 pub async fn detail_api(State(app): State<AppState>, viewer: Viewer, Path(id): Path<String>) -> ApiResult<Response> {
     let d = run(move || {
-        let conn = open_db(&app)?;
-        let area = Area::load(&conn, &viewer)?;
-        detail(&conn, &area, &viewer, &id)
+        let area = Area::load(&*app.storage, &viewer)?;
+        detail(&*app.storage, &area, &viewer, &id)
     })
     .await?;
     Ok(Json(d).into_response())

@@ -13,15 +13,13 @@ use super::session::Q;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, Utc};
 use gridbook_core::workflow::{self, CaseRow, Metrics, MetricsQuery, Ratio};
-use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 
 use super::cases::Labels;
-use super::{
-    Area, Layout, PageError, PageResult, Viewer, db_err, html, invalid, open_db, parse_day, run, today_cn, urlencode,
-};
-use crate::error::{ApiError, ApiResult};
+use super::{Area, Layout, PageError, PageResult, Viewer, html, invalid, parse_day, run, today_cn, urlencode};
+use crate::error::ApiResult;
 use crate::http::AppState;
+use crate::storage::Storage;
 
 /// Report query.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -158,31 +156,21 @@ pub fn period_days(period: &str, date: NaiveDate) -> ApiResult<(NaiveDate, Naive
 }
 
 /// The case rows of the area with their org paths.
-pub fn case_rows(conn: &Connection, area: &Area, grids: &[String]) -> ApiResult<Vec<(CaseRow, String)>> {
-    let grids_json = serde_json::to_string(grids).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT grid_id, summary_json, reporter FROM cases WHERE grid_id IN (SELECT value FROM json_each(?1))",
-        )
-        .map_err(db_err)?;
-    let mut rows = stmt.query([grids_json]).map_err(db_err)?;
+pub fn case_rows(storage: &dyn Storage, area: &Area, grids: &[String]) -> ApiResult<Vec<(CaseRow, String)>> {
     let mut out = Vec::new();
-    while let Some(r) = rows.next().map_err(db_err)? {
-        let grid: String = r.get(0).map_err(db_err)?;
-        let json: String = r.get(1).map_err(db_err)?;
-        let reporter: String = r.get(2).map_err(db_err)?;
-        let Ok(mut row) = serde_json::from_str::<CaseRow>(&json) else {
+    for r in storage.case_summaries(grids)? {
+        let Ok(mut row) = serde_json::from_str::<CaseRow>(&r.summary_json) else {
             continue;
         };
-        row.org_path = area.paths.get(&grid).cloned().unwrap_or_default();
-        out.push((row, reporter));
+        row.org_path = area.paths.get(&r.grid_id).cloned().unwrap_or_default();
+        out.push((row, r.reporter));
     }
     Ok(out)
 }
 
 /// Compute a report.
 pub fn report(
-    conn: &Connection,
+    storage: &dyn Storage,
     area: &Area,
     viewer_node: &str,
     q: &ReportQuery,
@@ -203,11 +191,11 @@ pub fn report(
     let date = parse_day("date", q.date.as_deref())?.unwrap_or_else(today_cn);
     let (from, to) = period_days(&period, date)?;
     // Only the calendar's time offset is used here; every case uses the newest calendar.
-    let cal = gridbook_core::rules::RuleBook::load(conn)?.newest().calendar;
+    let cal = storage.rule_book()?.newest().calendar;
     let from_t = cal.local_midnight(from);
     let to_t = cal.local_midnight(to + Days::new(1));
     let as_of = now.min(to_t);
-    let rows = case_rows(conn, area, &grids)?;
+    let rows = case_rows(storage, area, &grids)?;
     let case_rows: Vec<CaseRow> = rows.iter().map(|(r, _)| r.clone()).collect();
     let mq = |path: String| MetricsQuery {
         org_path: path,
@@ -251,31 +239,16 @@ pub fn report(
     }
     // 月考评
     let template =
-        super::visits::active_template(conn)?.unwrap_or_else(gridbook_core::domain::ChecklistTemplate::builtin);
+        super::visits::active_template(storage)?.unwrap_or_else(gridbook_core::domain::ChecklistTemplate::builtin);
     let mut assessment = Vec::new();
     for (worker, name) in &area.workers {
-        let grid: Option<String> = conn
-            .query_row("SELECT org_node FROM accounts WHERE id = ?1", [worker], |r| r.get(0))
-            .ok();
+        let grid: Option<String> = storage.account(worker).ok().flatten().map(|a| a.org_node);
         let Some(grid) = grid.filter(|g| grids.contains(g)) else {
             continue;
         };
-        let visits_done: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM house_calls WHERE visitor = ?1 AND day BETWEEN ?2 AND ?3",
-                params![worker, from.to_string(), to.to_string()],
-                |r| r.get(0),
-            )
-            .map_err(db_err)?;
-        let (visits_due, _) = super::visits::due_counts(conn, &grid, today_cn(), &template)?;
-        let (returned, approved): (i64, i64) = conn
-            .query_row(
-                "SELECT coalesce(sum(review_state = 'returned'), 0), coalesce(sum(review_state = 'approved'), 0) FROM ledgers
-                 WHERE worker = ?1 AND day BETWEEN ?2 AND ?3",
-                params![worker, from.to_string(), to.to_string()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .map_err(db_err)?;
+        let visits_done = storage.worker_visits(worker, &from.to_string(), &to.to_string())?;
+        let (visits_due, _) = super::visits::due_counts(storage, &grid, today_cn(), &template)?;
+        let (returned, approved) = storage.worker_reviews(worker, &from.to_string(), &to.to_string())?;
         let gm = grid_metrics.get(&grid);
         let pct = |r: Option<Ratio>| {
             r.and_then(Ratio::rate)
@@ -382,9 +355,8 @@ pub async fn page(
 ) -> PageResult {
     let lang = viewer.lang;
     run(move || {
-        let conn = open_db(&app)?;
-        let area = Area::load(&conn, &viewer)?;
-        let r = report(&conn, &area, &viewer.account.org_node, &q, Utc::now())?;
+        let area = Area::load(&*app.storage, &viewer)?;
+        let r = report(&*app.storage, &area, &viewer.account.org_node, &q, Utc::now())?;
         let lb = Labels::new(viewer.lang);
         let chart_json = chart_data(&r, &lb, viewer.lang);
         let export_base = format!(
@@ -415,9 +387,8 @@ pub async fn page(
 /// `GET /review/api/reports`
 pub async fn api(State(app): State<AppState>, viewer: Viewer, Q(q): Q<ReportQuery>) -> ApiResult<Response> {
     let r = run(move || {
-        let conn = open_db(&app)?;
-        let area = Area::load(&conn, &viewer)?;
-        report(&conn, &area, &viewer.account.org_node, &q, Utc::now())
+        let area = Area::load(&*app.storage, &viewer)?;
+        report(&*app.storage, &area, &viewer.account.org_node, &q, Utc::now())
     })
     .await?;
     Ok(Json(r).into_response())

@@ -16,8 +16,8 @@ use axum::response::{IntoResponse, Response};
 use gridbook_core::domain::Role;
 use serde::Deserialize;
 
+use super::Area;
 use super::session::Viewer;
-use super::{Area, db_err, open_db_at};
 use crate::audit::{self, Action};
 use crate::error::{ApiError, ApiResult};
 use crate::http::AppState;
@@ -62,18 +62,10 @@ pub async fn reveal_api(
         "phone" => "phone",
         _ => return Err(super::invalid("invalid_field", "field", "id_number or phone")),
     };
-    let db = app.db.clone();
     let storage = app.storage.clone();
     let value = crate::http::blocking(move || {
-        let conn = open_db_at(&db)?;
-        let area = Area::load(&conn, &viewer)?;
-        let grid: Option<String> = conn
-            .query_row("SELECT grid_id FROM persons WHERE id = ?1", [&id], |r| r.get(0))
-            .map(Some)
-            .or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                e => Err(db_err(e)),
-            })?;
+        let area = Area::load(storage.as_ref(), &viewer)?;
+        let grid = storage.person_grid(&id)?;
         if !grid.is_some_and(|g| area.has_grid(&g)) {
             return Err(ApiError::NotFound("person".into()));
         }
@@ -85,7 +77,8 @@ pub async fn reveal_api(
             &format!("person:{id}"),
             serde_json::json!({"field": field, "reason": reason}),
         )?;
-        let clear = super::exports::person_clear(&conn, &id)?.ok_or_else(|| ApiError::NotFound("person".into()))?;
+        let clear =
+            super::exports::person_clear(storage.as_ref(), &id)?.ok_or_else(|| ApiError::NotFound("person".into()))?;
         tracing::info!(account = %viewer.account.id, field, "full value revealed (audited)");
         Ok(serde_json::json!({
             "person": id,

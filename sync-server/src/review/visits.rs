@@ -18,12 +18,13 @@ use axum::response::{IntoResponse, Response};
 use chrono::{Days, NaiveDate};
 use gridbook_core::domain::ChecklistTemplate;
 use gridbook_core::store::queries::DEFAULT_TEMPLATE_ID;
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use super::{Area, Layout, PageError, PageResult, Viewer, db_err, html, open_db, run, today_cn};
+use super::{Area, Layout, PageError, PageResult, Viewer, html, run, today_cn};
 use crate::error::ApiResult;
 use crate::http::AppState;
+use crate::storage::Storage;
+use crate::storage::review::visits::GridVisits;
 
 /// Coverage of one grid (and its worker).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -49,15 +50,8 @@ pub struct Coverage {
 }
 
 /// The active template (latest version of the 3456 template).
-pub fn active_template(conn: &Connection) -> ApiResult<Option<ChecklistTemplate>> {
-    let json: Option<String> = conn
-        .query_row(
-            "SELECT json FROM templates WHERE template_id = ?1 ORDER BY version DESC LIMIT 1",
-            [DEFAULT_TEMPLATE_ID],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(db_err)?;
+pub fn active_template(storage: &dyn Storage) -> ApiResult<Option<ChecklistTemplate>> {
+    let json = storage.template_json(DEFAULT_TEMPLATE_ID)?;
     Ok(json
         .and_then(|j| ChecklistTemplate::from_json(&j).ok())
         .or_else(|| Some(ChecklistTemplate::builtin())))
@@ -65,7 +59,7 @@ pub fn active_template(conn: &Connection) -> ApiResult<Option<ChecklistTemplate>
 
 /// (due, overdue) visits of a grid on `today`.
 pub fn due_counts(
-    conn: &Connection,
+    storage: &dyn Storage,
     grid: &str,
     today: NaiveDate,
     template: &ChecklistTemplate,
@@ -90,51 +84,25 @@ pub fn due_counts(
             *e = due;
         }
     };
-    {
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT h.id, h.registered_on, (SELECT max(day) FROM house_calls c WHERE c.household_id = h.id)
-                 FROM households h WHERE h.grid_id = ?1",
-            )
-            .map_err(db_err)?;
-        let mut rows = stmt.query([grid]).map_err(db_err)?;
-        while let Some(r) = rows.next().map_err(db_err)? {
-            let id: String = r.get(0).map_err(db_err)?;
-            let registered: String = r.get(1).map_err(db_err)?;
-            let last: Option<NaiveDate> = r
-                .get::<_, Option<String>>(2)
-                .map_err(db_err)?
-                .and_then(|d| d.parse().ok());
-            if let Some(l) = last {
-                last_visit.insert(id.clone(), l);
-            }
-            let Ok(registered) = registered.parse() else { continue };
-            keep(
-                (id, String::new(), "household".into()),
-                due_from(last, registered, template.household_frequency_days),
-            );
+    for h in storage.grid_households(grid)? {
+        let last: Option<NaiveDate> = h.last_visit.and_then(|d| d.parse().ok());
+        if let Some(l) = last {
+            last_visit.insert(h.id.clone(), l);
         }
-    }
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT l.household_id, l.person_id, l.label, l.start_date FROM person_labels l
-             JOIN households h ON h.id = l.household_id
-             WHERE h.grid_id = ?1 AND l.start_date <= ?2 AND (l.end_date IS NULL OR l.end_date >= ?2)",
-        )
-        .map_err(db_err)?;
-    let mut rows = stmt.query(params![grid, today.to_string()]).map_err(db_err)?;
-    while let Some(r) = rows.next().map_err(db_err)? {
-        let (hh, person, label, start): (String, String, String, String) = (
-            r.get(0).map_err(db_err)?,
-            r.get(1).map_err(db_err)?,
-            r.get(2).map_err(db_err)?,
-            r.get(3).map_err(db_err)?,
+        let Ok(registered) = h.registered_on.parse() else {
+            continue;
+        };
+        keep(
+            (h.id, String::new(), "household".into()),
+            due_from(last, registered, template.household_frequency_days),
         );
-        let Ok(start) = start.parse() else { continue };
-        let last = last_visit.get(&hh).copied();
-        for (item, freq) in by_label.get(label.as_str()).into_iter().flatten() {
+    }
+    for l in storage.active_labels(grid, &today.to_string())? {
+        let Ok(start) = l.start_date.parse() else { continue };
+        let last = last_visit.get(&l.household_id).copied();
+        for (item, freq) in by_label.get(l.label.as_str()).into_iter().flatten() {
             keep(
-                (hh.clone(), person.clone(), (*item).to_string()),
+                (l.household_id.clone(), l.person_id.clone(), (*item).to_string()),
                 due_from(last, start, *freq),
             );
         }
@@ -146,32 +114,27 @@ pub fn due_counts(
 
 /// Coverage of the grids under `node`, over the `window_days` before `today`.
 pub fn coverage(
-    conn: &Connection,
+    storage: &dyn Storage,
     area: &Area,
     node: Option<&str>,
     today: NaiveDate,
     window_days: u64,
 ) -> ApiResult<Vec<Coverage>> {
     let grids = area.grids_under(node)?;
-    let template = active_template(conn)?.unwrap_or_else(ChecklistTemplate::builtin);
+    let template = active_template(storage)?.unwrap_or_else(ChecklistTemplate::builtin);
     let since = (today - Days::new(window_days)).to_string();
     let mut out = Vec::new();
     for g in grids {
-        let households: i64 = conn
-            .query_row("SELECT count(*) FROM households WHERE grid_id = ?1", [&g], |r| r.get(0))
-            .map_err(db_err)?;
-        let (visits_done, households_visited): (i64, i64) = conn
-            .query_row(
-                "SELECT count(*), count(DISTINCT household_id) FROM house_calls WHERE grid_id = ?1 AND day >= ?2 AND day <= ?3",
-                params![g, since, today.to_string()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .map_err(db_err)?;
-        let (visits_due, visits_overdue) = due_counts(conn, &g, today, &template)?;
+        let GridVisits {
+            households,
+            visits_done,
+            households_visited,
+        } = storage.grid_visits(&g, &since, &today.to_string())?;
+        let (visits_due, visits_overdue) = due_counts(storage, &g, today, &template)?;
         let workers: Vec<&str> = area
             .workers
             .iter()
-            .filter(|(id, _)| conn_worker_grid(conn, id).as_deref() == Some(g.as_str()))
+            .filter(|(id, _)| worker_grid(storage, id).as_deref() == Some(g.as_str()))
             .map(|(_, n)| n.as_str())
             .collect();
         out.push(Coverage {
@@ -193,9 +156,8 @@ pub fn coverage(
     Ok(out)
 }
 
-fn conn_worker_grid(conn: &Connection, account: &str) -> Option<String> {
-    conn.query_row("SELECT org_node FROM accounts WHERE id = ?1", [account], |r| r.get(0))
-        .ok()
+fn worker_grid(storage: &dyn Storage, account: &str) -> Option<String> {
+    storage.account(account).ok().flatten().map(|a| a.org_node)
 }
 
 /// Query of the visits page.
@@ -227,10 +189,9 @@ impl VisitsPage {
 pub async fn page(State(app): State<AppState>, viewer: Viewer, Q(q): Q<VisitsQuery>) -> PageResult {
     let lang = viewer.lang;
     run(move || {
-        let conn = open_db(&app)?;
-        let area = Area::load(&conn, &viewer)?;
+        let area = Area::load(&*app.storage, &viewer)?;
         let today = today_cn();
-        let rows = coverage(&conn, &area, q.node.as_deref(), today, 30)?;
+        let rows = coverage(&*app.storage, &area, q.node.as_deref(), today, 30)?;
         Ok(VisitsPage {
             l: Layout::new(&viewer, &area, "visits", "/review/visits".into()),
             nodes: area.node_options(),
@@ -247,9 +208,8 @@ pub async fn page(State(app): State<AppState>, viewer: Viewer, Q(q): Q<VisitsQue
 /// `GET /review/api/visits`
 pub async fn api(State(app): State<AppState>, viewer: Viewer, Q(q): Q<VisitsQuery>) -> ApiResult<Response> {
     let rows = run(move || {
-        let conn = open_db(&app)?;
-        let area = Area::load(&conn, &viewer)?;
-        coverage(&conn, &area, q.node.as_deref(), today_cn(), 30)
+        let area = Area::load(&*app.storage, &viewer)?;
+        coverage(&*app.storage, &area, q.node.as_deref(), today_cn(), 30)
     })
     .await?;
     Ok(Json(rows).into_response())

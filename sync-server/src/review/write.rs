@@ -1,7 +1,7 @@
 //! The dashboard's one write path. A review step (台账审核) or a workflow transition (接诉即办) is
 //! appended to the `transitions` list of the record's Automerge document as one change whose
 //! actor is the web session's device (a server-side actor, registered to the supervisor's
-//! account), then committed with [`crate::storage::Storage::commit`]: the change-log row, the
+//! account), then committed with [`crate::storage::ChangeLog::commit`]: the change-log row, the
 //! server's copy of the document and its query-table rows, atomically — exactly what an
 //! accepted push writes. Phones pull the change like any other and fold the same history.
 //!

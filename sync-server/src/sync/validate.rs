@@ -28,6 +28,9 @@ use gridbook_core::sync::{PushChange, Rejection};
 use serde_json::Value as Json;
 use uuid::Uuid;
 
+use crate::storage::departments::transitions;
+pub use crate::storage::departments::{departments_of, doc_departments};
+
 use crate::scope::Grants;
 use crate::storage::{LogEntry, SavedDoc};
 
@@ -134,27 +137,6 @@ fn before_of(doc: &AutoCommit, who: &Pusher) -> Before {
             .then(|| doc::root_obj(doc, "body").map(|b| doc::read_json(doc, &b)))
             .flatten(),
     }
-}
-
-/// The departments a case's history dispatched it to (分派 names one in `params.department`).
-pub fn departments_of(transitions: &[Json]) -> std::collections::BTreeSet<String> {
-    transitions
-        .iter()
-        .filter_map(|t| t.get("params")?.get("department")?.as_str())
-        .filter(|d| !d.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-/// The departments `doc` (a case) has been dispatched to.
-pub fn doc_departments(doc: &AutoCommit) -> Vec<String> {
-    departments_of(&transitions(doc)).into_iter().collect()
-}
-
-fn transitions(doc: &AutoCommit) -> Vec<Json> {
-    doc::root_obj(doc, "transitions")
-        .and_then(|o| doc::read_json(doc, &o).as_array().cloned())
-        .unwrap_or_default()
 }
 
 fn load(base: Option<&[u8]>) -> Result<AutoCommit, String> {

@@ -51,7 +51,7 @@ impl LivedIn {
     }
 
     fn db(&self) -> rusqlite::Connection {
-        gridbook_sync_server::review::open_db(&self.state).expect("db")
+        self.state.db.open_read_only().expect("db")
     }
 }
 

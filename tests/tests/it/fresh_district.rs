@@ -13,8 +13,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use gridbook_sync_server::admin::{init, org, residents};
-use gridbook_sync_server::storage::Storage;
 use gridbook_sync_server::storage::sqlite::SqliteStorage;
+use gridbook_sync_server::storage::{Accounts, ChangeLog, Operations};
 use gridbook_tests::{Phone, fast_client, household};
 
 /// The server binary: `GRIDBOOK_SERVER_BIN`, else the workspace's debug build (built once if

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use super::{hash_cost, parse_role};
 use crate::admin::accounts;
 use crate::cli::{api_err, open_storage};
-use crate::storage::Storage;
+use crate::storage::Accounts;
 
 /// `admin accounts`: every account, one a line.
 pub(super) fn accounts(data: PathBuf) -> Result<(), String> {

@@ -2,14 +2,14 @@
 //! server's database. See docs/adr/0004-crypto-shredding.md.
 
 use automerge::AutoCommit;
+use gridbook_core::Error;
 use gridbook_core::db::person_keys;
 use gridbook_core::shred::PersonKey;
 use gridbook_core::sync::{Erasure, PersonKeyEntry};
-use gridbook_core::{Error, Result};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::SqliteStorage;
-use crate::storage::PersonKeys;
+use crate::storage::{PersonKeys, Result};
 
 impl PersonKeys for SqliteStorage {
     fn put_person_keys(&self, keys: &[PersonKeyEntry], may_write: &dyn Fn(&str) -> bool) -> Result<Vec<String>> {
@@ -89,7 +89,8 @@ impl PersonKeys for SqliteStorage {
                 return Err(Error::NotFound {
                     kind: "person",
                     id: person_id.to_string(),
-                });
+                }
+                .into());
             };
             let seq: i64 = match tx
                 .query_row("SELECT seq FROM erasures WHERE person_id = ?1", [person_id], |r| {
