@@ -772,8 +772,7 @@ fn live_body(bytes: &[u8]) -> Option<serde_json::Value> {
     if doc.get(automerge::ROOT, "deleted").ok().flatten().is_some() {
         return None;
     }
-    let body = gridbook_core::doc::root_obj(&doc, "body")?;
-    Some(gridbook_core::doc::read_json(&doc, &body))
+    gridbook_core::doc::body::read(&doc)
 }
 
 /// A `core` store in memory holding the server's org tree, writing as `operator` (a district admin).

@@ -51,10 +51,9 @@ pub fn latest_version(storage: &dyn Storage, template_id: &str) -> ApiResult<u32
         let Ok(doc) = automerge::AutoCommit::load(&bytes) else {
             continue;
         };
-        let Some(body) = gridbook_core::doc::root_obj(&doc, "body") else {
+        let Some(json) = gridbook_core::doc::body::read(&doc) else {
             continue;
         };
-        let json = gridbook_core::doc::read_json(&doc, &body);
         if json["template_id"].as_str() == Some(template_id) {
             latest = latest.max(json["version"].as_u64().unwrap_or(0) as u32);
         }

@@ -578,7 +578,7 @@ pub(crate) fn person_clear(storage: &dyn Storage, id: &str) -> ApiResult<Option<
         return Ok(None);
     };
     let doc = automerge::AutoCommit::load(&bytes).map_err(|e| ApiError::Core(e.into()))?;
-    let mut b = super::write::body(&doc);
+    let mut b = gridbook_core::doc::body::read(&doc).unwrap_or_default();
     // Sealed fields open with the person's key; an erased person's stay unavailable.
     let key = storage
         .person_keys_for(&[id.to_string()])?
