@@ -13,11 +13,11 @@ use axum::extract::{Form, Path, State};
 use super::session::Q;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
-use gridbook_core::cases::parse_history;
 use gridbook_core::doc;
 use gridbook_core::domain::{Case, CaseKind};
-use gridbook_core::rules::{RuleBook, RulePins, Rules, default_rules};
+use gridbook_core::parse_history;
 use gridbook_core::workflow::{self, CaseClass, CaseState, DeadlineLevel, ParamType, Transition};
+use gridbook_core::{RuleBook, RulePins, Rules, default_rules};
 use serde::{Deserialize, Serialize};
 
 use super::i18n::{deadline_class, deadline_key};
@@ -105,7 +105,7 @@ pub struct Board {
     pub claims: Vec<BoardRow>,
 }
 
-/// The rules a case document pins, as the server holds them (see `gridbook_core::rules`).
+/// The rules a case document pins, as the server holds them (see `gridbook_core::RulePins`).
 pub fn doc_rules(book: &RuleBook, doc: &automerge::AutoCommit) -> Rules {
     book.rules_for(RulePins::of_doc(doc).unwrap_or_default())
 }
@@ -628,7 +628,7 @@ pub fn detail(
         resident_phone: case
             .resident_phone
             .as_deref()
-            .map(gridbook_core::sensitive::mask_phone)
+            .map(gridbook_core::mask_phone)
             .unwrap_or_default(),
         history,
         actions,

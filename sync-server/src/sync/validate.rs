@@ -23,8 +23,8 @@ use gridbook_core::domain::{
     Case, ChecklistTemplate, HouseCall, Household, Ledger, OrgNode, Patrol, Person, Record, RecordKind, Role,
 };
 use gridbook_core::review::{self, ReviewState};
-use gridbook_core::rules::{RuleKind, RulePins};
 use gridbook_core::sync::{PushChange, Rejection};
+use gridbook_core::{RuleKind, RulePins};
 use serde_json::Value as Json;
 use uuid::Uuid;
 
@@ -45,7 +45,7 @@ pub struct Pusher {
     /// Device id = Automerge actor id.
     pub device_id: Uuid,
     /// The rule versions the server holds (read once per push).
-    pub rules: std::sync::Arc<gridbook_core::rules::RuleBook>,
+    pub rules: std::sync::Arc<gridbook_core::RuleBook>,
 }
 
 /// A pushed change that parsed, with the hash it really has.
