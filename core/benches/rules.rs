@@ -17,7 +17,7 @@ use chrono::{TimeZone, Utc};
 use gridbook_core::Store;
 use gridbook_core::demo::{self, DemoOptions};
 use gridbook_core::domain::{Case, CaseKind};
-use gridbook_core::rules::{RuleKind, RuleSet};
+use gridbook_core::{RuleKind, RuleSet};
 
 mod common;
 use common::{admin, ms, pct};

@@ -28,7 +28,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
 // The core types that cross unchanged, for the other modules of this crate and for Rust callers.
-pub use gridbook_core::cases::CaseListRow;
+pub use gridbook_core::CaseListRow;
 pub use gridbook_core::demo::DemoGrid;
 pub use gridbook_core::doc::FieldConflict;
 pub use gridbook_core::domain::{
@@ -36,10 +36,10 @@ pub use gridbook_core::domain::{
     HousingUse, LabelCategory, Ledger, OrgLevel, OrgNode, Patrol, PatrolCheckin, Person, PersonLabel, Problem,
     RecordKind, Role, TemplateItem, TemplateSection, TrackPoint,
 };
-pub use gridbook_core::store::queries::{HouseholdRow, LedgerRow, VisitDue};
 pub use gridbook_core::sync::{LoginInfo, SyncSummary};
 pub use gridbook_core::workflow::{ClaimOutcome, DeadlineLevel, LimitUnit, ResolvedLimit};
 pub use gridbook_core::{ApplySummary, DeleteResolution, Identity, RecordConflicts, RemoteChange};
+pub use gridbook_core::{HouseholdRow, LedgerRow, VisitDue};
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
@@ -938,8 +938,8 @@ pub struct CaseView {
     pub claim: ClaimOutcome,
 }
 
-impl From<gridbook_core::cases::CaseView> for CaseView {
-    fn from(x: gridbook_core::cases::CaseView) -> Self {
+impl From<gridbook_core::CaseView> for CaseView {
+    fn from(x: gridbook_core::CaseView) -> Self {
         CaseView {
             state_json: serde_json::to_string(&x.state).unwrap_or_default(),
             id: x.id,

@@ -141,7 +141,7 @@ pub fn lived_in_options(today: NaiveDate) -> DemoOptions {
 /// The day a lived-in demo started at `now` runs through: today (China time) once today's
 /// working day is over (18:00), yesterday before that, so nothing it shows is in the future.
 pub fn demo_day(now: DateTime<Utc>) -> NaiveDate {
-    gridbook_core::materialize::china_day(now - chrono::Duration::hours(18))
+    gridbook_core::china_day(now - chrono::Duration::hours(18))
 }
 
 /// The moment the lived-in demo's work stops: 18:00 China time of `opts.today`.

@@ -211,7 +211,7 @@ pub fn parse_day(field: &str, v: Option<&str>) -> ApiResult<Option<NaiveDate>> {
 
 /// Today in China (UTC+8).
 pub fn today_cn() -> NaiveDate {
-    gridbook_core::materialize::china_day(Utc::now())
+    gridbook_core::china_day(Utc::now())
 }
 
 /// A UTC instant as China local time, `2026-11-27 09:30`.

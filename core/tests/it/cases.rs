@@ -135,7 +135,7 @@ fn refused_actions_are_typed_and_write_nothing() {
     s.set_identity(worker(&org.grid_a));
     let id = s.create(&incident(&org.grid_a, CaseKind::Incident)).unwrap();
     let before = s.table_counts().unwrap();
-    let code = |res: gridbook_core::Result<gridbook_core::cases::CaseView>| res.unwrap_err().code();
+    let code = |res: gridbook_core::Result<gridbook_core::CaseView>| res.unwrap_err().code();
     assert_eq!(
         code(s.case_action(&id, "accept", None, p(&[]))),
         "action_not_allowed_in_state"

@@ -310,7 +310,7 @@ proptest! {
 /// records arrive in (the smaller record id), or phones would fold cases with different rules.
 #[test]
 fn two_records_of_one_rule_version_resolve_to_the_same_rules_everywhere() {
-    use gridbook_core::rules::{RuleKind, RuleSet};
+    use gridbook_core::{RuleKind, RuleSet};
     let version_2 = |label: &str| {
         let mut v: serde_json::Value = serde_json::from_str(RuleKind::Calendar.shipped_json()).unwrap();
         v["label_zh"] = label.into();

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use gridbook_core::Store;
-use gridbook_core::db::{self, SCHEMA_VERSION};
+use gridbook_core::query_tables::{self as db, SCHEMA_VERSION};
 use rusqlite::Connection;
 
 use crate::common::admin;

@@ -14,12 +14,12 @@ use std::io::Cursor;
 
 use automerge::{AutoCommit, ReadDoc};
 use chrono::{Datelike, NaiveDate};
+use gridbook_core::RemoteChange;
 use gridbook_core::domain::ids::{id_check_char, validate_phone};
 use gridbook_core::domain::{
     AttentionLevel, GridAssignment, Household, HousingUse, LabelCategory, Person, PersonLabel, Record, RecordKind, Role,
 };
 use gridbook_core::shred::{self, PersonKey};
-use gridbook_core::store::RemoteChange;
 use gridbook_core::{Identity, Store};
 use serde::Serialize;
 
@@ -772,8 +772,7 @@ fn live_body(bytes: &[u8]) -> Option<serde_json::Value> {
     if doc.get(automerge::ROOT, "deleted").ok().flatten().is_some() {
         return None;
     }
-    let body = gridbook_core::doc::root_obj(&doc, "body")?;
-    Some(gridbook_core::doc::read_json(&doc, &body))
+    gridbook_core::doc::body::read(&doc)
 }
 
 /// A `core` store in memory holding the server's org tree, writing as `operator` (a district admin).
@@ -927,7 +926,7 @@ pub fn commit_outbox(storage: &dyn Storage, store: &Store) -> ApiResult<()> {
 
 /// Today in China (UTC+8), the day dates are checked against.
 pub fn today() -> NaiveDate {
-    gridbook_core::materialize::china_day(chrono::Utc::now())
+    gridbook_core::china_day(chrono::Utc::now())
 }
 
 /// A valid ID number for a birth date and a sequence (tests, benchmarks, the template file).

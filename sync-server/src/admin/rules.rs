@@ -5,14 +5,14 @@
 //! version it was answered with, so old records still read as the version they were made with.
 //!
 //! The workflow definition, time limits and holiday calendar are published the same way, as
-//! `rule_set` records ([`publish_rule_set`], `gridbook_core::rules`): checked by
+//! `rule_set` records ([`publish_rule_set`], `gridbook_core::RuleSet`): checked by
 //! `RuleBook::check_publish` against the versions the server holds; new cases pin the newest
 //! workflow and time limits, old cases keep theirs, every case uses the newest calendar
 //! (ADR 0007).
 
 use gridbook_core::domain::ChecklistTemplate;
 use gridbook_core::domain::template::DEFAULT_TEMPLATE_JSON;
-use gridbook_core::rules::{RuleKind, RuleSet};
+use gridbook_core::{RuleKind, RuleSet};
 use serde::Serialize;
 
 use crate::error::{ApiError, ApiResult};
@@ -21,7 +21,7 @@ use crate::storage::Storage;
 /// Held from the version check to the commit of a publish, so that two publishes of one
 /// version (two admins on the admin page at once) cannot both pass the check: the second
 /// finds the first's version held. Within one server process; replicas would still agree on
-/// the same record if two did land (the smaller id wins, `gridbook_core::materialize`).
+/// the same record if two did land (the smaller id wins, `gridbook_core::query_tables`).
 static PUBLISHING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn publishing() -> std::sync::MutexGuard<'static, ()> {
@@ -51,10 +51,9 @@ pub fn latest_version(storage: &dyn Storage, template_id: &str) -> ApiResult<u32
         let Ok(doc) = automerge::AutoCommit::load(&bytes) else {
             continue;
         };
-        let Some(body) = gridbook_core::doc::root_obj(&doc, "body") else {
+        let Some(json) = gridbook_core::doc::body::read(&doc) else {
             continue;
         };
-        let json = gridbook_core::doc::read_json(&doc, &body);
         if json["template_id"].as_str() == Some(template_id) {
             latest = latest.max(json["version"].as_u64().unwrap_or(0) as u32);
         }

@@ -200,10 +200,10 @@ async fn rules_publish_api(
     axum::extract::Query(q): axum::extract::Query<RulesQuery>,
     body: Body,
 ) -> ApiResult<Response> {
-    let body = crate::http::read_body(body, gridbook_core::rules::MAX_RULE_JSON_BYTES + 1024).await?;
+    let body = crate::http::read_body(body, gridbook_core::MAX_RULE_JSON_BYTES + 1024).await?;
     let published = run(move || {
         only_admin(&viewer)?;
-        let kind: gridbook_core::rules::RuleKind = rule.parse()?;
+        let kind: gridbook_core::RuleKind = rule.parse()?;
         let text = std::str::from_utf8(&body).map_err(|_| ApiError::BadBody {
             en: "the body is not UTF-8 text".into(),
             zh: "请求数据不是 UTF-8 文本".into(),

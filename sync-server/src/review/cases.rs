@@ -13,10 +13,11 @@ use axum::extract::{Form, Path, State};
 use super::session::Q;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
-use gridbook_core::cases::parse_history;
+use gridbook_core::doc;
 use gridbook_core::domain::{Case, CaseKind};
-use gridbook_core::rules::{RuleBook, RulePins, Rules, default_rules};
+use gridbook_core::parse_history;
 use gridbook_core::workflow::{self, CaseClass, CaseState, DeadlineLevel, ParamType, Transition};
+use gridbook_core::{RuleBook, RulePins, Rules, default_rules};
 use serde::{Deserialize, Serialize};
 
 use super::i18n::{deadline_class, deadline_key};
@@ -104,15 +105,15 @@ pub struct Board {
     pub claims: Vec<BoardRow>,
 }
 
-/// The rules a case document pins, as the server holds them (see `gridbook_core::rules`).
+/// The rules a case document pins, as the server holds them (see `gridbook_core::RulePins`).
 pub fn doc_rules(book: &RuleBook, doc: &automerge::AutoCommit) -> Rules {
     book.rules_for(RulePins::of_doc(doc).unwrap_or_default())
 }
 
 fn state_of(bytes: &[u8], book: &RuleBook) -> Option<(Case, CaseState, Rules)> {
     let doc = automerge::AutoCommit::load(bytes).ok()?;
-    let case: Case = serde_json::from_value(super::write::body(&doc)).ok()?;
-    let transitions = parse_history(&super::write::history(&doc));
+    let case: Case = serde_json::from_value(doc::body::read(&doc).unwrap_or_default()).ok()?;
+    let transitions = parse_history(&doc::history::read(&doc));
     let rules = doc_rules(book, &doc);
     let state = workflow::fold(&rules.definition, &transitions);
     Some((case, state, rules))
@@ -544,8 +545,9 @@ pub fn detail(
         .filter(|(g, _)| area.has_grid(g))
         .ok_or_else(|| not_found("case"))?;
     let doc = automerge::AutoCommit::load(&bytes).map_err(|e| ApiError::Core(e.into()))?;
-    let case: Case = serde_json::from_value(super::write::body(&doc)).map_err(|_| not_found("case"))?;
-    let transitions: Vec<Transition> = parse_history(&super::write::history(&doc));
+    let case: Case =
+        serde_json::from_value(doc::body::read(&doc).unwrap_or_default()).map_err(|_| not_found("case"))?;
+    let transitions: Vec<Transition> = parse_history(&doc::history::read(&doc));
     let rules = doc_rules(&storage.rule_book()?, &doc);
     let state = workflow::fold(&rules.definition, &transitions);
     let lb = Labels::for_rules(viewer.lang, rules.clone());
@@ -626,7 +628,7 @@ pub fn detail(
         resident_phone: case
             .resident_phone
             .as_deref()
-            .map(gridbook_core::sensitive::mask_phone)
+            .map(gridbook_core::mask_phone)
             .unwrap_or_default(),
         history,
         actions,

@@ -2,7 +2,7 @@
 //! header) and CSV (UTF-8 with a BOM, so Excel opens it) of ledgers, cases and reports.
 //!
 //! Sensitive fields (ID numbers, phones, names) are masked by default with
-//! `gridbook_core::sensitive`. `unmasked=1` needs the reveal permission
+//! core's masking (`gridbook_core::mask_phone`). `unmasked=1` needs the reveal permission
 //! ([`super::reveal::may_reveal`], district admins) and a `reason=`; every export, masked or
 //! not, appends an entry to the audit log ([`crate::audit`]) before anything is read.
 //!
@@ -26,7 +26,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 use gridbook_core::domain::Role;
-use gridbook_core::sensitive;
+use gridbook_core::mask_phone;
 use rust_xlsxwriter::{Format, Workbook, Worksheet};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -479,13 +479,7 @@ pub fn write_export(
                 let phone = case
                     .resident_phone
                     .as_deref()
-                    .map(|p| {
-                        if unmasked {
-                            p.to_string()
-                        } else {
-                            sensitive::mask_phone(p)
-                        }
-                    })
+                    .map(|p| if unmasked { p.to_string() } else { mask_phone(p) })
                     .unwrap_or_default();
                 sink.row(&[
                     t(r.id),
@@ -578,7 +572,7 @@ pub(crate) fn person_clear(storage: &dyn Storage, id: &str) -> ApiResult<Option<
         return Ok(None);
     };
     let doc = automerge::AutoCommit::load(&bytes).map_err(|e| ApiError::Core(e.into()))?;
-    let mut b = super::write::body(&doc);
+    let mut b = gridbook_core::doc::body::read(&doc).unwrap_or_default();
     // Sealed fields open with the person's key; an erased person's stay unavailable.
     let key = storage
         .person_keys_for(&[id.to_string()])?

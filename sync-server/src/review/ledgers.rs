@@ -9,12 +9,13 @@ use axum::Json;
 use axum::extract::{Path, State};
 
 use super::session::{F, Q};
+use super::write;
 use axum::response::{IntoResponse, Redirect, Response};
+use gridbook_core::doc;
 use gridbook_core::domain::{ChecklistTemplate, HouseCall, Patrol};
 use gridbook_core::review::{self, ReviewEntry};
 use serde::{Deserialize, Serialize};
 
-use super::write::{self, history};
 use super::{Area, Lang, Layout, PageError, PageResult, Viewer, html, invalid, not_found, parse_day, run, urlencode};
 use crate::error::{ApiError, ApiResult};
 use crate::http::AppState;
@@ -422,15 +423,13 @@ pub fn detail(storage: &dyn Storage, area: &Area, viewer: &Viewer, id: &str) -> 
     let row = row.ok_or_else(|| not_found("ledger"))?;
     let lang = viewer.lang;
     let ledger_doc = load_json(storage, id)?.ok_or_else(|| not_found("ledger"))?;
-    let notes = write::body(&ledger_doc)
+    let notes = doc::body::read(&ledger_doc)
+        .unwrap_or_default()
         .get("notes")
         .and_then(|v| v.as_str())
         .unwrap_or_default()
         .to_string();
-    let entries: Vec<ReviewEntry> = history(&ledger_doc)
-        .into_iter()
-        .filter_map(|v| serde_json::from_value(v).ok())
-        .collect();
+    let entries: Vec<ReviewEntry> = doc::history::parse(&doc::history::read(&ledger_doc));
     let folded = review::fold(&entries);
     let steps = entries
         .iter()
@@ -451,7 +450,7 @@ pub fn detail(storage: &dyn Storage, area: &Area, viewer: &Viewer, id: &str) -> 
     let ids = storage.house_calls_of(&row.worker, &row.day)?;
     for (cid, address) in ids {
         let Some(d) = load_json(storage, &cid)? else { continue };
-        let Ok(call) = serde_json::from_value::<HouseCall>(write::body(&d)) else {
+        let Ok(call) = serde_json::from_value::<HouseCall>(doc::body::read(&d).unwrap_or_default()) else {
             continue;
         };
         if !area.has_grid(&call.grid_id) {
@@ -515,7 +514,7 @@ pub fn detail(storage: &dyn Storage, area: &Area, viewer: &Viewer, id: &str) -> 
     let patrols = storage.patrols_of(&row.worker, &row.day)?;
     for pid in patrols {
         let Some(d) = load_json(storage, &pid)? else { continue };
-        if let Ok(p) = serde_json::from_value::<Patrol>(write::body(&d)) {
+        if let Ok(p) = serde_json::from_value::<Patrol>(doc::body::read(&d).unwrap_or_default()) {
             patrol_findings.extend(p.findings.iter().map(|f| ProblemView {
                 kind: f.kind.clone(),
                 description: f.description.clone(),

@@ -1,7 +1,7 @@
 //! 查看完整信息: revealing one person's full ID number or phone (issue 9).
 //!
 //! Lists, details, exports and logs show ID numbers and phones masked
-//! (`gridbook_core::sensitive`). A full value needs the **reveal permission** — a role flag,
+//! (core's masking, `gridbook_core::mask_phone`). A full value needs the **reveal permission** — a role flag,
 //! [`may_reveal`]: district admins (区级管理员) only, the same permission as an unmasked export
 //! — *and* a reason; every reveal appends an audit entry (who, which person and field, when,
 //! why) *before* the value is read, so a reveal that could not be audited is not made.

@@ -1,6 +1,6 @@
 //! 走访覆盖: visits done, due and overdue per grid and worker, as a table.
 //!
-//! "Due" follows the phone's rule (`gridbook_core::queries`, `Store::visits_due`): every
+//! "Due" follows the phone's rule (`gridbook_core::Store::visits_due`): every
 //! household is due an ordinary visit every `household_frequency_days` of the active 3456
 //! template, and each active person label that a 六访 item covers makes a visit due every
 //! `frequency_days`; a visit counts from the last house call to the household unless the label
@@ -16,8 +16,8 @@ use axum::extract::State;
 use super::session::Q;
 use axum::response::{IntoResponse, Response};
 use chrono::{Days, NaiveDate};
+use gridbook_core::DEFAULT_TEMPLATE_ID;
 use gridbook_core::domain::ChecklistTemplate;
-use gridbook_core::store::queries::DEFAULT_TEMPLATE_ID;
 use serde::{Deserialize, Serialize};
 
 use super::{Area, Layout, PageError, PageResult, Viewer, html, run, today_cn};

@@ -13,9 +13,9 @@ use std::collections::BTreeMap;
 use automerge::transaction::CommitOptions;
 use automerge::{ActorId, AutoCommit};
 use chrono::Utc;
-use gridbook_core::cases::parse_history;
 use gridbook_core::doc::MSG_TRANSITION;
 use gridbook_core::domain::{Case, RecordKind};
+use gridbook_core::parse_history;
 use gridbook_core::review::{self, ReviewEntry, ReviewState};
 use gridbook_core::workflow::{self, Transition};
 use gridbook_core::{Error as CoreError, doc};
@@ -58,19 +58,6 @@ pub fn load(storage: &dyn Storage, viewer: &Viewer, id: &str, kinds: &[RecordKin
     Ok(Loaded { doc, kind, scope })
 }
 
-/// The `transitions` list of a document as JSON.
-pub fn history(doc: &AutoCommit) -> Vec<Json> {
-    doc::root_obj(doc, "transitions")
-        .map(|o| doc::read_json(doc, &o))
-        .and_then(|v| v.as_array().cloned())
-        .unwrap_or_default()
-}
-
-/// The body of a document as JSON.
-pub fn body(doc: &AutoCommit) -> Json {
-    doc::root_obj(doc, "body").map_or(Json::Null, |o| doc::read_json(doc, &o))
-}
-
 /// Append `entry` to the document's history and commit it like an accepted push.
 fn append_and_commit(
     storage: &dyn Storage,
@@ -79,7 +66,7 @@ fn append_and_commit(
     mut loaded: Loaded,
     entry: &Json,
 ) -> ApiResult<()> {
-    doc::append_to_root_list(&mut loaded.doc, "transitions", entry)?;
+    doc::history::append(&mut loaded.doc, entry)?;
     let now = Utc::now();
     let opts = CommitOptions::default()
         .with_message(MSG_TRANSITION.to_string())
@@ -130,10 +117,7 @@ pub fn review_ledger(
         _ => return Err(super::invalid("unknown_action", "action", "approve or return")),
     }
     let mut loaded = load(storage, viewer, id, &[RecordKind::Ledger])?;
-    let entries: Vec<ReviewEntry> = history(&loaded.doc)
-        .into_iter()
-        .filter_map(|v| serde_json::from_value(v).ok())
-        .collect();
+    let entries: Vec<ReviewEntry> = doc::history::parse(&doc::history::read(&loaded.doc));
     let state = review::fold(&entries).state;
     let role = viewer.account.role;
     let Some(next) = review::next(state, action, role) else {
@@ -171,9 +155,10 @@ pub fn case_action(
     params: BTreeMap<String, String>,
 ) -> ApiResult<String> {
     let loaded = load(storage, viewer, id, &[RecordKind::Incident, RecordKind::Request])?;
-    let _case: Case = serde_json::from_value(body(&loaded.doc)).map_err(|_| not_found("case"))?;
+    let _case: Case =
+        serde_json::from_value(doc::body::read(&loaded.doc).unwrap_or_default()).map_err(|_| not_found("case"))?;
     let rules = super::cases::doc_rules(&storage.rule_book()?, &loaded.doc);
-    let transitions = parse_history(&history(&loaded.doc));
+    let transitions = parse_history(&doc::history::read(&loaded.doc));
     let state = workflow::fold(&rules.definition, &transitions);
     let role = viewer.account.role;
     let reason = reason.map(str::trim).filter(|r| !r.is_empty());

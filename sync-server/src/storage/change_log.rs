@@ -40,7 +40,7 @@ pub struct SavedDoc {
     /// `AutoCommit::save_nocompress()` of the document.
     pub bytes: Vec<u8>,
     /// The document's query rows.
-    pub rows: gridbook_core::materialize::Rows,
+    pub rows: gridbook_core::query_tables::Rows,
     /// The departments a case was dispatched to (分派; empty for other records).
     pub departments: Vec<String>,
 }
@@ -54,7 +54,7 @@ impl SavedDoc {
         let heads = gridbook_core::doc::heads_hex(&doc.get_heads()).join(",");
         let kind = gridbook_core::doc::root_str(&doc, "kind");
         let scope = gridbook_core::doc::root_str(&doc, "scope");
-        let rows = gridbook_core::materialize::rows(&id, &mut doc)?;
+        let rows = gridbook_core::query_tables::rows(&id, &mut doc)?;
         let departments = match kind.as_deref() {
             Some("incident" | "request") => departments::doc_departments(&doc),
             _ => vec![],
@@ -75,7 +75,7 @@ impl SavedDoc {
         let heads = gridbook_core::doc::heads_hex(&doc.get_heads()).join(",");
         let kind = gridbook_core::doc::root_str(&doc, "kind");
         let scope = gridbook_core::doc::root_str(&doc, "scope");
-        let rows = gridbook_core::materialize::rows(&id, &mut doc)?;
+        let rows = gridbook_core::query_tables::rows(&id, &mut doc)?;
         let departments = match kind.as_deref() {
             Some("incident" | "request") => departments::doc_departments(&doc),
             _ => vec![],
@@ -153,5 +153,5 @@ pub trait ChangeLog {
     fn docs_of_kind(&self, kind: &str) -> Result<Vec<(String, Vec<u8>)>>;
 
     /// The rule-set versions the server holds (its `rule_sets` query table), parsed.
-    fn rule_book(&self) -> Result<gridbook_core::rules::RuleBook>;
+    fn rule_book(&self) -> Result<gridbook_core::RuleBook>;
 }

@@ -6,13 +6,6 @@ use automerge::AutoCommit;
 use gridbook_core::doc;
 use serde_json::Value as Json;
 
-/// The workflow transitions of a document (its root `transitions` list), as JSON.
-pub fn transitions(doc: &AutoCommit) -> Vec<Json> {
-    doc::root_obj(doc, "transitions")
-        .and_then(|o| doc::read_json(doc, &o).as_array().cloned())
-        .unwrap_or_default()
-}
-
 /// The departments a case's history dispatched it to (分派 names one in `params.department`).
 pub fn departments_of(transitions: &[Json]) -> std::collections::BTreeSet<String> {
     transitions
@@ -25,5 +18,5 @@ pub fn departments_of(transitions: &[Json]) -> std::collections::BTreeSet<String
 
 /// The departments `doc` (a case) has been dispatched to.
 pub fn doc_departments(doc: &AutoCommit) -> Vec<String> {
-    departments_of(&transitions(doc)).into_iter().collect()
+    departments_of(&doc::history::read(doc)).into_iter().collect()
 }

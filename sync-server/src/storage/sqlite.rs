@@ -1,8 +1,8 @@
 //! [`SqliteStorage`]: the embedded default. One file, WAL, `synchronous=FULL`; one writer
 //! connection behind a mutex and a small pool of readers.
 //!
-//! The file holds the phone's schema (`gridbook_core::db::migrate`: `docs` and the query
-//! tables, filled by `gridbook_core::store::query_rows::record`, so supervisor review can query the
+//! The file holds the phone's schema (`gridbook_core::query_tables::migrate`: `docs` and the query
+//! tables, filled by `gridbook_core::query_tables::record`, so supervisor review can query the
 //! same tables as a phone) plus the server's own tables ([`schema`]: `sync-server/migrations/NNN_*.sql`), versioned in
 //! `server_meta`.
 
@@ -56,11 +56,11 @@ impl SqliteStorage {
     /// to date. Every connection, writer and readers, gets the key (ADR 0009).
     pub fn open_db(db: &ServerDb, max_readers: usize) -> gridbook_core::Result<SqliteStorage> {
         let mut conn = db.open_writer()?;
-        gridbook_core::db::prepare(&conn)?;
+        gridbook_core::query_tables::prepare(&conn)?;
         // The server acks only after a commit that survives power loss, whatever the phone's
         // store chose for itself.
         conn.pragma_update(None, "synchronous", "FULL")?;
-        gridbook_core::db::migrate(&mut conn)?;
+        gridbook_core::query_tables::migrate(&mut conn)?;
         schema::migrate(&mut conn)?;
         Ok(SqliteStorage {
             db: db.clone(),

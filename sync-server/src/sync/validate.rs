@@ -23,12 +23,11 @@ use gridbook_core::domain::{
     Case, ChecklistTemplate, HouseCall, Household, Ledger, OrgNode, Patrol, Person, Record, RecordKind, Role,
 };
 use gridbook_core::review::{self, ReviewState};
-use gridbook_core::rules::{RuleKind, RulePins};
 use gridbook_core::sync::{PushChange, Rejection};
+use gridbook_core::{RuleKind, RulePins};
 use serde_json::Value as Json;
 use uuid::Uuid;
 
-use crate::storage::departments::transitions;
 pub use crate::storage::departments::{departments_of, doc_departments};
 
 use crate::scope::Grants;
@@ -46,7 +45,7 @@ pub struct Pusher {
     /// Device id = Automerge actor id.
     pub device_id: Uuid,
     /// The rule versions the server holds (read once per push).
-    pub rules: std::sync::Arc<gridbook_core::rules::RuleBook>,
+    pub rules: std::sync::Arc<gridbook_core::RuleBook>,
 }
 
 /// A pushed change that parsed, with the hash it really has.
@@ -132,10 +131,8 @@ fn before_of(doc: &AutoCommit, who: &Pusher) -> Before {
     Before {
         scope: doc::root_str(doc, "scope"),
         pins: doc::root_str(doc, "kind").map(|_| RulePins::of_doc(doc)),
-        transitions: transitions(doc),
-        body: (who.role == Role::Department)
-            .then(|| doc::root_obj(doc, "body").map(|b| doc::read_json(doc, &b)))
-            .flatten(),
+        transitions: doc::history::read(doc),
+        body: (who.role == Role::Department).then(|| doc::body::read(doc)).flatten(),
     }
 }
 
@@ -285,9 +282,7 @@ fn check(doc_id: &str, before: &Before, after: &AutoCommit, who: &Pusher) -> Ver
             "a department only adds workflow steps to the cases dispatched to it".into(),
         ));
     }
-    let mut body = doc::root_obj(after, "body")
-        .map(|b| doc::read_json(after, &b))
-        .ok_or(("invalid_record", "the document has no body".to_string()))?;
+    let mut body = doc::body::read(after).ok_or(("invalid_record", "the document has no body".to_string()))?;
     if as_department && before.body.as_ref() != Some(&body) {
         return Err((
             "out_of_scope",
@@ -340,7 +335,7 @@ fn check(doc_id: &str, before: &Before, after: &AutoCommit, who: &Pusher) -> Ver
     } else {
         RulePins::SHIPPED
     };
-    let now = transitions(after);
+    let now = doc::history::read(after);
     if !before.transitions.is_empty() || !now.is_empty() {
         let mut remaining = now.clone();
         for t in &before.transitions {

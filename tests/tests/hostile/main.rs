@@ -23,8 +23,8 @@ mod sessions;
 
 use automerge::transaction::Transactable;
 use automerge::{ActorId, AutoCommit, ObjType, ReadDoc};
+use gridbook_core::RuleKind;
 use gridbook_core::doc;
-use gridbook_core::rules::RuleKind;
 use gridbook_core::sync::client::gzip;
 use gridbook_core::sync::{Cursor, PersonKeyEntry, PushChange, SyncRequest, SyncResponse, wire};
 use gridbook_tests::{Phone, Raw, TestServer, fast_client, household, post_sync, post_sync_raw, request, web};

@@ -3,7 +3,7 @@
 //! revoked device is wiped at its next sync. Every check goes over real HTTP to a real server.
 
 use gridbook_core::Store;
-use gridbook_core::store::wipe::WIPED_MARKER;
+use gridbook_core::WIPED_MARKER;
 use gridbook_tests::{Answer, Phone, TestServer, fast_client, household, post_sync, request};
 use rusqlite::{Connection, OpenFlags};
 use uuid::Uuid;

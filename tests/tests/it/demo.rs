@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{Datelike, Days, Months, NaiveDate, Utc};
-use gridbook_core::materialize::china_day;
+use gridbook_core::china_day;
 use gridbook_sync_server::demo;
 use gridbook_tests::{Phone, TestServer, fast_client, test_config, web};
 use serde_json::Value as Json;
@@ -123,9 +123,7 @@ async fn the_demo_district_is_lived_in_up_to_the_day_it_starts() {
     assert_eq!(docs.len(), ids.len());
     for bytes in docs.values() {
         let doc = automerge::AutoCommit::load(bytes).expect("document");
-        let list = gridbook_core::doc::root_obj(&doc, "transitions")
-            .map(|o| gridbook_core::doc::read_json(&doc, &o))
-            .unwrap_or(Json::Null);
+        let list = Json::Array(gridbook_core::doc::history::read(&doc));
         for t in list.as_array().cloned().unwrap_or_default() {
             actions
                 .entry(t["action"].as_str().unwrap_or_default().to_string())

@@ -123,8 +123,7 @@ fn sealed_values(db: &Connection, id: &str) -> Vec<(&'static str, String)> {
         .query_row("SELECT bytes FROM docs WHERE id = ?1", [id], |r| r.get(0))
         .unwrap();
     let doc = automerge::AutoCommit::load(&bytes).unwrap();
-    let body = gridbook_core::doc::root_obj(&doc, "body").unwrap();
-    let body = gridbook_core::doc::read_json(&doc, &body);
+    let body = gridbook_core::doc::body::read(&doc).unwrap();
     let mut out: Vec<(&'static str, String)> = ["name", "id_number", "phone", "birth_date"]
         .iter()
         .filter_map(|f| body[*f].as_str().map(|v| (*f, v.to_string())))

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use chrono::Utc;
 use gridbook_core::Store;
 use gridbook_core::domain::Case;
-use gridbook_core::rules::{RuleKind, RulePins};
+use gridbook_core::{RuleKind, RulePins};
 use gridbook_sync_server::admin::rules;
 use gridbook_tests::web::{self, login as web_login};
 use gridbook_tests::{Phone, TestServer, fast_client};
@@ -46,7 +46,7 @@ fn workflow_v2() -> String {
     v.to_string()
 }
 
-fn report(phone: &mut Phone, id: &str) -> gridbook_core::cases::CaseView {
+fn report(phone: &mut Phone, id: &str) -> gridbook_core::CaseView {
     phone
         .store
         .case_action(id, "report", None, BTreeMap::new())
@@ -54,7 +54,7 @@ fn report(phone: &mut Phone, id: &str) -> gridbook_core::cases::CaseView {
 }
 
 /// The accept-stage deadline a case must have: `hours` working hours after it was reported.
-fn expected_deadline(phone: &Phone, view: &gridbook_core::cases::CaseView, hours: u32) -> chrono::DateTime<Utc> {
+fn expected_deadline(phone: &Phone, view: &gridbook_core::CaseView, hours: u32) -> chrono::DateTime<Utc> {
     let cal = phone.store.rule_book().unwrap().newest().calendar;
     let reported = view.history.last().unwrap().at;
     cal.add_working_hours(reported, hours)
@@ -184,7 +184,7 @@ async fn published_rule_versions_reach_phones_and_new_cases_pin_them_while_old_c
         assert_eq!(on_phone, on_server, "{id}");
         assert_eq!((on_phone.2, on_phone.3), pins);
     }
-    let deadline = |view: &gridbook_core::cases::CaseView| view.deadline.as_ref().map(|d| d.deadline);
+    let deadline = |view: &gridbook_core::CaseView| view.deadline.as_ref().map(|d| d.deadline);
     assert_eq!(case_row(&server_db, &new).1, deadline(&new_view), "v2: 8 working hours");
     assert_eq!(case_row(&server_db, &old).1, deadline(&old_view), "v1: 4 working hours");
 
@@ -249,7 +249,7 @@ async fn the_server_refuses_cases_pinned_to_versions_it_lacks_and_rule_sets_push
     admin.sync().await;
     let mut v2 = shipped(RuleKind::TimeLimits);
     v2["version"] = 2.into();
-    let set = gridbook_core::rules::RuleSet {
+    let set = gridbook_core::RuleSet {
         rule: RuleKind::TimeLimits,
         version: 2,
         json: v2.to_string(),

@@ -47,10 +47,10 @@ use std::time::{Duration, Instant};
 
 use automerge::{AutoCommit, ChangeHash, ReadDoc};
 use chrono::NaiveDate;
+use gridbook_core::RuleKind;
 use gridbook_core::domain::{
     Case, CaseKind, GridAssignment, HouseCall, Household, HousingUse, Ledger, Patrol, Person, Problem, Role,
 };
-use gridbook_core::rules::RuleKind;
 use gridbook_core::sync::{ClientConfig, SyncClient};
 use gridbook_core::{DeleteResolution, Identity, Store, StoreKey};
 use rand::rngs::StdRng;
@@ -617,7 +617,7 @@ fn operate(phone: &mut Phone, rng: &mut StdRng, department: &str, book: &mut Boo
                     let ledger = Ledger {
                         grid_id: grid.clone(),
                         worker: me.account_id.clone(),
-                        day: gridbook_core::materialize::china_day(now),
+                        day: gridbook_core::china_day(now),
                         notes: notes.clone(),
                     };
                     if let Some(id) = outcome(book, &name, "ledger", store.create(&ledger)) {
@@ -923,9 +923,7 @@ fn histories(db: &Connection) -> BTreeMap<String, BTreeSet<String>> {
     for row in rows {
         let (id, bytes) = row.expect("row");
         let doc = load(&bytes);
-        let list = gridbook_core::doc::root_obj(&doc, "transitions")
-            .map(|o| gridbook_core::doc::read_json(&doc, &o))
-            .unwrap_or(Json::Null);
+        let list = Json::Array(gridbook_core::doc::history::read(&doc));
         let ids: BTreeSet<String> = list
             .as_array()
             .into_iter()
@@ -1359,9 +1357,7 @@ fn check(seed: u64, db: &Connection, phones: &mut [Phone], book: &Book, acked: &
     // Histories: each transition and review step taken is there once, and nothing else.
     for (id, steps) in &book.steps {
         let doc = docs.get(id).expect("loaded");
-        let list = gridbook_core::doc::root_obj(doc, "transitions")
-            .map(|o| gridbook_core::doc::read_json(doc, &o))
-            .unwrap_or(Json::Null);
+        let list = Json::Array(gridbook_core::doc::history::read(doc));
         let entries = list.as_array().cloned().unwrap_or_default();
         let seeded = book.seeded_history.get(id).cloned().unwrap_or_default();
         assert_eq!(

@@ -20,7 +20,7 @@ pub(super) fn publish_template(data: PathBuf, file: PathBuf) -> Result<(), Strin
 
 /// `admin publish-rules`: a new version of a rule set.
 pub(super) fn publish_rules(data: PathBuf, rule: String, version: Option<u32>, file: PathBuf) -> Result<(), String> {
-    let kind: gridbook_core::rules::RuleKind = rule
+    let kind: gridbook_core::RuleKind = rule
         .replace('-', "_")
         .parse()
         .map_err(|e: gridbook_core::Error| format!("{} [{}]: {e}", e.message_zh(), e.code()))?;

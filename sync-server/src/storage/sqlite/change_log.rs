@@ -66,11 +66,11 @@ impl ChangeLog for SqliteStorage {
                      ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, scope = excluded.scope, bytes = excluded.bytes, heads = excluded.heads",
                 )?;
                 for d in std::mem::take(&mut batch.docs) {
-                    if gridbook_core::materialize::needs_key(d.kind.as_deref()) {
+                    if gridbook_core::query_tables::needs_key(d.kind.as_deref()) {
                         // A person: its rows open its sealed fields with the key held here (the
                         // validating cores had no key). Persons are few next to visits.
                         let mut doc = gridbook_core::doc::guard(|| automerge::AutoCommit::load(&d.bytes))?;
-                        gridbook_core::store::query_rows::record(&tx, &d.id, &mut doc)?;
+                        gridbook_core::query_tables::record(&tx, &d.id, &mut doc)?;
                     } else {
                         d.rows.write(&tx)?;
                     }
@@ -221,7 +221,7 @@ impl ChangeLog for SqliteStorage {
         })
     }
 
-    fn rule_book(&self) -> Result<gridbook_core::rules::RuleBook> {
-        self.read(|c| Ok(gridbook_core::rules::RuleBook::load(c)?))
+    fn rule_book(&self) -> Result<gridbook_core::RuleBook> {
+        self.read(|c| Ok(gridbook_core::RuleBook::load(c)?))
     }
 }

@@ -3,7 +3,7 @@
 
 use automerge::AutoCommit;
 use gridbook_core::Error;
-use gridbook_core::db::person_keys;
+use gridbook_core::query_tables::person_keys;
 use gridbook_core::shred::PersonKey;
 use gridbook_core::sync::{Erasure, PersonKeyEntry};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
@@ -105,7 +105,7 @@ impl PersonKeys for SqliteStorage {
             person_keys::erase_key(&tx, person_id, Some(seq), at)?;
             // The person's query rows: sealed fields now read as unavailable.
             let mut doc = gridbook_core::doc::guard(|| AutoCommit::load(&bytes))?;
-            gridbook_core::store::query_rows::record(&tx, person_id, &mut doc)?;
+            gridbook_core::query_tables::record(&tx, person_id, &mut doc)?;
             tx.commit()?;
             // Old WAL frames still hold the key's page as it was: move everything into the
             // file (where `secure_delete` overwrote it) and cut the WAL to zero bytes.

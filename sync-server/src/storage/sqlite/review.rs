@@ -1,5 +1,5 @@
 //! [`ReviewReads`] on SQLite (rank 2, `storage`): the dashboard's queries over the query
-//! tables (the phone's schema, filled by `gridbook_core::materialize`).
+//! tables (the phone's schema, filled by `gridbook_core::query_tables`).
 
 use rusqlite::OptionalExtension;
 

@@ -100,7 +100,7 @@ mod tests {
             let old = dir.path().join(format!("v{from}.sqlite3"));
             {
                 let mut conn = Connection::open(&old).unwrap();
-                gridbook_core::db::migrate(&mut conn).unwrap();
+                gridbook_core::query_tables::migrate(&mut conn).unwrap();
                 migrate_to(&mut conn, from).unwrap();
                 assert_eq!(version(&conn).unwrap(), from);
             }
@@ -112,7 +112,7 @@ mod tests {
     #[test]
     fn a_newer_database_is_refused() {
         let mut conn = Connection::open_in_memory().unwrap();
-        gridbook_core::db::migrate(&mut conn).unwrap();
+        gridbook_core::query_tables::migrate(&mut conn).unwrap();
         migrate(&mut conn).unwrap();
         conn.execute(
             "UPDATE server_meta SET value = ?1 WHERE key = 'schema_version'",
