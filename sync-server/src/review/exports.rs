@@ -175,7 +175,14 @@ impl Sink for XlsxSink {
     }
 
     fn finish(mut self: Box<Self>) -> ApiResult<()> {
-        self.workbook.save(&self.path).map_err(xerr)
+        // Mode 0600 like every file in the data folder: an export may hold personal data.
+        let file = crate::server_db::private_file()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&self.path)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        self.workbook.save_to_writer(file).map_err(xerr)
     }
 }
 
@@ -188,7 +195,13 @@ pub struct CsvSink {
 impl CsvSink {
     /// A CSV file at `path`.
     pub fn new(path: &FsPath) -> ApiResult<CsvSink> {
-        let file = std::fs::File::create(path).map_err(|e| ApiError::Internal(e.to_string()))?;
+        // Mode 0600 like every file in the data folder: an export may hold personal data.
+        let file = crate::server_db::private_file()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
         let mut out = std::io::BufWriter::new(file);
         out.write_all("\u{feff}".as_bytes())
             .map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -733,7 +746,7 @@ async fn inner_download(
     let data_dir = app.config.data_dir.clone();
     let db = app.storage.clone();
     let dir = data_dir.join("exports");
-    std::fs::create_dir_all(&dir).map_err(|e| ApiError::Internal(e.to_string()))?;
+    crate::server_db::create_private_dir(&dir).map_err(|e| ApiError::Internal(e.to_string()))?;
     let stamp = Utc::now().format("%Y%m%d-%H%M%S");
     let file_name = format!(
         "{}-{stamp}.{}",
@@ -918,6 +931,12 @@ mod tests {
         sink.row(&[t("2026-11-27")]).unwrap();
         sink.finish().unwrap();
         assert!(std::fs::read(&path).unwrap().starts_with(b"PK"));
+        #[cfg(unix)]
+        for file in ["t.csv", "t.xlsx"] {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(file)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{file}: an export may hold personal data");
+        }
         assert!(parse_file("ledgers.pdf").is_err() && parse_file("secrets.xlsx").is_err());
         assert_eq!(parse_file("cases.csv").unwrap(), (What::Cases, false));
     }
